@@ -1,0 +1,1 @@
+"""Flower app that reports training metadata with a protobuf schema, not pickle."""

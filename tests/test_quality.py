@@ -1,0 +1,27 @@
+"""ruff and mypy stay clean (mypy strict on flower_app/, typed by generated stubs)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        ["mypy", "--strict", "flower_app", "tests"],
+    ],
+    ids=" ".join,
+)
+def test_tool_is_clean(command: list[str]) -> None:
+    tool, *args = command
+    result = subprocess.run(
+        [str(VENV_BIN / tool), *args], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

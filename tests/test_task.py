@@ -1,0 +1,44 @@
+"""Local training, evaluation and the convergence criterion."""
+
+import pytest
+import torch
+
+from flower_app import data, task
+
+
+@pytest.mark.parametrize(
+    ("losses", "expected"),
+    [
+        ([], None),
+        ([0.5], None),
+        ([1.0, 0.99], True),
+        ([1.0, 0.9], False),
+        ([1.0, 1.04], True),
+        ([0.0, 0.0], True),
+        ([0.0, 0.1], False),
+    ],
+)
+def test_convergence_is_relative_change_of_last_epoch(
+    losses: list[float], expected: bool | None
+) -> None:
+    assert task.has_converged(losses, tolerance=0.05) is expected
+
+
+def test_training_lowers_the_loss_and_reports_every_epoch() -> None:
+    torch.manual_seed(0)
+    train, test = data.load_partition(data.partitions(data.DIGITS, "iid", 2, 0.5), 0)
+    net = task.Net(64, 10)
+    before, _ = task.evaluate(net, test)
+    losses = task.train(net, train, epochs=4, learning_rate=0.1, batch_size=16)
+    after, accuracy = task.evaluate(net, test)
+    assert len(losses) == 4
+    assert losses[-1] < losses[0]
+    assert after < before
+    assert accuracy > 0.8
+
+
+def test_state_dict_round_trip_rebuilds_the_same_model() -> None:
+    net = task.Net(48, 3)
+    rebuilt = task.Net.from_state_dict(net.state_dict())
+    x = torch.rand(5, 48)
+    torch.testing.assert_close(net(x), rebuilt(x))
