@@ -1,7 +1,8 @@
 """Typed view of the run config in `[tool.flwr.app.config]` of pyproject.toml."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from flwr.app import Context, UserConfig
 from flwr.common.config import get_fused_config_from_dir
@@ -39,39 +40,24 @@ class Settings:
 
     @classmethod
     def from_run_config(cls, run_config: UserConfig) -> "Settings":
-        """Read and type-check the run config; unknown keys are ignored."""
-        return cls(
-            num_server_rounds=_integer(run_config, "num-server-rounds"),
-            fraction_train=_number(run_config, "fraction-train"),
-            fraction_evaluate=_number(run_config, "fraction-evaluate"),
-            local_epochs=_integer(run_config, "local-epochs"),
-            learning_rate=_number(run_config, "learning-rate"),
-            server_learning_rate=_number(run_config, "server-learning-rate"),
-            server_tau=_number(run_config, "server-tau"),
-            batch_size=_integer(run_config, "batch-size"),
-            partitioning=_text(run_config, "partitioning"),
-            dirichlet_alpha=_number(run_config, "dirichlet-alpha"),
-            convergence_tolerance=_number(run_config, "convergence-tolerance"),
-            dataset=_text(run_config, "dataset"),
-        )
+        """Read each field from its kebab-case key, checking its type."""
+        values: dict[str, Any] = {
+            field.name: _read(run_config, field.name.replace("_", "-"), field.type)
+            for field in fields(cls)
+        }
+        return cls(**values)
 
 
-def _integer(run_config: UserConfig, key: str) -> int:
+def _read(run_config: UserConfig, key: str, kind: object) -> int | float | str:
+    """Return `run_config[key]` as `kind`; an integer is a valid float."""
+    if key not in run_config:
+        raise KeyError(f"run config misses {key!r}: see [tool.flwr.app.config]")
     value = run_config[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"run config {key!r} must be an integer, got {value!r}")
-    return value
-
-
-def _number(run_config: UserConfig, key: str) -> float:
-    value = run_config[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"run config {key!r} must be a number, got {value!r}")
-    return float(value)
-
-
-def _text(run_config: UserConfig, key: str) -> str:
-    value = run_config[key]
-    if not isinstance(value, str):
-        raise TypeError(f"run config {key!r} must be a string, got {value!r}")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) or not (
+        isinstance(kind, type) and isinstance(value, kind)
+    ):
+        name = getattr(kind, "__name__", kind)
+        raise TypeError(f"run config {key!r} must be {name}, got {value!r}")
     return value
