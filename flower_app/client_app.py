@@ -8,7 +8,7 @@ from torch.utils.data import TensorDataset
 
 from flower_app import codec, data, task
 from flower_app.settings import Settings
-from generated.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 app = ClientApp()
 

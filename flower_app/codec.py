@@ -1,55 +1,67 @@
-"""The one codec between `TrainProcessMetadata` and Flower `ConfigRecord` bytes."""
+"""The one codec between `TrainProcessMetadata` and Flower `ConfigRecord` bytes.
 
-import math
+A reply's ConfigRecord "train_metadata" holds a google.protobuf.Any,
+flattened: "type_url" names the message and its major version, "meta" holds
+its bytes. Decoding checks the type, parses, then validates.
+"""
 
 from flwr.app import ConfigRecord, Message
 from google.protobuf.message import DecodeError
 
-from generated.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.validation import MetadataDecodeError, Reason, validate
+from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 RECORD_KEY = "train_metadata"
 """Key of the `ConfigRecord` in a train reply's `RecordDict`."""
 FIELD_KEY = "meta"
 """Key of the serialized `TrainProcessMetadata` inside that `ConfigRecord`."""
+TYPE_URL_KEY = "type_url"
+"""Key of the payload's type URL inside that `ConfigRecord`."""
+FULL_NAME = TrainProcessMetadata.DESCRIPTOR.full_name
+TYPE_URL = f"type.googleapis.com/{FULL_NAME}"
+"""The type URL this project writes, as `google.protobuf.Any` would."""
+
+_FAMILY = TrainProcessMetadata.DESCRIPTOR.file.package.rpartition(".")[0]
+"""The package without its major version: "flower_meta"."""
 
 TutorialDict = dict[str, float | bool | dict[str, float] | None]
 
 
-class MetadataDecodeError(ValueError):
-    """A reply's training metadata is missing, undecodable or invalid."""
-
-
-def validate(meta: TrainProcessMetadata) -> None:
-    """Raise `MetadataDecodeError` unless `meta` obeys the schema's documented rules."""
-    if not meta.HasField("training_time"):
-        raise MetadataDecodeError("training_time is missing; every report needs it")
-    if not (math.isfinite(meta.training_time) and meta.training_time >= 0):
-        raise MetadataDecodeError(
-            f"training_time must be finite and >= 0 seconds, got {meta.training_time}"
-        )
-    for epoch, loss in enumerate(meta.training_losses, start=1):
-        if not (math.isfinite(loss) and loss >= 0):
-            raise MetadataDecodeError(
-                f"training_losses[epoch_{epoch}] must be finite and >= 0, got {loss}"
-            )
-
-
 def to_config_record(meta: TrainProcessMetadata) -> ConfigRecord:
-    """Validate `meta` and serialize it into the reply's `ConfigRecord`."""
+    """Validate `meta` and put its type URL and bytes into a `ConfigRecord`."""
     validate(meta)
-    return ConfigRecord({FIELD_KEY: meta.SerializeToString()})
+    return ConfigRecord({TYPE_URL_KEY: TYPE_URL, FIELD_KEY: meta.SerializeToString()})
 
 
-def decode(payload: bytes) -> TrainProcessMetadata:
-    """Parse and validate serialized `TrainProcessMetadata` bytes."""
+def check_type_url(type_url: str) -> None:
+    """Refuse a type URL naming another message or another major version."""
+    got = type_url.rsplit("/", 1)[-1]
+    if got == FULL_NAME:
+        return
+    package, _, name = got.rpartition(".")
+    family, _, version = package.rpartition(".")
+    if (family, name) == (_FAMILY, TrainProcessMetadata.DESCRIPTOR.name):
+        raise MetadataDecodeError(
+            Reason.UNSUPPORTED_VERSION,
+            f"payload is {got} (major version {version}); this reader decodes "
+            f"{FULL_NAME} only: upgrade it to one that reads {package}",
+        )
+    raise MetadataDecodeError(
+        Reason.WRONG_TYPE, f"payload is a {got!r}, expected {FULL_NAME!r}"
+    )
+
+
+def decode(type_url: str, payload: bytes) -> TrainProcessMetadata:
+    """Check the type, parse and validate one payload."""
+    check_type_url(type_url)
     meta = TrainProcessMetadata()
     try:
         meta.ParseFromString(payload)
     except DecodeError as err:
         raise MetadataDecodeError(
-            f"{len(payload)} bytes are not a "
-            f"{TrainProcessMetadata.DESCRIPTOR.full_name} payload ({err}); "
-            "was the ClientApp built from this project's proto/?"
+            Reason.MALFORMED,
+            f"{len(payload)} bytes are not a {FULL_NAME} payload ({err}); "
+            "was the ClientApp built from this project's proto/?",
         ) from err
     validate(meta)
     return meta
@@ -58,20 +70,30 @@ def decode(payload: bytes) -> TrainProcessMetadata:
 def from_reply(reply: Message) -> TrainProcessMetadata:
     """Decode the training metadata a ClientApp put in its train reply."""
     if not reply.has_content():
-        raise MetadataDecodeError(f"reply carries an error, not content: {reply.error}")
+        raise MetadataDecodeError(
+            Reason.MISSING_RECORD, f"reply carries an error, not content: {reply.error}"
+        )
     record = reply.content.config_records.get(RECORD_KEY)
     if record is None:
         raise MetadataDecodeError(
+            Reason.MISSING_RECORD,
             f"reply has no ConfigRecord {RECORD_KEY!r}; the ClientApp must add "
-            "codec.to_config_record(meta) to its train reply"
+            "codec.to_config_record(meta) to its train reply",
         )
-    payload = record.get(FIELD_KEY)
+    type_url, payload = record.get(TYPE_URL_KEY), record.get(FIELD_KEY)
     if not isinstance(payload, bytes):
         raise MetadataDecodeError(
+            Reason.META_NOT_BYTES,
             f"ConfigRecord {RECORD_KEY!r} needs bytes under {FIELD_KEY!r}, "
-            f"got {type(payload).__name__}"
+            f"got {type(payload).__name__}",
         )
-    return decode(payload)
+    if not isinstance(type_url, str):
+        raise MetadataDecodeError(
+            Reason.MISSING_TYPE_URL,
+            f"ConfigRecord {RECORD_KEY!r} needs the payload's type URL under "
+            f"{TYPE_URL_KEY!r}, e.g. {TYPE_URL!r}",
+        )
+    return decode(type_url, payload)
 
 
 def to_tutorial_dict(meta: TrainProcessMetadata) -> TutorialDict:

@@ -9,7 +9,8 @@ from flwr.common import log
 from flwr.serverapp.strategy import FedAdagrad
 
 from flower_app import codec
-from generated.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.validation import MetadataDecodeError
+from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 NodeId = int
 
@@ -43,7 +44,7 @@ class CustomFedAdagrad(FedAdagrad):
             node = reply.metadata.src_node_id
             try:
                 accepted[node] = codec.from_reply(reply)
-            except codec.MetadataDecodeError as err:
+            except MetadataDecodeError as err:
                 rejected[node] = str(err)
                 log(
                     WARNING,

@@ -3,12 +3,14 @@
 import math
 
 import pytest
-from flwr.app import ConfigRecord, RecordDict
+from flwr.app import ConfigRecord, ConfigRecordValues, RecordDict
+from google.protobuf import any_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
 from flower_app import codec
-from generated.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.validation import MetadataDecodeError, Reason
+from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.conftest import reply_from, sample_metadata
 
 finite_non_negative = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
@@ -62,68 +64,117 @@ def test_tutorial_dict_matches_the_tutorial_example() -> None:
 
 def test_unassessed_convergence_is_none_not_false() -> None:
     meta = TrainProcessMetadata(training_time=1.0, training_losses=[0.5])
-    decoded = codec.decode(meta.SerializeToString())
+    decoded = codec.decode(codec.TYPE_URL, meta.SerializeToString())
     assert codec.to_tutorial_dict(decoded)["converged"] is None
 
 
-def _reply_with(record: ConfigRecord | None) -> RecordDict:
-    return RecordDict({} if record is None else {codec.RECORD_KEY: record})
+def test_record_is_a_flattened_any() -> None:
+    record = codec.to_config_record(sample_metadata())
+    type_url, value = record[codec.TYPE_URL_KEY], record[codec.FIELD_KEY]
+    assert isinstance(type_url, str)
+    assert isinstance(value, bytes)
+    wrapped = any_pb2.Any(type_url=type_url, value=value)
+    unpacked = TrainProcessMetadata()
+    assert wrapped.Unpack(unpacked)
+    assert unpacked == sample_metadata()
+
+
+def _content(**record: ConfigRecordValues) -> RecordDict:
+    return RecordDict({codec.RECORD_KEY: ConfigRecord(record)})
+
+
+GOOD = sample_metadata().SerializeToString()
 
 
 @pytest.mark.parametrize(
-    ("content", "reason"),
+    ("content", "reason", "detail"),
     [
-        (_reply_with(None), "has no ConfigRecord 'train_metadata'"),
+        (RecordDict(), Reason.MISSING_RECORD, "has no ConfigRecord 'train_metadata'"),
+        (_content(type_url=codec.TYPE_URL), Reason.META_NOT_BYTES, "got NoneType"),
+        (_content(type_url=codec.TYPE_URL, meta="x"), Reason.META_NOT_BYTES, "got str"),
+        (_content(type_url=codec.TYPE_URL, meta=3), Reason.META_NOT_BYTES, "got int"),
+        (_content(meta=GOOD), Reason.MISSING_TYPE_URL, "needs the payload's type URL"),
         (
-            _reply_with(ConfigRecord({"other": b""})),
-            "needs bytes under 'meta', got NoneType",
+            _content(type_url=codec.TYPE_URL, meta=b""),
+            Reason.MISSING_TRAINING_TIME,
+            "training_time is missing",
         ),
-        (
-            _reply_with(ConfigRecord({"meta": "text"})),
-            "needs bytes under 'meta', got str",
-        ),
-        (_reply_with(ConfigRecord({"meta": 3})), "needs bytes under 'meta', got int"),
-        (_reply_with(ConfigRecord({"meta": b""})), "training_time is missing"),
     ],
 )
 def test_malformed_records_are_refused_with_reason(
-    content: RecordDict, reason: str
+    content: RecordDict, reason: Reason, detail: str
 ) -> None:
-    with pytest.raises(codec.MetadataDecodeError, match=reason):
+    with pytest.raises(MetadataDecodeError, match=detail) as caught:
         codec.from_reply(reply_from(3, content))
+    assert caught.value.reason is reason
+
+
+@pytest.mark.parametrize(
+    ("type_url", "reason", "detail"),
+    [
+        (
+            "type.googleapis.com/flower_meta.v2.TrainProcessMetadata",
+            Reason.UNSUPPORTED_VERSION,
+            r"major version v2\); this reader decodes flower_meta\.v1\.TrainProcess",
+        ),
+        (
+            "type.googleapis.com/google.protobuf.Duration",
+            Reason.WRONG_TYPE,
+            "is a 'google.protobuf.Duration', expected",
+        ),
+        (
+            "type.googleapis.com/flower_meta.v1.EvaluateProcessMetadata",
+            Reason.WRONG_TYPE,
+            "expected 'flower_meta.v1.TrainProcessMetadata'",
+        ),
+    ],
+)
+def test_other_types_and_versions_are_refused_before_parsing(
+    type_url: str, reason: Reason, detail: str
+) -> None:
+    with pytest.raises(MetadataDecodeError, match=detail) as caught:
+        codec.decode(type_url, GOOD)
+    assert caught.value.reason is reason
 
 
 def test_truncated_payload_is_refused() -> None:
     payload = sample_metadata(epochs=10).SerializeToString()
-    with pytest.raises(
-        codec.MetadataDecodeError,
-        match=r"are not a flower_meta\.v1\.TrainProcessMetadata",
-    ):
-        codec.decode(payload[:-3])
+    with pytest.raises(MetadataDecodeError) as caught:
+        codec.decode(codec.TYPE_URL, payload[:-3])
+    assert caught.value.reason is Reason.MALFORMED
+    assert "are not a flower_meta.v1.TrainProcessMetadata payload" in str(caught.value)
 
 
 @pytest.mark.parametrize(
-    ("meta", "reason"),
+    ("meta", "reason", "detail"),
     [
-        (TrainProcessMetadata(training_time=math.nan), "training_time must be finite"),
+        (
+            TrainProcessMetadata(training_time=math.nan),
+            Reason.TRAINING_TIME_OUT_OF_RANGE,
+            "training_time must be finite",
+        ),
         (
             TrainProcessMetadata(training_time=-1.0),
+            Reason.TRAINING_TIME_OUT_OF_RANGE,
             "training_time must be finite and >= 0",
         ),
         (
             TrainProcessMetadata(training_time=1.0, training_losses=[0.1, math.inf]),
+            Reason.LOSS_OUT_OF_RANGE,
             r"training_losses\[epoch_2\] must be finite",
         ),
         (
             TrainProcessMetadata(training_time=1.0, training_losses=[-0.1]),
+            Reason.LOSS_OUT_OF_RANGE,
             r"training_losses\[epoch_1\] must be finite and >= 0",
         ),
     ],
 )
 def test_semantic_rules_are_enforced_on_both_sides(
-    meta: TrainProcessMetadata, reason: str
+    meta: TrainProcessMetadata, reason: Reason, detail: str
 ) -> None:
-    with pytest.raises(codec.MetadataDecodeError, match=reason):
-        codec.decode(meta.SerializeToString())
-    with pytest.raises(codec.MetadataDecodeError, match=reason):
+    with pytest.raises(MetadataDecodeError, match=detail) as decoding:
+        codec.decode(codec.TYPE_URL, meta.SerializeToString())
+    with pytest.raises(MetadataDecodeError, match=detail) as encoding:
         codec.to_config_record(meta)
+    assert decoding.value.reason is encoding.value.reason is reason

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from flwr.cli.build import build_fab_from_disk
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from tests.conftest import ROOT, VENV_BIN
+
 FAB_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".json", ".jsonl"}
 
 
@@ -32,7 +32,7 @@ def test_fab_holds_the_app_and_generated_code_only() -> None:
         names = set(fab.namelist())
     app_files = {n for n in names if not n.startswith(".info/")}
     assert {Path(n).suffix for n in app_files} <= FAB_SUFFIXES
-    assert "generated/flower_meta/v1/metadata_pb2.py" in app_files
+    assert "generated/python/flower_meta/v1/metadata_pb2.py" in app_files
     assert "flower_app/codec.py" in app_files
     assert not any(n.startswith(("tests/", ".venv/")) for n in app_files)
 
@@ -152,4 +152,4 @@ def test_flwr_run_streams_metadata_and_reaches_90_percent(
     assert accuracy, log
     assert float(accuracy.group(1)) >= 0.90
     installed = flwr_home / "apps"
-    assert any(installed.glob("*/generated/flower_meta/v1/metadata_pb2.py"))
+    assert any(installed.glob("*/generated/python/flower_meta/v1/metadata_pb2.py"))

@@ -1,13 +1,10 @@
 """ruff and mypy stay clean (mypy strict on flower_app/, typed by generated stubs)."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+from tests.conftest import ROOT, VENV_BIN
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,9 @@ def _replies() -> list[Message]:
         for node in (1, 2, 3)
     ]
     broken = train_content(_arrays(4.0), 40, None)
-    broken[codec.RECORD_KEY] = ConfigRecord({codec.FIELD_KEY: b"\xff\xff\xff"})
+    broken[codec.RECORD_KEY] = ConfigRecord(
+        {codec.TYPE_URL_KEY: codec.TYPE_URL, codec.FIELD_KEY: b"\xff\xff\xff"}
+    )
     replies.append(reply_from(4, broken))
     replies.append(reply_from(5, train_content(_arrays(5.0), 50, None)))
     return replies
@@ -66,7 +68,9 @@ def test_bad_metadata_is_reported_and_skipped(caplog: pytest.LogCaptureFixture) 
 
     assert set(strategy.rejected[1]) == {4, 5}
     assert "has no ConfigRecord 'train_metadata'" in strategy.rejected[1][5]
-    assert "round 1 node 4: metadata skipped: 3 bytes are not a" in caplog.text
+    assert (
+        "round 1 node 4: metadata skipped: malformed: 3 bytes are not a" in caplog.text
+    )
     assert "round 1 node 5: metadata skipped" in caplog.text
 
 

@@ -15,7 +15,8 @@ from flwr.app import Array, ArrayRecord, ConfigRecord
 
 from flower_app import codec
 from flower_app.strategy import CustomFedAdagrad
-from generated.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.validation import MetadataDecodeError
+from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.conftest import reply_from, sample_metadata, train_content
 
 
@@ -67,11 +68,13 @@ def test_pickle_payload_is_refused_and_never_executed(tmp_path: Path) -> None:
         reply_from(1, train_content(arrays, 10, sample_metadata())),
         reply_from(2, train_content(arrays, 10, None)),
     ]
-    replies[1].content[codec.RECORD_KEY] = ConfigRecord({codec.FIELD_KEY: payload})
+    replies[1].content[codec.RECORD_KEY] = ConfigRecord(
+        {codec.TYPE_URL_KEY: codec.TYPE_URL, codec.FIELD_KEY: payload}
+    )
 
     strategy = CustomFedAdagrad()
     strategy.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
-    with pytest.raises(codec.MetadataDecodeError):
+    with pytest.raises(MetadataDecodeError):
         codec.from_reply(replies[1])
     strategy.aggregate_train(1, replies)
 

@@ -3,13 +3,17 @@
 isort:skip_file
 Metadata a Flower ClientApp reports about its local training process.
 
-Wire contract between ClientApps and the ServerApp strategy: the ClientApp
-serializes a TrainProcessMetadata into the bytes field "meta" of the
-ConfigRecord "train_metadata" in its train reply; the strategy decodes it.
+Transport: the ClientApp puts a ConfigRecord "train_metadata" in its train
+reply holding the two fields of a google.protobuf.Any, flattened:
+  "type_url": "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
+  "meta":     the serialized TrainProcessMetadata (binary wire format)
+The type URL names the message and its major version (the package suffix),
+so a reader refuses another type or another major version before parsing.
 
-Evolution inside v1 is additive only: add fields with new numbers, never
-renumber, retype, rename or reuse one; a removed field's number and name
-become `reserved`.
+Evolution (see proto/README.md): inside v1 only add fields with new
+numbers; never renumber, retype, rename or reuse one; a removed field's
+number and name become `reserved`. Breaking changes go to a new package,
+flower_meta.v2, beside this one.
 """
 
 from collections import abc as _abc
@@ -34,6 +38,11 @@ class TrainProcessMetadata(_message.Message):
     Python users see it in the tutorial's dict form:
       {"training_time": 12.3, "converged": True,
        "training_losses": {"epoch_1": 0.56, "epoch_2": 0.34}}
+
+    Readers validate beyond the wire format (reason codes in parentheses):
+    training_time present (missing_training_time), finite and >= 0
+    (training_time_out_of_range); every loss finite and >= 0
+    (loss_out_of_range).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -44,7 +53,8 @@ class TrainProcessMetadata(_message.Message):
     training_time: _builtins.float
     """Wall-clock time of the local training loop, in seconds.
     Range: finite and >= 0.
-    Absent: the ClientApp did not measure it (shown as None).
+    Absent: not a valid report; readers reject it. Explicit presence keeps a
+    missing time from passing as 0 s.
     """
     converged: _builtins.bool
     """Whether local training met the ClientApp's convergence criterion: the
@@ -57,11 +67,12 @@ class TrainProcessMetadata(_message.Message):
     def training_losses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """Mean training loss (cross-entropy, in nats per example) of each local
         epoch, in training order: element i is epoch i + 1, shown to Python
-        users as {"epoch_1": ..., "epoch_2": ...}.
+        users as {"epoch_1": ..., "epoch_2": ...}. Epochs are contiguous from 1
+        by construction: the epoch number is the position.
         Range: every element finite and >= 0.
         Empty: no local epoch ran.
-        Packed doubles (about 8 bytes an epoch) instead of a string-keyed map
-        (about 20 bytes an epoch): the epoch number is the position.
+        Packed doubles cost about 8 bytes an epoch; a string-keyed map would
+        cost about 20.
         """
 
     def __init__(

@@ -1,0 +1,72 @@
+"""Python reads every golden vector in examples/vectors as the manifest says."""
+
+from typing import Any
+
+import pytest
+from google.protobuf import json_format, text_format
+
+from flower_app import codec
+from flower_app.canonical_json import format_number, to_canonical_json
+from flower_app.validation import MetadataDecodeError
+from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.conftest import INVALID, VALID, VECTORS
+
+Vector = dict[str, Any]
+
+
+def _payload(vector: Vector) -> bytes:
+    return (VECTORS / f"{vector['name']}.binpb").read_bytes()
+
+
+@pytest.mark.parametrize("vector", VALID, ids=lambda v: v["name"])
+def test_valid_vector_decodes_to_its_canonical_json(vector: Vector) -> None:
+    meta = codec.decode(vector["type_url"], _payload(vector))
+    expected = (VECTORS / f"{vector['name']}.json").read_text().rstrip("\n")
+    assert to_canonical_json(meta) == expected
+
+
+@pytest.mark.parametrize("vector", VALID, ids=lambda v: v["name"])
+def test_binary_text_and_json_are_the_same_message(vector: Vector) -> None:
+    from_binary = codec.decode(vector["type_url"], _payload(vector))
+    assert from_binary.SerializeToString() == _payload(vector), (
+        "re-encoding changed bytes"
+    )
+    from_binary.DiscardUnknownFields()
+    text = (VECTORS / f"{vector['name']}.txtpb").read_text()
+    from_text = text_format.Parse(text, TrainProcessMetadata())
+    json_text = (VECTORS / f"{vector['name']}.json").read_text()
+    from_json = json_format.Parse(json_text, TrainProcessMetadata())
+    assert from_binary == from_text == from_json
+
+
+@pytest.mark.parametrize("vector", INVALID, ids=lambda v: v["name"])
+def test_invalid_vector_is_rejected_for_its_reason(vector: Vector) -> None:
+    expected = vector.get("expect_by_reader", {}).get("python", vector["expect"])
+    with pytest.raises(MetadataDecodeError) as caught:
+        codec.decode(vector["type_url"], _payload(vector))
+    assert caught.value.reason == expected
+
+
+def test_unknown_fields_survive_decode_and_re_encode() -> None:
+    (vector,) = [v for v in VALID if v["name"] == "unknown_fields"]
+    meta = codec.decode(vector["type_url"], _payload(vector))
+    assert meta.SerializeToString().endswith(b"\x98\x06\x07\xa2\x06\x06future")
+
+
+@pytest.mark.parametrize(
+    ("number", "ecmascript"),
+    [
+        (12.0, "12"),
+        (0.1, "0.1"),
+        (1e21, "1e+21"),
+        (1e20, "100000000000000000000"),
+        (1e-6, "0.000001"),
+        (1e-7, "1e-7"),
+        (5e-324, "5e-324"),
+        (-2.5, "-2.5"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (-0.0, "0"),
+    ],
+)
+def test_numbers_print_as_ecmascript_does(number: float, ecmascript: str) -> None:
+    assert format_number(number) == ecmascript
