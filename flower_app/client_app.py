@@ -41,7 +41,7 @@ def train(msg: Message, context: Context) -> Message:
             "metrics": MetricRecord(
                 {"train_loss": losses[-1], "num-examples": len(trainset)}
             ),
-            codec.RECORD_KEY: codec.to_config_record(meta),
+            codec.RECORD_KEY: codec.to_config_record(meta, settings.limits),
         }
     )
     return Message(content=content, reply_to=msg)

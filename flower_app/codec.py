@@ -8,7 +8,13 @@ its bytes. Decoding checks the type, parses, then validates.
 from flwr.app import ConfigRecord, Message
 from google.protobuf.message import DecodeError
 
-from flower_app.validation import MetadataDecodeError, Reason, validate
+from flower_app.validation import (
+    Limits,
+    MetadataDecodeError,
+    Reason,
+    check_size,
+    validate,
+)
 from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 RECORD_KEY = "train_metadata"
@@ -24,13 +30,19 @@ TYPE_URL = f"type.googleapis.com/{FULL_NAME}"
 _FAMILY = TrainProcessMetadata.DESCRIPTOR.file.package.rpartition(".")[0]
 """The package without its major version: "flower_meta"."""
 
+DEFAULT_LIMITS = Limits()
+
 TutorialDict = dict[str, float | bool | dict[str, float] | None]
 
 
-def to_config_record(meta: TrainProcessMetadata) -> ConfigRecord:
+def to_config_record(
+    meta: TrainProcessMetadata, limits: Limits = DEFAULT_LIMITS
+) -> ConfigRecord:
     """Validate `meta` and put its type URL and bytes into a `ConfigRecord`."""
-    validate(meta)
-    return ConfigRecord({TYPE_URL_KEY: TYPE_URL, FIELD_KEY: meta.SerializeToString()})
+    validate(meta, limits)
+    payload = meta.SerializeToString()
+    check_size(payload, limits)
+    return ConfigRecord({TYPE_URL_KEY: TYPE_URL, FIELD_KEY: payload})
 
 
 def check_type_url(type_url: str) -> None:
@@ -51,9 +63,12 @@ def check_type_url(type_url: str) -> None:
     )
 
 
-def decode(type_url: str, payload: bytes) -> TrainProcessMetadata:
-    """Check the type, parse and validate one payload."""
+def decode(
+    type_url: str, payload: bytes, limits: Limits = DEFAULT_LIMITS
+) -> TrainProcessMetadata:
+    """Check the type and size, parse, then validate one payload."""
     check_type_url(type_url)
+    check_size(payload, limits)
     meta = TrainProcessMetadata()
     try:
         meta.ParseFromString(payload)
@@ -63,12 +78,12 @@ def decode(type_url: str, payload: bytes) -> TrainProcessMetadata:
             f"{len(payload)} bytes are not a {FULL_NAME} payload ({err}); "
             "was the ClientApp built from this project's proto/?",
         ) from err
-    validate(meta)
+    validate(meta, limits)
     return meta
 
 
-def from_reply(reply: Message) -> TrainProcessMetadata:
-    """Decode the training metadata a ClientApp put in its train reply."""
+def payload_of(reply: Message) -> tuple[str, bytes]:
+    """Return the type URL and payload bytes a ClientApp put in its train reply."""
     if not reply.has_content():
         raise MetadataDecodeError(
             Reason.MISSING_RECORD, f"reply carries an error, not content: {reply.error}"
@@ -81,6 +96,10 @@ def from_reply(reply: Message) -> TrainProcessMetadata:
             "codec.to_config_record(meta) to its train reply",
         )
     type_url, payload = record.get(TYPE_URL_KEY), record.get(FIELD_KEY)
+    if payload is None:
+        raise MetadataDecodeError(
+            Reason.MISSING_META, f"ConfigRecord {RECORD_KEY!r} has no {FIELD_KEY!r}"
+        )
     if not isinstance(payload, bytes):
         raise MetadataDecodeError(
             Reason.META_NOT_BYTES,
@@ -93,7 +112,12 @@ def from_reply(reply: Message) -> TrainProcessMetadata:
             f"ConfigRecord {RECORD_KEY!r} needs the payload's type URL under "
             f"{TYPE_URL_KEY!r}, e.g. {TYPE_URL!r}",
         )
-    return decode(type_url, payload)
+    return type_url, payload
+
+
+def from_reply(reply: Message, limits: Limits = DEFAULT_LIMITS) -> TrainProcessMetadata:
+    """Decode the training metadata a ClientApp put in its train reply."""
+    return decode(*payload_of(reply), limits)
 
 
 def to_tutorial_dict(meta: TrainProcessMetadata) -> TutorialDict:

@@ -1,5 +1,6 @@
 """ServerApp: runs `CustomFedAdagrad` with centralized evaluation every round."""
 
+from contextlib import closing
 from logging import INFO
 
 from flwr.app import ArrayRecord, Context, MetricRecord
@@ -8,49 +9,55 @@ from flwr.serverapp import Grid, ServerApp
 from torch.utils.data import TensorDataset
 
 from flower_app import data, task
+from flower_app.metadata_log import MetadataLog
 from flower_app.settings import Settings
-from flower_app.strategy import CustomFedAdagrad
+from flower_app.strategy import CustomFedAdagrad, RoundReport
 
 app = ServerApp()
 
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Train for the configured rounds, then log a summary."""
+    """Train for the configured rounds, keep every metadata record, summarise."""
     settings = Settings.from_context(context)
     test_split = data.load_test_split(settings.dataset)
     testset = data.to_tensors(test_split)
     net = task.Net(testset.tensors[0].shape[1], data.num_classes(test_split))
+    run_dir = settings.run_dir(context.run_id)
 
-    strategy = CustomFedAdagrad(
-        fraction_train=settings.fraction_train,
-        fraction_evaluate=settings.fraction_evaluate,
-        eta=settings.server_learning_rate,
-        eta_l=settings.learning_rate,
-        tau=settings.server_tau,
-    )
-    result = strategy.start(
-        grid=grid,
-        initial_arrays=ArrayRecord(net.state_dict()),
-        num_rounds=settings.num_server_rounds,
-        evaluate_fn=lambda _, arrays: _evaluate(arrays, testset),
-    )
+    with closing(MetadataLog(run_dir)) as metadata_log:
+        strategy = CustomFedAdagrad(
+            limits=settings.limits,
+            metadata_log=metadata_log,
+            run_id=context.run_id,
+            fraction_train=settings.fraction_train,
+            fraction_evaluate=settings.fraction_evaluate,
+            min_train_nodes=settings.min_nodes,
+            min_evaluate_nodes=settings.min_nodes,
+            min_available_nodes=settings.min_nodes,
+            eta=settings.server_learning_rate,
+            eta_l=settings.learning_rate,
+            tau=settings.server_tau,
+        )
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(net.state_dict()),
+            num_rounds=settings.num_server_rounds,
+            timeout=settings.round_timeout,
+            evaluate_fn=lambda _, arrays: _evaluate(arrays, testset),
+        )
 
     final = result.evaluate_metrics_serverapp[settings.num_server_rounds]
-    last = settings.num_server_rounds
-    accepted = strategy.metadata.get(last, {})
-    converged = sum(meta.converged for meta in accepted.values())
     log(
         INFO,
         "Summary: %s rounds, final centralized accuracy %.4f (loss %.4f); "
-        "last round metadata from %s clients (%s converged, %s rejected)",
-        last,
+        "metadata over all rounds: %s",
+        settings.num_server_rounds,
         final["accuracy"],
         final["loss"],
-        len(accepted),
-        converged,
-        len(strategy.rejected.get(last, {})),
+        _totals(list(strategy.reports.values())),
     )
+    log(INFO, "Metadata log: %s", run_dir)
 
 
 def _evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:
@@ -58,3 +65,15 @@ def _evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:
     net = task.Net.from_state_dict(arrays.to_torch_state_dict())
     loss, accuracy = task.evaluate(net, testset)
     return MetricRecord({"loss": loss, "accuracy": accuracy})
+
+
+def _totals(reports: list[RoundReport]) -> str:
+    """Count accepted, rejected and failed replies over all rounds."""
+    accepted = sum(len(r.accepted) for r in reports)
+    converged = sum(m.converged for r in reports for m in r.accepted.values())
+    rejected = sum(len(r.rejected) for r in reports)
+    failed = sum(len(r.failed) for r in reports)
+    return (
+        f"{accepted} accepted ({converged} converged), "
+        f"{rejected} rejected, {failed} failed"
+    )

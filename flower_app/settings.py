@@ -1,5 +1,6 @@
 """Typed view of the run config in `[tool.flwr.app.config]` of pyproject.toml."""
 
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -7,8 +8,11 @@ from typing import Any
 from flwr.app import Context, UserConfig
 from flwr.common.config import get_fused_config_from_dir
 
+from flower_app.validation import Limits
+
 APP_DIR = Path(__file__).resolve().parent.parent
 """The Flower app (or unpacked FAB) holding pyproject.toml."""
+RUNS_FOLDER = "flower-meta-runs"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,11 @@ class Settings:
     dirichlet_alpha: float
     convergence_tolerance: float
     dataset: str
+    min_nodes: int
+    round_timeout: float
+    max_payload_bytes: int
+    max_epochs: int
+    output_dir: str
 
     @classmethod
     def from_context(cls, context: Context) -> "Settings":
@@ -37,6 +46,21 @@ class Settings:
         """
         run_config = context.run_config or get_fused_config_from_dir(APP_DIR, {})
         return cls.from_run_config(run_config)
+
+    @property
+    def limits(self) -> Limits:
+        """What the server accepts: size and epoch limits, all local epochs."""
+        return Limits(self.max_payload_bytes, self.max_epochs, self.local_epochs)
+
+    def run_dir(self, run_id: int) -> Path:
+        """Absolute folder for this run's outputs: `output-dir`/`run_id`.
+
+        An empty `output-dir` means $FLWR_HOME/flower-meta-runs (FLWR_HOME
+        defaults to ~/.flwr, as in Flower).
+        """
+        flwr_home = Path(os.environ.get("FLWR_HOME", Path.home() / ".flwr"))
+        root = Path(self.output_dir) if self.output_dir else flwr_home / RUNS_FOLDER
+        return root.expanduser().resolve() / str(run_id)
 
     @classmethod
     def from_run_config(cls, run_config: UserConfig) -> "Settings":

@@ -5,13 +5,17 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from flwr.app import ArrayRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.simulation import run_simulation
 from flwr.supercore.task_identity import TaskIdentity
 
-from flower_app import codec
+from flower_app import codec, server_app
+from flower_app.strategy import CustomFedAdagrad
 from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,3 +95,34 @@ def train_content(
     if meta is not None:
         content[codec.RECORD_KEY] = codec.to_config_record(meta)
     return content
+
+
+Simulate = Callable[[ClientApp, int], CustomFedAdagrad]
+
+
+@pytest.fixture
+def simulate(monkeypatch: pytest.MonkeyPatch) -> Simulate:
+    """Run the real ServerApp in-process against `client` on `nodes` SuperNodes.
+
+    Returns the strategy the ServerApp used, to inspect its round reports.
+    """
+
+    def run(client: ClientApp, nodes: int) -> CustomFedAdagrad:
+        strategies: list[CustomFedAdagrad] = []
+
+        class Recorded(CustomFedAdagrad):
+            def __init__(self, **kwargs: object) -> None:
+                super().__init__(**kwargs)  # type: ignore[arg-type]
+                strategies.append(self)
+
+        monkeypatch.setattr(server_app, "CustomFedAdagrad", Recorded)
+        run_simulation(
+            server_app=server_app.app,
+            client_app=client,
+            num_supernodes=nodes,
+            backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}},
+        )
+        (strategy,) = strategies
+        return strategy
+
+    return run

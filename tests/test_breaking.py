@@ -62,8 +62,8 @@ def _gate(tmp_path: Path, old: str, new: str) -> str:
             id="package-renamed",
         ),
         pytest.param(
-            "message TrainProcessMetadata {",
-            "message TrainingMetadata {",
+            "TrainProcessMetadata",
+            "TrainingMetadata",
             'Previously present message "TrainProcessMetadata" was deleted',
             id="message-renamed",
         ),

@@ -90,7 +90,7 @@ GOOD = sample_metadata().SerializeToString()
     ("content", "reason", "detail"),
     [
         (RecordDict(), Reason.MISSING_RECORD, "has no ConfigRecord 'train_metadata'"),
-        (_content(type_url=codec.TYPE_URL), Reason.META_NOT_BYTES, "got NoneType"),
+        (_content(type_url=codec.TYPE_URL), Reason.MISSING_META, "has no 'meta'"),
         (_content(type_url=codec.TYPE_URL, meta="x"), Reason.META_NOT_BYTES, "got str"),
         (_content(type_url=codec.TYPE_URL, meta=3), Reason.META_NOT_BYTES, "got int"),
         (_content(meta=GOOD), Reason.MISSING_TYPE_URL, "needs the payload's type URL"),

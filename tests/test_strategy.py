@@ -1,6 +1,7 @@
-"""`CustomFedAdagrad.aggregate_train` on constructed replies."""
+"""`CustomFedAdagrad` on constructed replies: reading, reporting, logging."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from flwr.app import (
 from flwr.serverapp.strategy import FedAdagrad
 
 from flower_app import codec
+from flower_app.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
 from flower_app.strategy import CustomFedAdagrad
 from tests.conftest import reply_from, sample_metadata, train_content
 
@@ -54,11 +56,11 @@ def test_metadata_is_decoded_logged_and_kept_per_node(
     with caplog.at_level(logging.INFO, logger="flwr"):
         _aggregate(strategy, _replies())
 
-    assert strategy.metadata[1] == {n: sample_metadata(n) for n in (1, 2, 3)}
+    assert strategy.reports[1].accepted == {n: sample_metadata(n) for n in (1, 2, 3)}
     assert (
         "round 1 node 2: {'training_time': 12.5, 'converged': True, "
-        "'training_losses': {'epoch_1': 1.0, 'epoch_2': 0.5}}" in caplog.text
-    )
+        "'training_losses': {'epoch_1': 1.0, 'epoch_2': 0.5}}"
+    ) in caplog.text
 
 
 def test_bad_metadata_is_reported_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
@@ -66,12 +68,13 @@ def test_bad_metadata_is_reported_and_skipped(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.INFO, logger="flwr"):
         _aggregate(strategy, _replies())
 
-    assert set(strategy.rejected[1]) == {4, 5}
-    assert "has no ConfigRecord 'train_metadata'" in strategy.rejected[1][5]
+    report = strategy.reports[1]
+    assert set(report.rejected) == {4, 5}
+    assert report.rejected[5].startswith("missing_record: reply has no ConfigRecord")
     assert (
         "round 1 node 4: metadata skipped: malformed: 3 bytes are not a" in caplog.text
     )
-    assert "round 1 node 5: metadata skipped" in caplog.text
+    assert "round 1 metadata: 3 accepted, 2 rejected, 0 failed" in caplog.text
 
 
 def test_model_aggregation_is_unaffected_by_metadata() -> None:
@@ -83,13 +86,42 @@ def test_model_aggregation_is_unaffected_by_metadata() -> None:
         np.testing.assert_array_equal(ours[key].numpy(), plain[key].numpy())
 
 
-def test_failed_nodes_are_left_to_fedadagrad() -> None:
-    failed = Message(
-        Error(code=0, reason="client crashed"),
-        reply_to=Message(RecordDict(), dst_node_id=9, message_type=MessageType.TRAIN),
-    )
+def test_error_replies_and_silent_nodes_count_as_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    instruction = Message(RecordDict(), dst_node_id=9, message_type=MessageType.TRAIN)
+    crashed = Message(Error(code=0, reason="ClientApp raised"), reply_to=instruction)
     strategy = CustomFedAdagrad()
-    arrays = _aggregate(strategy, [*_replies()[:3], failed])
+    strategy._sampled[1] = {1, 2, 3, 9, 11}  # node 11 never answers
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        arrays = _aggregate(strategy, [*_replies()[:3], crashed])
+
     assert arrays is not None
-    assert 9 not in strategy.rejected[1]
-    assert 9 not in strategy.metadata[1]
+    report = strategy.reports[1]
+    assert set(report.accepted) == {1, 2, 3}
+    assert report.failed == {
+        9: "error reply: ClientApp raised",
+        11: "no reply before the round's timeout",
+    }
+    assert "round 1 metadata: 3 accepted, 0 rejected, 2 failed" in caplog.text
+
+
+def test_every_outcome_is_appended_to_the_log(tmp_path: Path) -> None:
+    metadata_log = MetadataLog(tmp_path)
+    strategy = CustomFedAdagrad(metadata_log=metadata_log, run_id=77)
+    _aggregate(strategy, _replies())
+
+    records = list(read_log(tmp_path / BINARY_LOG))
+    assert [r.node_id for r in records] == [1, 2, 3, 4, 5]
+    assert {r.run_id for r in records} == {77}
+    assert {r.server_round for r in records} == {1}
+    assert [r.WhichOneof("outcome") for r in records] == 3 * ["accepted"] + 2 * [
+        "rejected"
+    ]
+    assert records[1].accepted == sample_metadata(2)
+    assert records[3].rejected.reason == "malformed"
+    assert records[3].rejected.payload == b"\xff\xff\xff"
+    assert all(r.received_at.seconds > 0 for r in records)
+    lines = (tmp_path / JSON_LOG).read_text().splitlines()
+    assert len(lines) == 5
+    assert lines[0].startswith('{"accepted":{"converged":true,')

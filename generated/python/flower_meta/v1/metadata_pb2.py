@@ -22,15 +22,20 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\"\xac\x01\n\x14TrainProcessMetadata\x12(\n\rtraining_time\x18\x01 \x01(\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12!\n\tconverged\x18\x02 \x01(\x08H\x01R\tconverged\x88\x01\x01\x12\'\n\x0ftraining_losses\x18\x03 \x03(\x01R\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_convergedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\x14TrainProcessMetadata\x12(\n\rtraining_time\x18\x01 \x01(\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12!\n\tconverged\x18\x02 \x01(\x08H\x01R\tconverged\x88\x01\x01\x12\'\n\x0ftraining_losses\x18\x03 \x03(\x01R\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_converged\"\xab\x02\n\x11MetadataLogRecord\x12\x15\n\x06run_id\x18\x01 \x01(\x04R\x05runId\x12!\n\x0cserver_round\x18\x02 \x01(\rR\x0bserverRound\x12\x17\n\x07node_id\x18\x03 \x01(\x04R\x06nodeId\x12;\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nreceivedAt\x12\x42\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x0b\x32$.flower_meta.v1.TrainProcessMetadataH\x00R\x08\x61\x63\x63\x65pted\x12\x37\n\x08rejected\x18\x06 \x01(\x0b\x32\x19.flower_meta.v1.RejectionH\x00R\x08rejectedB\t\n\x07outcome\"p\n\tRejection\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12\x18\n\x07payload\x18\x03 \x01(\x0cR\x07payload\x12\x19\n\x08type_url\x18\x04 \x01(\tR\x07typeUrlb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flower_meta.v1.metadata_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRAINPROCESSMETADATA']._serialized_start=50
-  _globals['_TRAINPROCESSMETADATA']._serialized_end=222
+  _globals['_TRAINPROCESSMETADATA']._serialized_start=83
+  _globals['_TRAINPROCESSMETADATA']._serialized_end=255
+  _globals['_METADATALOGRECORD']._serialized_start=258
+  _globals['_METADATALOGRECORD']._serialized_end=557
+  _globals['_REJECTION']._serialized_start=559
+  _globals['_REJECTION']._serialized_end=671
 # @@protoc_insertion_point(module_scope)

@@ -14,20 +14,24 @@ Evolution (see proto/README.md): inside v1 only add fields with new
 numbers; never renumber, retype, rename or reuse one; a removed field's
 number and name become `reserved`. Breaking changes go to a new package,
 flower_meta.v2, beside this one.
+
+All v1 messages live in this one file: generated Python then needs no
+cross-file imports, so it works from generated/python inside a FAB.
 """
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
 
-if sys.version_info >= (3, 10):
-    from typing import TypeAlias as _TypeAlias
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
 else:
-    from typing_extensions import TypeAlias as _TypeAlias
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -96,3 +100,98 @@ class TrainProcessMetadata(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__training_time) -> _WhichOneofReturnType__training_time | None: ...
 
 Global___TrainProcessMetadata: _TypeAlias = TrainProcessMetadata  # noqa: Y015
+
+@_typing.final
+class MetadataLogRecord(_message.Message):
+    """One entry of the ServerApp's metadata log: what one node reported in one
+    server round, and what the server made of it.
+
+    The log is a stream of these, each prefixed by its size as a varint (the
+    length-delimited framing of protobuf's writeDelimitedTo and Python's
+    google.protobuf.proto.serialize_length_prefixed), written as replies are
+    aggregated and flushed at the end of every round.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    SERVER_ROUND_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.int
+    """Flower run id of the run the ServerApp was executing."""
+    server_round: _builtins.int
+    """Server round, from 1."""
+    node_id: _builtins.int
+    """Flower node id of the SuperNode whose reply this is."""
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp:
+        """When the ServerApp processed the reply (UTC)."""
+
+    @_builtins.property
+    def accepted(self) -> Global___TrainProcessMetadata:
+        """The decoded and validated metadata."""
+
+    @_builtins.property
+    def rejected(self) -> Global___Rejection:
+        """Why the reply's metadata was refused."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.int = ...,
+        server_round: _builtins.int = ...,
+        node_id: _builtins.int = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        accepted: Global___TrainProcessMetadata | None = ...,
+        rejected: Global___Rejection | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "node_id", b"node_id", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected", "run_id", b"run_id", "server_round", b"server_round"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["accepted", "rejected"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___MetadataLogRecord: _TypeAlias = MetadataLogRecord  # noqa: Y015
+
+@_typing.final
+class Rejection(_message.Message):
+    """A reply whose metadata the server refused; its model update still counts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    TYPE_URL_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Stable reason code, one of those listed in proto/README.md
+    (e.g. "malformed", "loss_out_of_range").
+    """
+    detail: _builtins.str
+    """Human-readable explanation naming what was expected."""
+    payload: _builtins.bytes
+    """The refused payload as received, for inspection; empty when there was
+    none or it exceeded the server's size limit.
+    """
+    type_url: _builtins.str
+    """The payload's type URL as received; empty when there was none."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        payload: _builtins.bytes = ...,
+        type_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "payload", b"payload", "reason", b"reason", "type_url", b"type_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Rejection: _TypeAlias = Rejection  # noqa: Y015

@@ -1,0 +1,50 @@
+"""The tutorial's pickle: the baseline this project replaces, used only by tests.
+
+Tests use it to measure pickle's payload size and to build pickle payloads,
+one of them armed, that the strategy must refuse without unpickling.
+"""
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+from flower_app import codec
+from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+
+
+@dataclass
+class TutorialTrainProcessMetadata:
+    """The tutorial's dataclass, field for field."""
+
+    training_time: float
+    converged: bool
+    training_losses: dict[str, float]
+
+
+def tutorial_payload(meta: TrainProcessMetadata) -> bytes:
+    """What the tutorial's ClientApp sends for the same facts."""
+    losses = codec.to_tutorial_dict(meta)["training_losses"]
+    assert isinstance(losses, dict)
+    return pickle.dumps(
+        TutorialTrainProcessMetadata(meta.training_time, meta.converged, losses)
+    )
+
+
+class _RunsCodeWhenUnpickled:
+    """Unpickling this touches a file: a stand-in for arbitrary code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.marker),))
+
+
+def armed_payload(marker: Path) -> bytes:
+    """A pickle payload whose unpickling creates `marker`."""
+    return pickle.dumps(_RunsCodeWhenUnpickled(marker))
+
+
+def tutorial_receive(payload: bytes) -> object:
+    """What the tutorial's strategy does with the bytes: `pickle.loads`."""
+    return pickle.loads(payload)
