@@ -66,14 +66,14 @@ class CustomFedAdagrad(FedAdagrad):
         self.metadata_log = metadata_log
         self.run_id = run_id
         self.reports: dict[int, RoundReport] = {}
-        self._sampled: dict[int, set[NodeId]] = {}
+        self._instructions: dict[int, list[Message]] = {}
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         """Configure training as FedAdagrad does; remember who was asked."""
         messages = list(super().configure_train(server_round, arrays, config, grid))
-        self._sampled[server_round] = {m.metadata.dst_node_id for m in messages}
+        self._instructions[server_round] = messages
         return messages
 
     def aggregate_train(
@@ -82,19 +82,32 @@ class CustomFedAdagrad(FedAdagrad):
         """Read, log and keep each reply's metadata, then aggregate as usual."""
         replies = list(replies)
         report = self.reports.setdefault(server_round, RoundReport())
+        instructions = self._instructions.pop(server_round, [])
+        # The SuperLink signs error replies for unreachable nodes as itself:
+        # the instruction a reply answers names the node it was meant for.
+        to_node = {
+            m.metadata.message_id: m.metadata.dst_node_id
+            for m in instructions
+            if m.metadata.message_id
+        }
+        answered = set()
         for reply in replies:
-            self._read(server_round, reply, report)
-        answered = {reply.metadata.src_node_id for reply in replies}
-        for node in sorted(self._sampled.get(server_round, set()) - answered):
+            node = to_node.get(
+                reply.metadata.reply_to_message_id, reply.metadata.src_node_id
+            )
+            answered.add(node)
+            self._read(server_round, node, reply, report)
+        for node in sorted({m.metadata.dst_node_id for m in instructions} - answered):
             report.failed[node] = "no reply before the round's timeout"
         log(INFO, "round %s metadata: %s", server_round, report.summary())
         if self.metadata_log is not None:
             self.metadata_log.flush()
         return super().aggregate_train(server_round, replies)
 
-    def _read(self, server_round: int, reply: Message, report: RoundReport) -> None:
-        """Sort one reply into `report`, log it and append it to the log."""
-        node = reply.metadata.src_node_id
+    def _read(
+        self, server_round: int, node: NodeId, reply: Message, report: RoundReport
+    ) -> None:
+        """Sort `node`'s reply into `report`, log it and append it to the log."""
         if not reply.has_content():
             report.failed[node] = f"error reply: {reply.error.reason}"
             return

@@ -13,10 +13,16 @@ from flwr.app import ArrayRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.simulation import run_simulation
 from flwr.supercore.task_identity import TaskIdentity
+from hypothesis import settings
 
 from flower_app import codec, server_app
 from flower_app.strategy import CustomFedAdagrad
 from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+
+settings.register_profile("default", max_examples=200, deadline=None)
+settings.register_profile("fuzz", max_examples=10_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+"""`HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py` runs 10,000 examples a test."""
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPESCRIPT = ROOT / "examples" / "typescript"

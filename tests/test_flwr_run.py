@@ -1,20 +1,15 @@
 """End to end: `flwr run` on a managed local SuperLink, with only the FAB importable.
 
-The run uses its own FLWR_HOME and its own free ports, so it never talks to a
-SuperLink somebody else started, and it stops every process it started (found
-by the FLWR_HOME in their environment, stopped by pid), also when it fails.
+Each test has its own FLWR_HOME and ports and stops every process it started
+(see tests/flower_processes.py).
 """
 
-import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
@@ -23,6 +18,14 @@ import pytest
 from flwr.cli.build import build_fab_from_disk
 
 from tests.conftest import ROOT, VENV_BIN
+from tests.flower_processes import (
+    Flower,
+    flower_env,
+    pids_with,
+    read_until,
+    run_id_of,
+    stop,
+)
 
 FAB_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".json", ".jsonl"}
 
@@ -64,86 +67,24 @@ def fab_only_bin(tmp_path: Path) -> Path:
     return venv / "bin"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pids_with(flwr_home: Path) -> list[int]:
-    """Pids of live processes whose environment names this FLWR_HOME."""
-    marker = f"FLWR_HOME={flwr_home}\0".encode()
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if marker in (proc / "environ").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return [pid for pid in pids if pid != os.getpid()]
-
-
-def _stop(pids: list[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                continue
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(
-            Path(f"/proc/{p}").exists() for p in pids
-        ):
-            time.sleep(0.2)
-
-
 @pytest.fixture
-def flwr_home(tmp_path: Path) -> Iterator[Path]:
+def flower(tmp_path: Path, fab_only_bin: Path) -> Iterator[Flower]:
+    """A fresh FLWR_HOME whose Flower commands see only the FAB of this app."""
     home = tmp_path / "flwr-home"
     home.mkdir()
-    yield home
-    _stop(_pids_with(home))
-    assert not _pids_with(home), "processes of this run survived"
+    flower = Flower(home, flower_env(home, fab_only_bin))
+    yield flower
+    assert not flower.stop_all(), "processes of this run survived"
 
 
-def test_flwr_run_streams_metadata_and_reaches_90_percent(
-    flwr_home: Path, fab_only_bin: Path
-) -> None:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"PYTHONPATH", "VIRTUAL_ENV"}
-    }
-    env |= {
-        "PATH": f"{fab_only_bin}{os.pathsep}{env['PATH']}",
-        "FLWR_HOME": str(flwr_home),
-        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(_free_port()),
-        "FLWR_LOCAL_CONTROL_API_PORT": str(_free_port()),
-        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-    }
-    command = [
-        "flwr",
-        "run",
-        ".",
-        "--stream",
-        "--federation-config",
-        "num-supernodes=10",
-    ]
-    result = subprocess.run(
-        [shutil.which("flwr", path=env["PATH"]) or "flwr", *command[1:]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log
+def test_flwr_run_streams_metadata_and_reaches_90_percent(flower: Flower) -> None:
+    process = flower.run_streaming("--federation-config", "num-supernodes=10")
+    log, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, log
 
     for server_round in (1, 2, 3):
-        nodes = set(
-            re.findall(rf"round {server_round} node (\d+): \{{'training_time'", log)
-        )
+        pattern = rf"round {server_round} node (\d+): \{{'training_time'"
+        nodes = set(re.findall(pattern, log))
         assert len(nodes) == 10, (
             f"round {server_round}: metadata from {len(nodes)} nodes"
         )
@@ -151,5 +92,28 @@ def test_flwr_run_streams_metadata_and_reaches_90_percent(
     accuracy = re.search(r"final centralized accuracy (\d\.\d+)", log)
     assert accuracy, log
     assert float(accuracy.group(1)) >= 0.90
-    installed = flwr_home / "apps"
-    assert any(installed.glob("*/generated/python/flower_meta/v1/metadata_pb2.py"))
+    assert any(
+        flower.home.glob("apps/*/generated/python/flower_meta/v1/metadata_pb2.py")
+    )
+
+    records = list(flower.records(run_id_of(log.splitlines())))
+    assert len(records) == 30
+    assert all(record.WhichOneof("outcome") == "accepted" for record in records)
+
+
+def test_serverapp_killed_in_round_3_keeps_rounds_1_and_2(flower: Flower) -> None:
+    process = flower.run_streaming("--federation-config", "num-supernodes=10")
+    seen: list[str] = []
+    read_until(process, "[ROUND 3/3]", seen)
+    serverapps = [
+        pid
+        for pid in pids_with(flower.home)
+        if b"flwr-simulation" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert serverapps, "no ServerApp process found"
+    stop(serverapps)
+
+    records = list(flower.records(run_id_of(seen)))
+    rounds = Counter(record.server_round for record in records)
+    assert rounds[1] == rounds[2] == 10, rounds
+    assert set(rounds) <= {1, 2, 3}

@@ -1,0 +1,149 @@
+"""Start, watch and stop the Flower processes an end-to-end test runs.
+
+Each test gets its own FLWR_HOME and free ports, so it never talks to a
+SuperLink it did not start. Every process it starts, and every process those
+start, inherits that FLWR_HOME: `stop_all` finds them by it and stops them by
+pid, also when the test failed.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flower_app.metadata_log import BINARY_LOG, read_log
+from flower_app.settings import RUNS_FOLDER
+from generated.python.flower_meta.v1.metadata_pb2 import MetadataLogRecord
+from tests.conftest import ROOT, VENV_BIN
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pids_with(flwr_home: Path) -> list[int]:
+    """Pids of live processes whose environment names this FLWR_HOME."""
+    marker = f"FLWR_HOME={flwr_home}\0".encode()
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (proc / "environ").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return [pid for pid in pids if pid != os.getpid()]
+
+
+def stop(pids: list[int]) -> None:
+    """SIGTERM, then SIGKILL what is left after 10 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class Flower:
+    """One test's Flower installation: its FLWR_HOME and environment."""
+
+    home: Path
+    env: dict[str, str]
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def start(self, *command: str, log_name: str) -> subprocess.Popen[str]:
+        """Start a Flower command in the background, its output in a log file."""
+        output = (self.home / f"{log_name}.log").open("w")
+        process = subprocess.Popen(
+            [str(VENV_BIN / command[0]), *command[1:]],
+            cwd=ROOT,
+            env=self.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.started.append(process)
+        return process
+
+    def run_streaming(self, *args: str) -> subprocess.Popen[str]:
+        """Start `flwr run . ARGS --stream`, its output readable line by line."""
+        process = subprocess.Popen(
+            [str(self.env_bin / "flwr"), "run", ".", *args, "--stream"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.started.append(process)
+        return process
+
+    @property
+    def env_bin(self) -> Path:
+        """The bin folder first on this environment's PATH."""
+        return Path(self.env["PATH"].split(os.pathsep)[0])
+
+    def records(self, run_id: str) -> Iterator[MetadataLogRecord]:
+        """The metadata log records the ServerApp wrote for `run_id`."""
+        return read_log(self.home / RUNS_FOLDER / run_id / BINARY_LOG)
+
+    def stop_all(self) -> list[int]:
+        """Stop everything this installation runs; return pids still alive."""
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+        stop(pids_with(self.home))
+        return pids_with(self.home)
+
+
+def flower_env(home: Path, bin_dir: Path = VENV_BIN) -> dict[str, str]:
+    """The environment for a test's Flower processes."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}
+    }
+    return env | {
+        "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
+        "FLWR_HOME": str(home),
+        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
+        "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
+        # The venv already holds every dependency: no per-run `uv sync`.
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    }
+
+
+def read_until(process: subprocess.Popen[str], needle: str, seen: list[str]) -> str:
+    """Read `process` output into `seen` until a line containing `needle`."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"never saw {needle!r}:\n{''.join(seen)}")
+
+
+def run_id_of(lines: list[str]) -> str:
+    """The run id `flwr run` printed."""
+    for line in lines:
+        if "Successfully started run" in line:
+            return line.split()[-1]
+    raise AssertionError("no run id in:\n" + "".join(lines))
