@@ -1,6 +1,7 @@
-"""ClientApp: trains on its partition and reports `TrainProcessMetadata`."""
+"""ClientApp: follows the server's typed instructions and reports metadata."""
 
 import time
+from dataclasses import replace
 
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -8,7 +9,13 @@ from torch.utils.data import TensorDataset
 
 from flower_app import codec, data, task
 from flower_app.settings import Settings
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.validation import MetadataDecodeError, Reason
+from generated.python.flower_meta.v1.metadata_pb2 import (
+    EvaluateInstructions,
+    EvaluateProcessMetadata,
+    TrainInstructions,
+    TrainProcessMetadata,
+)
 
 app = ClientApp()
 
@@ -17,6 +24,8 @@ app = ClientApp()
 def train(msg: Message, context: Context) -> Message:
     """Train the global model locally; reply with arrays, metrics and metadata."""
     settings = Settings.from_context(context)
+    todo = codec.from_message(TrainInstructions, msg, codec.INSTRUCTIONS_KEY)
+    _check_expected(todo.metadata_type_url, codec.TYPE_URL)
     trainset, _ = _partition(settings, context)
     net = _received_model(msg)
 
@@ -24,14 +33,14 @@ def train(msg: Message, context: Context) -> Message:
     losses = task.train(
         net,
         trainset,
-        epochs=settings.local_epochs,
-        learning_rate=settings.learning_rate,
-        batch_size=settings.batch_size,
+        epochs=todo.local_epochs,
+        learning_rate=todo.learning_rate,
+        batch_size=todo.batch_size,
     )
     meta = TrainProcessMetadata(
         training_time=time.perf_counter() - start, training_losses=losses
     )
-    converged = task.has_converged(losses, settings.convergence_tolerance)
+    converged = task.has_converged(losses, todo.convergence_tolerance)
     if converged is not None:
         meta.converged = converged
 
@@ -41,7 +50,9 @@ def train(msg: Message, context: Context) -> Message:
             "metrics": MetricRecord(
                 {"train_loss": losses[-1], "num-examples": len(trainset)}
             ),
-            codec.RECORD_KEY: codec.to_config_record(meta, settings.limits),
+            codec.RECORD_KEY: codec.to_config_record(
+                meta, replace(settings.limits, expected_epochs=todo.local_epochs)
+            ),
         }
     )
     return Message(content=content, reply_to=msg)
@@ -51,13 +62,38 @@ def train(msg: Message, context: Context) -> Message:
 def evaluate(msg: Message, context: Context) -> Message:
     """Evaluate the global model on this partition's test split."""
     settings = Settings.from_context(context)
+    todo = codec.from_message(EvaluateInstructions, msg, codec.INSTRUCTIONS_KEY)
+    _check_expected(todo.metadata_type_url, codec.EVALUATE_TYPE_URL)
     _, testset = _partition(settings, context)
     net = _received_model(msg)
+
+    start = time.perf_counter()
     loss, accuracy = task.evaluate(net, testset)
-    metrics = MetricRecord(
-        {"eval_loss": loss, "eval_acc": accuracy, "num-examples": len(testset)}
+    meta = EvaluateProcessMetadata(
+        evaluation_time=time.perf_counter() - start,
+        num_examples=len(testset),
+        loss=loss,
+        accuracy=accuracy,
     )
-    return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
+    content = RecordDict(
+        {
+            "metrics": MetricRecord(
+                {"eval_loss": loss, "eval_acc": accuracy, "num-examples": len(testset)}
+            ),
+            codec.EVALUATE_RECORD_KEY: codec.to_config_record(meta, settings.limits),
+        }
+    )
+    return Message(content=content, reply_to=msg)
+
+
+def _check_expected(expected: str, written: str) -> None:
+    """Fail loudly when the server expects metadata this ClientApp cannot write."""
+    if expected != written:
+        raise MetadataDecodeError(
+            Reason.UNSUPPORTED_VERSION,
+            f"the server expects {expected!r}, this ClientApp writes {written!r}: "
+            "run a ClientApp built from the server's proto/",
+        )
 
 
 def _partition(

@@ -1,12 +1,18 @@
-"""The one codec between `TrainProcessMetadata` and Flower `ConfigRecord` bytes.
+"""The one codec between flower_meta.v1 messages and Flower `ConfigRecord`s.
 
-A reply's ConfigRecord "train_metadata" holds a google.protobuf.Any,
-flattened: "type_url" names the message and its major version, "meta" holds
-its bytes. Decoding checks the type, parses, then validates.
+A `ConfigRecord` carrying a message holds a google.protobuf.Any, flattened:
+"type_url" names the message and its major version, "meta" holds its bytes.
+Train replies carry `TrainProcessMetadata` under "train_metadata", evaluate
+replies `EvaluateProcessMetadata` under "evaluate_metadata"; instructions
+carry `TrainInstructions` / `EvaluateInstructions` under "config". Decoding
+checks the type and size, parses, then validates.
 """
 
-from flwr.app import ConfigRecord, Message
-from google.protobuf.message import DecodeError
+from typing import TypeVar
+
+from flwr.app import ConfigRecord
+from flwr.app import Message as FlowerMessage
+from google.protobuf.message import DecodeError, Message
 
 from flower_app.validation import (
     Limits,
@@ -15,109 +21,144 @@ from flower_app.validation import (
     check_size,
     validate,
 )
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from generated.python.flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    TrainProcessMetadata,
+)
+
+M = TypeVar("M", bound=Message)
 
 RECORD_KEY = "train_metadata"
-"""Key of the `ConfigRecord` in a train reply's `RecordDict`."""
+"""Key of the `ConfigRecord` with the metadata in a train reply."""
+EVALUATE_RECORD_KEY = "evaluate_metadata"
+"""Key of the `ConfigRecord` with the metadata in an evaluate reply."""
+INSTRUCTIONS_KEY = "config"
+"""Key of the `ConfigRecord` with the instructions in a train/evaluate message."""
 FIELD_KEY = "meta"
-"""Key of the serialized `TrainProcessMetadata` inside that `ConfigRecord`."""
+"""Key of the serialized message inside such a `ConfigRecord`."""
 TYPE_URL_KEY = "type_url"
-"""Key of the payload's type URL inside that `ConfigRecord`."""
-FULL_NAME = TrainProcessMetadata.DESCRIPTOR.full_name
-TYPE_URL = f"type.googleapis.com/{FULL_NAME}"
-"""The type URL this project writes, as `google.protobuf.Any` would."""
-
-_FAMILY = TrainProcessMetadata.DESCRIPTOR.file.package.rpartition(".")[0]
-"""The package without its major version: "flower_meta"."""
+"""Key of the message's type URL inside such a `ConfigRecord`."""
 
 DEFAULT_LIMITS = Limits()
 
 TutorialDict = dict[str, float | bool | dict[str, float] | None]
 
 
-def to_config_record(
-    meta: TrainProcessMetadata, limits: Limits = DEFAULT_LIMITS
-) -> ConfigRecord:
-    """Validate `meta` and put its type URL and bytes into a `ConfigRecord`."""
-    validate(meta, limits)
-    payload = meta.SerializeToString()
+def type_url_of(schema: type[Message]) -> str:
+    """Return the type URL of `schema`, as `google.protobuf.Any` writes it."""
+    return f"type.googleapis.com/{schema.DESCRIPTOR.full_name}"
+
+
+FULL_NAME = TrainProcessMetadata.DESCRIPTOR.full_name
+TYPE_URL = type_url_of(TrainProcessMetadata)
+EVALUATE_TYPE_URL = type_url_of(EvaluateProcessMetadata)
+
+
+def to_config_record(message: Message, limits: Limits = DEFAULT_LIMITS) -> ConfigRecord:
+    """Validate `message` and put its type URL and bytes into a `ConfigRecord`."""
+    validate(message, limits)
+    payload = message.SerializeToString()
     check_size(payload, limits)
-    return ConfigRecord({TYPE_URL_KEY: TYPE_URL, FIELD_KEY: payload})
+    return ConfigRecord({TYPE_URL_KEY: type_url_of(type(message)), FIELD_KEY: payload})
 
 
-def check_type_url(type_url: str) -> None:
+def check_type_url(type_url: str, schema: type[Message] = TrainProcessMetadata) -> None:
     """Refuse a type URL naming another message or another major version."""
+    expected = schema.DESCRIPTOR.full_name
     got = type_url.rsplit("/", 1)[-1]
-    if got == FULL_NAME:
+    if got == expected:
         return
     package, _, name = got.rpartition(".")
     family, _, version = package.rpartition(".")
-    if (family, name) == (_FAMILY, TrainProcessMetadata.DESCRIPTOR.name):
+    ours = schema.DESCRIPTOR.file.package.rpartition(".")[0]
+    if (family, name) == (ours, schema.DESCRIPTOR.name):
         raise MetadataDecodeError(
             Reason.UNSUPPORTED_VERSION,
             f"payload is {got} (major version {version}); this reader decodes "
-            f"{FULL_NAME} only: upgrade it to one that reads {package}",
+            f"{expected} only: upgrade it to one that reads {package}",
         )
     raise MetadataDecodeError(
-        Reason.WRONG_TYPE, f"payload is a {got!r}, expected {FULL_NAME!r}"
+        Reason.WRONG_TYPE, f"payload is a {got!r}, expected {expected!r}"
     )
+
+
+def decode_as(
+    schema: type[M], type_url: str, payload: bytes, limits: Limits = DEFAULT_LIMITS
+) -> M:
+    """Check the type and size, parse, then validate one payload of `schema`."""
+    check_type_url(type_url, schema)
+    check_size(payload, limits)
+    message = schema()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as err:
+        raise MetadataDecodeError(
+            Reason.MALFORMED,
+            f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
+            f"({err}); was the sender built from this project's proto/?",
+        ) from err
+    validate(message, limits)
+    return message
 
 
 def decode(
     type_url: str, payload: bytes, limits: Limits = DEFAULT_LIMITS
 ) -> TrainProcessMetadata:
-    """Check the type and size, parse, then validate one payload."""
-    check_type_url(type_url)
-    check_size(payload, limits)
-    meta = TrainProcessMetadata()
-    try:
-        meta.ParseFromString(payload)
-    except DecodeError as err:
-        raise MetadataDecodeError(
-            Reason.MALFORMED,
-            f"{len(payload)} bytes are not a {FULL_NAME} payload ({err}); "
-            "was the ClientApp built from this project's proto/?",
-        ) from err
-    validate(meta, limits)
-    return meta
+    """Decode one `TrainProcessMetadata` payload."""
+    return decode_as(TrainProcessMetadata, type_url, payload, limits)
 
 
-def payload_of(reply: Message) -> tuple[str, bytes]:
-    """Return the type URL and payload bytes a ClientApp put in its train reply."""
-    if not reply.has_content():
+def payload_of(
+    message: FlowerMessage, record_key: str = RECORD_KEY
+) -> tuple[str, bytes]:
+    """Return the type URL and payload bytes a Flower message carries."""
+    if not message.has_content():
         raise MetadataDecodeError(
-            Reason.MISSING_RECORD, f"reply carries an error, not content: {reply.error}"
+            Reason.MISSING_RECORD,
+            f"message carries an error, not content: {message.error}",
         )
-    record = reply.content.config_records.get(RECORD_KEY)
+    record = message.content.config_records.get(record_key)
     if record is None:
         raise MetadataDecodeError(
             Reason.MISSING_RECORD,
-            f"reply has no ConfigRecord {RECORD_KEY!r}; the ClientApp must add "
-            "codec.to_config_record(meta) to its train reply",
+            f"message has no ConfigRecord {record_key!r}; the sender must add "
+            "codec.to_config_record(...) under that key",
         )
     type_url, payload = record.get(TYPE_URL_KEY), record.get(FIELD_KEY)
     if payload is None:
         raise MetadataDecodeError(
-            Reason.MISSING_META, f"ConfigRecord {RECORD_KEY!r} has no {FIELD_KEY!r}"
+            Reason.MISSING_META, f"ConfigRecord {record_key!r} has no {FIELD_KEY!r}"
         )
     if not isinstance(payload, bytes):
         raise MetadataDecodeError(
             Reason.META_NOT_BYTES,
-            f"ConfigRecord {RECORD_KEY!r} needs bytes under {FIELD_KEY!r}, "
+            f"ConfigRecord {record_key!r} needs bytes under {FIELD_KEY!r}, "
             f"got {type(payload).__name__}",
         )
     if not isinstance(type_url, str):
         raise MetadataDecodeError(
             Reason.MISSING_TYPE_URL,
-            f"ConfigRecord {RECORD_KEY!r} needs the payload's type URL under "
+            f"ConfigRecord {record_key!r} needs the payload's type URL under "
             f"{TYPE_URL_KEY!r}, e.g. {TYPE_URL!r}",
         )
     return type_url, payload
 
 
-def from_reply(reply: Message, limits: Limits = DEFAULT_LIMITS) -> TrainProcessMetadata:
+def from_message(
+    schema: type[M],
+    message: FlowerMessage,
+    record_key: str,
+    limits: Limits = DEFAULT_LIMITS,
+) -> M:
+    """Decode the `schema` message carried under `record_key`."""
+    return decode_as(schema, *payload_of(message, record_key), limits)
+
+
+def from_reply(
+    reply: FlowerMessage, limits: Limits = DEFAULT_LIMITS
+) -> TrainProcessMetadata:
     """Decode the training metadata a ClientApp put in its train reply."""
-    return decode(*payload_of(reply), limits)
+    return from_message(TrainProcessMetadata, reply, RECORD_KEY, limits)
 
 
 def to_tutorial_dict(meta: TrainProcessMetadata) -> TutorialDict:

@@ -8,10 +8,15 @@ from flwr.common import log
 from flwr.serverapp import Grid, ServerApp
 from torch.utils.data import TensorDataset
 
-from flower_app import data, task
+from flower_app import codec, data, task
 from flower_app.metadata_log import MetadataLog
+from flower_app.round_report import RoundReport
 from flower_app.settings import Settings
-from flower_app.strategy import CustomFedAdagrad, RoundReport
+from flower_app.strategy import CustomFedAdagrad
+from generated.python.flower_meta.v1.metadata_pb2 import (
+    EvaluateInstructions,
+    TrainProcessMetadata,
+)
 
 app = ServerApp()
 
@@ -20,14 +25,20 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Train for the configured rounds, keep every metadata record, summarise."""
     settings = Settings.from_context(context)
+    log(INFO, "Preparing the centralized test set of %r ...", settings.dataset)
     test_split = data.load_test_split(settings.dataset)
     testset = data.to_tensors(test_split)
+    log(INFO, "... %s test examples ready", len(testset))
     net = task.Net(testset.tensors[0].shape[1], data.num_classes(test_split))
     run_dir = settings.run_dir(context.run_id)
+    evaluate_instructions = EvaluateInstructions(
+        metadata_type_url=codec.EVALUATE_TYPE_URL
+    )
 
     with closing(MetadataLog(run_dir)) as metadata_log:
         strategy = CustomFedAdagrad(
             limits=settings.limits,
+            policy=settings.metadata_policy,
             metadata_log=metadata_log,
             run_id=context.run_id,
             fraction_train=settings.fraction_train,
@@ -44,6 +55,8 @@ def main(grid: Grid, context: Context) -> None:
             initial_arrays=ArrayRecord(net.state_dict()),
             num_rounds=settings.num_server_rounds,
             timeout=settings.round_timeout,
+            train_config=codec.to_config_record(settings.train_instructions),
+            evaluate_config=codec.to_config_record(evaluate_instructions),
             evaluate_fn=lambda _, arrays: _evaluate(arrays, testset),
         )
 
@@ -67,7 +80,7 @@ def _evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:
     return MetricRecord({"loss": loss, "accuracy": accuracy})
 
 
-def _totals(reports: list[RoundReport]) -> str:
+def _totals(reports: list[RoundReport[TrainProcessMetadata]]) -> str:
     """Count accepted, rejected and failed replies over all rounds."""
     accepted = sum(len(r.accepted) for r in reports)
     converged = sum(m.converged for r in reports for m in r.accepted.values())

@@ -8,7 +8,11 @@ from typing import Any
 from flwr.app import Context, UserConfig
 from flwr.common.config import get_fused_config_from_dir
 
+from flower_app import codec
+from flower_app.aggregation import Policy
+from flower_app.strategy import MetadataPolicy
 from flower_app.validation import Limits
+from generated.python.flower_meta.v1.metadata_pb2 import TrainInstructions
 
 APP_DIR = Path(__file__).resolve().parent.parent
 """The Flower app (or unpacked FAB) holding pyproject.toml."""
@@ -36,6 +40,11 @@ class Settings:
     max_payload_bytes: int
     max_epochs: int
     output_dir: str
+    aggregation: str
+    downweight_factor: float
+    straggler_factor: float
+    client_log_cap: int
+    report: bool
 
     @classmethod
     def from_context(cls, context: Context) -> "Settings":
@@ -44,8 +53,34 @@ class Settings:
         `flwr run` always fills the run config; the deprecated in-process
         `flwr.simulation.run_simulation` API leaves it empty.
         """
-        run_config = context.run_config or get_fused_config_from_dir(APP_DIR, {})
-        return cls.from_run_config(run_config)
+        return cls.from_run_config(context.run_config or pyproject_run_config())
+
+    @property
+    def train_instructions(self) -> TrainInstructions:
+        """What the server asks of every ClientApp's training."""
+        return TrainInstructions(
+            local_epochs=self.local_epochs,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            convergence_tolerance=self.convergence_tolerance,
+            metadata_type_url=codec.TYPE_URL,
+        )
+
+    @property
+    def metadata_policy(self) -> MetadataPolicy:
+        """How the strategy uses and shows metadata."""
+        choices = [policy.value for policy in Policy]
+        if self.aggregation not in choices:
+            raise ValueError(
+                f"run config 'aggregation' must be one of {choices}, "
+                f"got {self.aggregation!r}"
+            )
+        return MetadataPolicy(
+            Policy(self.aggregation),
+            self.downweight_factor,
+            self.straggler_factor,
+            self.client_log_cap,
+        )
 
     @property
     def limits(self) -> Limits:
@@ -72,14 +107,19 @@ class Settings:
         return cls(**values)
 
 
-def _read(run_config: UserConfig, key: str, kind: object) -> int | float | str:
+def pyproject_run_config() -> UserConfig:
+    """Read the run config's defaults from the app's pyproject.toml."""
+    return get_fused_config_from_dir(APP_DIR, {})
+
+
+def _read(run_config: UserConfig, key: str, kind: object) -> bool | int | float | str:
     """Return `run_config[key]` as `kind`; an integer is a valid float."""
     if key not in run_config:
         raise KeyError(f"run config misses {key!r}: see [tool.flwr.app.config]")
     value = run_config[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if isinstance(value, bool) or not (
+    if isinstance(value, bool) != (kind is bool) or not (
         isinstance(kind, type) and isinstance(value, kind)
     ):
         name = getattr(kind, "__name__", kind)

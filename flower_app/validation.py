@@ -9,7 +9,13 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from google.protobuf.message import Message
+
+from generated.python.flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    TrainInstructions,
+    TrainProcessMetadata,
+)
 
 
 class Reason(StrEnum):
@@ -28,6 +34,9 @@ class Reason(StrEnum):
     LOSS_OUT_OF_RANGE = "loss_out_of_range"
     TOO_MANY_EPOCHS = "too_many_epochs"
     EPOCHS_MISSING = "epochs_missing"
+    MISSING_EVALUATION_FIELD = "missing_evaluation_field"
+    EVALUATION_OUT_OF_RANGE = "evaluation_out_of_range"
+    INVALID_INSTRUCTIONS = "invalid_instructions"
 
 
 class MetadataDecodeError(ValueError):
@@ -62,20 +71,33 @@ def check_size(payload: bytes, limits: Limits) -> None:
         )
 
 
-def validate(meta: TrainProcessMetadata, limits: Limits) -> None:
-    """Raise `MetadataDecodeError` unless `meta` obeys the rules and `limits`."""
+def validate(message: Message, limits: Limits) -> None:
+    """Raise `MetadataDecodeError` unless `message` obeys its schema's rules."""
+    if isinstance(message, TrainProcessMetadata):
+        _validate_train(message, limits)
+    elif isinstance(message, EvaluateProcessMetadata):
+        _validate_evaluate(message)
+    elif isinstance(message, TrainInstructions):
+        _validate_instructions(message)
+
+
+def _finite_at_least(value: float, low: float) -> bool:
+    return math.isfinite(value) and value >= low
+
+
+def _validate_train(meta: TrainProcessMetadata, limits: Limits) -> None:
     if not meta.HasField("training_time"):
         raise MetadataDecodeError(
             Reason.MISSING_TRAINING_TIME,
             "training_time is missing; every report needs it",
         )
-    if not (math.isfinite(meta.training_time) and meta.training_time >= 0):
+    if not _finite_at_least(meta.training_time, 0):
         raise MetadataDecodeError(
             Reason.TRAINING_TIME_OUT_OF_RANGE,
             f"training_time must be finite and >= 0 seconds, got {meta.training_time}",
         )
     for epoch, loss in enumerate(meta.training_losses, start=1):
-        if not (math.isfinite(loss) and loss >= 0):
+        if not _finite_at_least(loss, 0):
             raise MetadataDecodeError(
                 Reason.LOSS_OUT_OF_RANGE,
                 f"training_losses[epoch_{epoch}] must be finite and >= 0, got {loss}",
@@ -95,4 +117,40 @@ def _check_epochs(epochs: int, limits: Limits) -> None:
             Reason.EPOCHS_MISSING,
             f"losses for epochs {epochs + 1}..{limits.expected_epochs} are missing: "
             f"the server asked for {limits.expected_epochs} local epochs",
+        )
+
+
+def _validate_evaluate(meta: EvaluateProcessMetadata) -> None:
+    for name in ("evaluation_time", "loss", "accuracy"):
+        if not meta.HasField(name):
+            raise MetadataDecodeError(
+                Reason.MISSING_EVALUATION_FIELD,
+                f"{name} is missing; every report needs it",
+            )
+    in_range = (
+        _finite_at_least(meta.evaluation_time, 0)
+        and _finite_at_least(meta.loss, 0)
+        and 0 <= meta.accuracy <= 1
+    )
+    if not in_range:
+        raise MetadataDecodeError(
+            Reason.EVALUATION_OUT_OF_RANGE,
+            f"need evaluation_time and loss finite and >= 0, accuracy in [0, 1]; got "
+            f"{meta.evaluation_time}, {meta.loss}, {meta.accuracy}",
+        )
+
+
+def _validate_instructions(instructions: TrainInstructions) -> None:
+    in_range = (
+        instructions.local_epochs >= 1
+        and instructions.batch_size >= 1
+        and math.isfinite(instructions.learning_rate)
+        and instructions.learning_rate > 0
+        and _finite_at_least(instructions.convergence_tolerance, 0)
+    )
+    if not in_range:
+        raise MetadataDecodeError(
+            Reason.INVALID_INSTRUCTIONS,
+            "need local_epochs >= 1, batch_size >= 1, learning_rate > 0 and "
+            f"convergence_tolerance >= 0 (all finite); got {instructions}",
         )

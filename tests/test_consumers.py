@@ -14,6 +14,7 @@ from flwr.app import ArrayRecord, Context, Message, MessageType, RecordDict
 
 from flower_app import client_app, codec, task
 from flower_app.canonical_json import to_canonical_json
+from flower_app.settings import Settings, pyproject_run_config
 from tests.conftest import INVALID, ROOT, TYPESCRIPT, VALID, VECTORS, require
 
 Vector = dict[str, Any]
@@ -80,8 +81,16 @@ def test_invalid_vector_is_rejected_for_its_reason(
 def live_reply() -> Message:
     """A train reply from the real ClientApp code path: real training on digits."""
     net = task.Net(num_features=64, num_classes=10)
+    settings = Settings.from_run_config(pyproject_run_config())
     instruction = Message(
-        RecordDict({"arrays": ArrayRecord(net.state_dict())}),
+        RecordDict(
+            {
+                "arrays": ArrayRecord(net.state_dict()),
+                codec.INSTRUCTIONS_KEY: codec.to_config_record(
+                    settings.train_instructions
+                ),
+            }
+        ),
         dst_node_id=3,
         message_type=MessageType.TRAIN,
     )

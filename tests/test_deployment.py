@@ -96,6 +96,4 @@ def test_run_survives_a_supernode_stopped_mid_run(
     survivor, stopped = (node for node, _ in rounds_per_node.most_common())
     assert rounds_per_node[survivor] == 3, rounds_per_node
     assert rounds_per_node[stopped] < 3
-    assert re.search(
-        r"round 2 metadata: 1 accepted, 0 rejected, 1 failed \| failed: node \d+: ", log
-    ), log
+    assert re.search(r"round 2 metadata: 1 accepted, 0 rejected, 1 failed", log), log

@@ -1,6 +1,7 @@
 """An in-process Flower simulation: real ClientApps train and their metadata arrives."""
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,11 @@ def test_metadata_reaches_the_strategy_every_round(
 
     (run_dir,) = (tmp_path / RUNS_FOLDER).iterdir()
     records = list(read_log(run_dir / BINARY_LOG))
-    assert len(records) == 3 * NODES
+    outcomes = Counter(r.WhichOneof("outcome") for r in records)
+    assert outcomes == {"accepted": 3 * NODES, "evaluated": 3 * 2}
     assert {r.server_round for r in records} == {1, 2, 3}
-    assert all(r.WhichOneof("outcome") == "accepted" for r in records)
+    for evaluations in strategy.evaluations.values():
+        assert len(evaluations.accepted) == 2  # fraction-evaluate 0.5; min-nodes 2
+        for evaluation in evaluations.accepted.values():
+            assert 0 <= evaluation.accuracy <= 1
+            assert evaluation.num_examples > 0

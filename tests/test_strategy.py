@@ -92,7 +92,7 @@ def test_error_replies_and_silent_nodes_count_as_failed(
     instruction = Message(RecordDict(), dst_node_id=9, message_type=MessageType.TRAIN)
     crashed = Message(Error(code=0, reason="ClientApp raised"), reply_to=instruction)
     strategy = CustomFedAdagrad()
-    strategy._instructions[1] = [  # node 11 never answers
+    strategy._instructions["train", 1] = [  # node 11 never answers
         Message(RecordDict(), dst_node_id=node, message_type=MessageType.TRAIN)
         for node in (1, 2, 3, 9, 11)
     ]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\x14TrainProcessMetadata\x12(\n\rtraining_time\x18\x01 \x01(\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12!\n\tconverged\x18\x02 \x01(\x08H\x01R\tconverged\x88\x01\x01\x12\'\n\x0ftraining_losses\x18\x03 \x03(\x01R\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_converged\"\xab\x02\n\x11MetadataLogRecord\x12\x15\n\x06run_id\x18\x01 \x01(\x04R\x05runId\x12!\n\x0cserver_round\x18\x02 \x01(\rR\x0bserverRound\x12\x17\n\x07node_id\x18\x03 \x01(\x04R\x06nodeId\x12;\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nreceivedAt\x12\x42\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x0b\x32$.flower_meta.v1.TrainProcessMetadataH\x00R\x08\x61\x63\x63\x65pted\x12\x37\n\x08rejected\x18\x06 \x01(\x0b\x32\x19.flower_meta.v1.RejectionH\x00R\x08rejectedB\t\n\x07outcome\"p\n\tRejection\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12\x18\n\x07payload\x18\x03 \x01(\x0cR\x07payload\x12\x19\n\x08type_url\x18\x04 \x01(\tR\x07typeUrlb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\x14TrainProcessMetadata\x12(\n\rtraining_time\x18\x01 \x01(\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12!\n\tconverged\x18\x02 \x01(\x08H\x01R\tconverged\x88\x01\x01\x12\'\n\x0ftraining_losses\x18\x03 \x03(\x01R\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_converged\"\xce\x01\n\x17\x45valuateProcessMetadata\x12,\n\x0f\x65valuation_time\x18\x01 \x01(\x01H\x00R\x0e\x65valuationTime\x88\x01\x01\x12!\n\x0cnum_examples\x18\x02 \x01(\rR\x0bnumExamples\x12\x17\n\x04loss\x18\x03 \x01(\x01H\x01R\x04loss\x88\x01\x01\x12\x1f\n\x08\x61\x63\x63uracy\x18\x04 \x01(\x01H\x02R\x08\x61\x63\x63uracy\x88\x01\x01\x42\x12\n\x10_evaluation_timeB\x07\n\x05_lossB\x0b\n\t_accuracy\"\xdb\x01\n\x11TrainInstructions\x12!\n\x0clocal_epochs\x18\x01 \x01(\rR\x0blocalEpochs\x12#\n\rlearning_rate\x18\x02 \x01(\x01R\x0clearningRate\x12\x1d\n\nbatch_size\x18\x03 \x01(\rR\tbatchSize\x12\x33\n\x15\x63onvergence_tolerance\x18\x04 \x01(\x01R\x14\x63onvergenceTolerance\x12*\n\x11metadata_type_url\x18\x05 \x01(\tR\x0fmetadataTypeUrl\"B\n\x14\x45valuateInstructions\x12*\n\x11metadata_type_url\x18\x01 \x01(\tR\x0fmetadataTypeUrl\"\xf4\x02\n\x11MetadataLogRecord\x12\x15\n\x06run_id\x18\x01 \x01(\x04R\x05runId\x12!\n\x0cserver_round\x18\x02 \x01(\rR\x0bserverRound\x12\x17\n\x07node_id\x18\x03 \x01(\x04R\x06nodeId\x12;\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nreceivedAt\x12\x42\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x0b\x32$.flower_meta.v1.TrainProcessMetadataH\x00R\x08\x61\x63\x63\x65pted\x12\x37\n\x08rejected\x18\x06 \x01(\x0b\x32\x19.flower_meta.v1.RejectionH\x00R\x08rejected\x12G\n\tevaluated\x18\x07 \x01(\x0b\x32\'.flower_meta.v1.EvaluateProcessMetadataH\x00R\tevaluatedB\t\n\x07outcome\"\x8f\x01\n\tRejection\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12\x18\n\x07payload\x18\x03 \x01(\x0cR\x07payload\x12\x19\n\x08type_url\x18\x04 \x01(\tR\x07typeUrl\x12\x1d\n\nrecord_key\x18\x05 \x01(\tR\trecordKeyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRAINPROCESSMETADATA']._serialized_start=83
   _globals['_TRAINPROCESSMETADATA']._serialized_end=255
-  _globals['_METADATALOGRECORD']._serialized_start=258
-  _globals['_METADATALOGRECORD']._serialized_end=557
-  _globals['_REJECTION']._serialized_start=559
-  _globals['_REJECTION']._serialized_end=671
+  _globals['_EVALUATEPROCESSMETADATA']._serialized_start=258
+  _globals['_EVALUATEPROCESSMETADATA']._serialized_end=464
+  _globals['_TRAININSTRUCTIONS']._serialized_start=467
+  _globals['_TRAININSTRUCTIONS']._serialized_end=686
+  _globals['_EVALUATEINSTRUCTIONS']._serialized_start=688
+  _globals['_EVALUATEINSTRUCTIONS']._serialized_end=754
+  _globals['_METADATALOGRECORD']._serialized_start=757
+  _globals['_METADATALOGRECORD']._serialized_end=1129
+  _globals['_REJECTION']._serialized_start=1132
+  _globals['_REJECTION']._serialized_end=1275
 # @@protoc_insertion_point(module_scope)

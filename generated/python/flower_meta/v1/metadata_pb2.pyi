@@ -102,6 +102,139 @@ class TrainProcessMetadata(_message.Message):
 Global___TrainProcessMetadata: _TypeAlias = TrainProcessMetadata  # noqa: Y015
 
 @_typing.final
+class EvaluateProcessMetadata(_message.Message):
+    """Facts about one ClientApp's evaluation of the global model in one round,
+    sent in the ConfigRecord "evaluate_metadata" of its evaluate reply (same
+    "type_url" + "meta" layout as TrainProcessMetadata).
+
+    Readers reject a report missing evaluation_time, loss or accuracy
+    (missing_evaluation_field) or with a value out of range
+    (evaluation_out_of_range).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVALUATION_TIME_FIELD_NUMBER: _builtins.int
+    NUM_EXAMPLES_FIELD_NUMBER: _builtins.int
+    LOSS_FIELD_NUMBER: _builtins.int
+    ACCURACY_FIELD_NUMBER: _builtins.int
+    evaluation_time: _builtins.float
+    """Wall-clock time of the evaluation pass, in seconds.
+    Range: finite and >= 0. Absent: not a valid report.
+    """
+    num_examples: _builtins.int
+    """Number of local test examples evaluated. 0: the node has no test data,
+    and loss and accuracy describe nothing.
+    """
+    loss: _builtins.float
+    """Mean cross-entropy of the global model on those examples, in nats per
+    example. Range: finite and >= 0. Absent: not a valid report.
+    """
+    accuracy: _builtins.float
+    """Share of those examples the global model classifies correctly.
+    Range: [0, 1]. Absent: not a valid report.
+    """
+    def __init__(
+        self,
+        *,
+        evaluation_time: _builtins.float | None = ...,
+        num_examples: _builtins.int = ...,
+        loss: _builtins.float | None = ...,
+        accuracy: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "_evaluation_time", b"_evaluation_time", "_loss", b"_loss", "accuracy", b"accuracy", "evaluation_time", b"evaluation_time", "loss", b"loss"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "_evaluation_time", b"_evaluation_time", "_loss", b"_loss", "accuracy", b"accuracy", "evaluation_time", b"evaluation_time", "loss", b"loss", "num_examples", b"num_examples"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accuracy: _TypeAlias = _typing.Literal["accuracy"]  # noqa: Y015
+    _WhichOneofArgType__accuracy: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy"]  # noqa: Y015
+    _WhichOneofReturnType__evaluation_time: _TypeAlias = _typing.Literal["evaluation_time"]  # noqa: Y015
+    _WhichOneofArgType__evaluation_time: _TypeAlias = _typing.Literal["_evaluation_time", b"_evaluation_time"]  # noqa: Y015
+    _WhichOneofReturnType__loss: _TypeAlias = _typing.Literal["loss"]  # noqa: Y015
+    _WhichOneofArgType__loss: _TypeAlias = _typing.Literal["_loss", b"_loss"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accuracy) -> _WhichOneofReturnType__accuracy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__evaluation_time) -> _WhichOneofReturnType__evaluation_time | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__loss) -> _WhichOneofReturnType__loss | None: ...
+
+Global___EvaluateProcessMetadata: _TypeAlias = EvaluateProcessMetadata  # noqa: Y015
+
+@_typing.final
+class TrainInstructions(_message.Message):
+    """What the server asks of every ClientApp's training in a round, sent in the
+    ConfigRecord "config" of the train instruction ("type_url" + "meta").
+    ClientApps refuse instructions out of range (invalid_instructions).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCAL_EPOCHS_FIELD_NUMBER: _builtins.int
+    LEARNING_RATE_FIELD_NUMBER: _builtins.int
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    CONVERGENCE_TOLERANCE_FIELD_NUMBER: _builtins.int
+    METADATA_TYPE_URL_FIELD_NUMBER: _builtins.int
+    local_epochs: _builtins.int
+    """Local epochs to train. Range: >= 1."""
+    learning_rate: _builtins.float
+    """Learning rate of the ClientApp's SGD optimizer. Range: finite and > 0."""
+    batch_size: _builtins.int
+    """Mini-batch size, in examples. Range: >= 1."""
+    convergence_tolerance: _builtins.float
+    """Training counts as converged when the relative change of the mean loss
+    between the last two epochs is at most this. Range: finite and >= 0.
+    """
+    metadata_type_url: _builtins.str
+    """Type URL of the metadata the server decodes, e.g.
+    "type.googleapis.com/flower_meta.v1.TrainProcessMetadata". A ClientApp
+    that cannot write that type fails instead of sending what the server
+    would refuse.
+    """
+    def __init__(
+        self,
+        *,
+        local_epochs: _builtins.int = ...,
+        learning_rate: _builtins.float = ...,
+        batch_size: _builtins.int = ...,
+        convergence_tolerance: _builtins.float = ...,
+        metadata_type_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "convergence_tolerance", b"convergence_tolerance", "learning_rate", b"learning_rate", "local_epochs", b"local_epochs", "metadata_type_url", b"metadata_type_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrainInstructions: _TypeAlias = TrainInstructions  # noqa: Y015
+
+@_typing.final
+class EvaluateInstructions(_message.Message):
+    """What the server asks of every ClientApp's evaluation in a round, sent in
+    the ConfigRecord "config" of the evaluate instruction.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_TYPE_URL_FIELD_NUMBER: _builtins.int
+    metadata_type_url: _builtins.str
+    """Type URL of the evaluation metadata the server decodes, e.g.
+    "type.googleapis.com/flower_meta.v1.EvaluateProcessMetadata".
+    """
+    def __init__(
+        self,
+        *,
+        metadata_type_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata_type_url", b"metadata_type_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateInstructions: _TypeAlias = EvaluateInstructions  # noqa: Y015
+
+@_typing.final
 class MetadataLogRecord(_message.Message):
     """One entry of the ServerApp's metadata log: what one node reported in one
     server round, and what the server made of it.
@@ -120,6 +253,7 @@ class MetadataLogRecord(_message.Message):
     RECEIVED_AT_FIELD_NUMBER: _builtins.int
     ACCEPTED_FIELD_NUMBER: _builtins.int
     REJECTED_FIELD_NUMBER: _builtins.int
+    EVALUATED_FIELD_NUMBER: _builtins.int
     run_id: _builtins.int
     """Flower run id of the run the ServerApp was executing."""
     server_round: _builtins.int
@@ -132,11 +266,15 @@ class MetadataLogRecord(_message.Message):
 
     @_builtins.property
     def accepted(self) -> Global___TrainProcessMetadata:
-        """The decoded and validated metadata."""
+        """The decoded and validated metadata of a train reply."""
 
     @_builtins.property
     def rejected(self) -> Global___Rejection:
         """Why the reply's metadata was refused."""
+
+    @_builtins.property
+    def evaluated(self) -> Global___EvaluateProcessMetadata:
+        """The decoded and validated metadata of an evaluate reply."""
 
     def __init__(
         self,
@@ -147,12 +285,13 @@ class MetadataLogRecord(_message.Message):
         received_at: _timestamp_pb2.Timestamp | None = ...,
         accepted: Global___TrainProcessMetadata | None = ...,
         rejected: Global___Rejection | None = ...,
+        evaluated: Global___EvaluateProcessMetadata | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "evaluated", b"evaluated", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "node_id", b"node_id", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected", "run_id", b"run_id", "server_round", b"server_round"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "evaluated", b"evaluated", "node_id", b"node_id", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected", "run_id", b"run_id", "server_round", b"server_round"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["accepted", "rejected"]  # noqa: Y015
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["accepted", "rejected", "evaluated"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 
@@ -168,6 +307,7 @@ class Rejection(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
     TYPE_URL_FIELD_NUMBER: _builtins.int
+    RECORD_KEY_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
     """Stable reason code, one of those listed in proto/README.md
     (e.g. "malformed", "loss_out_of_range").
@@ -180,6 +320,10 @@ class Rejection(_message.Message):
     """
     type_url: _builtins.str
     """The payload's type URL as received; empty when there was none."""
+    record_key: _builtins.str
+    """The reply's record the payload was expected in: "train_metadata" or
+    "evaluate_metadata".
+    """
     def __init__(
         self,
         *,
@@ -187,10 +331,11 @@ class Rejection(_message.Message):
         detail: _builtins.str = ...,
         payload: _builtins.bytes = ...,
         type_url: _builtins.str = ...,
+        record_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "payload", b"payload", "reason", b"reason", "type_url", b"type_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "payload", b"payload", "reason", b"reason", "record_key", b"record_key", "type_url", b"type_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

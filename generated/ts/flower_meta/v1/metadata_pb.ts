@@ -29,7 +29,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flower_meta/v1/metadata.proto.
  */
 export const file_flower_meta_v1_metadata: GenFile = /*@__PURE__*/
-  fileDesc("Ch1mbG93ZXJfbWV0YS92MS9tZXRhZGF0YS5wcm90bxIOZmxvd2VyX21ldGEudjEigwEKFFRyYWluUHJvY2Vzc01ldGFkYXRhEhoKDXRyYWluaW5nX3RpbWUYASABKAFIAIgBARIWCgljb252ZXJnZWQYAiABKAhIAYgBARIXCg90cmFpbmluZ19sb3NzZXMYAyADKAFCEAoOX3RyYWluaW5nX3RpbWVCDAoKX2NvbnZlcmdlZCLvAQoRTWV0YWRhdGFMb2dSZWNvcmQSDgoGcnVuX2lkGAEgASgEEhQKDHNlcnZlcl9yb3VuZBgCIAEoDRIPCgdub2RlX2lkGAMgASgEEi8KC3JlY2VpdmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CghhY2NlcHRlZBgFIAEoCzIkLmZsb3dlcl9tZXRhLnYxLlRyYWluUHJvY2Vzc01ldGFkYXRhSAASLQoIcmVqZWN0ZWQYBiABKAsyGS5mbG93ZXJfbWV0YS52MS5SZWplY3Rpb25IAEIJCgdvdXRjb21lIk4KCVJlamVjdGlvbhIOCgZyZWFzb24YASABKAkSDgoGZGV0YWlsGAIgASgJEg8KB3BheWxvYWQYAyABKAwSEAoIdHlwZV91cmwYBCABKAliBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1mbG93ZXJfbWV0YS92MS9tZXRhZGF0YS5wcm90bxIOZmxvd2VyX21ldGEudjEigwEKFFRyYWluUHJvY2Vzc01ldGFkYXRhEhoKDXRyYWluaW5nX3RpbWUYASABKAFIAIgBARIWCgljb252ZXJnZWQYAiABKAhIAYgBARIXCg90cmFpbmluZ19sb3NzZXMYAyADKAFCEAoOX3RyYWluaW5nX3RpbWVCDAoKX2NvbnZlcmdlZCKhAQoXRXZhbHVhdGVQcm9jZXNzTWV0YWRhdGESHAoPZXZhbHVhdGlvbl90aW1lGAEgASgBSACIAQESFAoMbnVtX2V4YW1wbGVzGAIgASgNEhEKBGxvc3MYAyABKAFIAYgBARIVCghhY2N1cmFjeRgEIAEoAUgCiAEBQhIKEF9ldmFsdWF0aW9uX3RpbWVCBwoFX2xvc3NCCwoJX2FjY3VyYWN5Io4BChFUcmFpbkluc3RydWN0aW9ucxIUCgxsb2NhbF9lcG9jaHMYASABKA0SFQoNbGVhcm5pbmdfcmF0ZRgCIAEoARISCgpiYXRjaF9zaXplGAMgASgNEh0KFWNvbnZlcmdlbmNlX3RvbGVyYW5jZRgEIAEoARIZChFtZXRhZGF0YV90eXBlX3VybBgFIAEoCSIxChRFdmFsdWF0ZUluc3RydWN0aW9ucxIZChFtZXRhZGF0YV90eXBlX3VybBgBIAEoCSKtAgoRTWV0YWRhdGFMb2dSZWNvcmQSDgoGcnVuX2lkGAEgASgEEhQKDHNlcnZlcl9yb3VuZBgCIAEoDRIPCgdub2RlX2lkGAMgASgEEi8KC3JlY2VpdmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4CghhY2NlcHRlZBgFIAEoCzIkLmZsb3dlcl9tZXRhLnYxLlRyYWluUHJvY2Vzc01ldGFkYXRhSAASLQoIcmVqZWN0ZWQYBiABKAsyGS5mbG93ZXJfbWV0YS52MS5SZWplY3Rpb25IABI8CglldmFsdWF0ZWQYByABKAsyJy5mbG93ZXJfbWV0YS52MS5FdmFsdWF0ZVByb2Nlc3NNZXRhZGF0YUgAQgkKB291dGNvbWUiYgoJUmVqZWN0aW9uEg4KBnJlYXNvbhgBIAEoCRIOCgZkZXRhaWwYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBIQCgh0eXBlX3VybBgEIAEoCRISCgpyZWNvcmRfa2V5GAUgASgJYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Facts about one ClientApp's local training in one server round.
@@ -90,6 +90,136 @@ export const TrainProcessMetadataSchema: GenMessage<TrainProcessMetadata> = /*@_
   messageDesc(file_flower_meta_v1_metadata, 0);
 
 /**
+ * Facts about one ClientApp's evaluation of the global model in one round,
+ * sent in the ConfigRecord "evaluate_metadata" of its evaluate reply (same
+ * "type_url" + "meta" layout as TrainProcessMetadata).
+ *
+ * Readers reject a report missing evaluation_time, loss or accuracy
+ * (missing_evaluation_field) or with a value out of range
+ * (evaluation_out_of_range).
+ *
+ * @generated from message flower_meta.v1.EvaluateProcessMetadata
+ */
+export type EvaluateProcessMetadata = Message<"flower_meta.v1.EvaluateProcessMetadata"> & {
+  /**
+   * Wall-clock time of the evaluation pass, in seconds.
+   * Range: finite and >= 0. Absent: not a valid report.
+   *
+   * @generated from field: optional double evaluation_time = 1;
+   */
+  evaluationTime?: number | undefined;
+
+  /**
+   * Number of local test examples evaluated. 0: the node has no test data,
+   * and loss and accuracy describe nothing.
+   *
+   * @generated from field: uint32 num_examples = 2;
+   */
+  numExamples: number;
+
+  /**
+   * Mean cross-entropy of the global model on those examples, in nats per
+   * example. Range: finite and >= 0. Absent: not a valid report.
+   *
+   * @generated from field: optional double loss = 3;
+   */
+  loss?: number | undefined;
+
+  /**
+   * Share of those examples the global model classifies correctly.
+   * Range: [0, 1]. Absent: not a valid report.
+   *
+   * @generated from field: optional double accuracy = 4;
+   */
+  accuracy?: number | undefined;
+};
+
+/**
+ * Describes the message flower_meta.v1.EvaluateProcessMetadata.
+ * Use `create(EvaluateProcessMetadataSchema)` to create a new message.
+ */
+export const EvaluateProcessMetadataSchema: GenMessage<EvaluateProcessMetadata> = /*@__PURE__*/
+  messageDesc(file_flower_meta_v1_metadata, 1);
+
+/**
+ * What the server asks of every ClientApp's training in a round, sent in the
+ * ConfigRecord "config" of the train instruction ("type_url" + "meta").
+ * ClientApps refuse instructions out of range (invalid_instructions).
+ *
+ * @generated from message flower_meta.v1.TrainInstructions
+ */
+export type TrainInstructions = Message<"flower_meta.v1.TrainInstructions"> & {
+  /**
+   * Local epochs to train. Range: >= 1.
+   *
+   * @generated from field: uint32 local_epochs = 1;
+   */
+  localEpochs: number;
+
+  /**
+   * Learning rate of the ClientApp's SGD optimizer. Range: finite and > 0.
+   *
+   * @generated from field: double learning_rate = 2;
+   */
+  learningRate: number;
+
+  /**
+   * Mini-batch size, in examples. Range: >= 1.
+   *
+   * @generated from field: uint32 batch_size = 3;
+   */
+  batchSize: number;
+
+  /**
+   * Training counts as converged when the relative change of the mean loss
+   * between the last two epochs is at most this. Range: finite and >= 0.
+   *
+   * @generated from field: double convergence_tolerance = 4;
+   */
+  convergenceTolerance: number;
+
+  /**
+   * Type URL of the metadata the server decodes, e.g.
+   * "type.googleapis.com/flower_meta.v1.TrainProcessMetadata". A ClientApp
+   * that cannot write that type fails instead of sending what the server
+   * would refuse.
+   *
+   * @generated from field: string metadata_type_url = 5;
+   */
+  metadataTypeUrl: string;
+};
+
+/**
+ * Describes the message flower_meta.v1.TrainInstructions.
+ * Use `create(TrainInstructionsSchema)` to create a new message.
+ */
+export const TrainInstructionsSchema: GenMessage<TrainInstructions> = /*@__PURE__*/
+  messageDesc(file_flower_meta_v1_metadata, 2);
+
+/**
+ * What the server asks of every ClientApp's evaluation in a round, sent in
+ * the ConfigRecord "config" of the evaluate instruction.
+ *
+ * @generated from message flower_meta.v1.EvaluateInstructions
+ */
+export type EvaluateInstructions = Message<"flower_meta.v1.EvaluateInstructions"> & {
+  /**
+   * Type URL of the evaluation metadata the server decodes, e.g.
+   * "type.googleapis.com/flower_meta.v1.EvaluateProcessMetadata".
+   *
+   * @generated from field: string metadata_type_url = 1;
+   */
+  metadataTypeUrl: string;
+};
+
+/**
+ * Describes the message flower_meta.v1.EvaluateInstructions.
+ * Use `create(EvaluateInstructionsSchema)` to create a new message.
+ */
+export const EvaluateInstructionsSchema: GenMessage<EvaluateInstructions> = /*@__PURE__*/
+  messageDesc(file_flower_meta_v1_metadata, 3);
+
+/**
  * One entry of the ServerApp's metadata log: what one node reported in one
  * server round, and what the server made of it.
  *
@@ -136,7 +266,7 @@ export type MetadataLogRecord = Message<"flower_meta.v1.MetadataLogRecord"> & {
    */
   outcome: {
     /**
-     * The decoded and validated metadata.
+     * The decoded and validated metadata of a train reply.
      *
      * @generated from field: flower_meta.v1.TrainProcessMetadata accepted = 5;
      */
@@ -150,6 +280,14 @@ export type MetadataLogRecord = Message<"flower_meta.v1.MetadataLogRecord"> & {
      */
     value: Rejection;
     case: "rejected";
+  } | {
+    /**
+     * The decoded and validated metadata of an evaluate reply.
+     *
+     * @generated from field: flower_meta.v1.EvaluateProcessMetadata evaluated = 7;
+     */
+    value: EvaluateProcessMetadata;
+    case: "evaluated";
   } | { case: undefined; value?: undefined };
 };
 
@@ -158,7 +296,7 @@ export type MetadataLogRecord = Message<"flower_meta.v1.MetadataLogRecord"> & {
  * Use `create(MetadataLogRecordSchema)` to create a new message.
  */
 export const MetadataLogRecordSchema: GenMessage<MetadataLogRecord> = /*@__PURE__*/
-  messageDesc(file_flower_meta_v1_metadata, 1);
+  messageDesc(file_flower_meta_v1_metadata, 4);
 
 /**
  * A reply whose metadata the server refused; its model update still counts.
@@ -195,6 +333,14 @@ export type Rejection = Message<"flower_meta.v1.Rejection"> & {
    * @generated from field: string type_url = 4;
    */
   typeUrl: string;
+
+  /**
+   * The reply's record the payload was expected in: "train_metadata" or
+   * "evaluate_metadata".
+   *
+   * @generated from field: string record_key = 5;
+   */
+  recordKey: string;
 };
 
 /**
@@ -202,5 +348,5 @@ export type Rejection = Message<"flower_meta.v1.Rejection"> & {
  * Use `create(RejectionSchema)` to create a new message.
  */
 export const RejectionSchema: GenMessage<Rejection> = /*@__PURE__*/
-  messageDesc(file_flower_meta_v1_metadata, 2);
+  messageDesc(file_flower_meta_v1_metadata, 5);
 
