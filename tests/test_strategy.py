@@ -70,7 +70,7 @@ def test_bad_metadata_is_reported_and_skipped(caplog: pytest.LogCaptureFixture) 
 
     report = strategy.reports[1]
     assert set(report.rejected) == {4, 5}
-    assert report.rejected[5].startswith("missing_record: reply has no ConfigRecord")
+    assert report.rejected[5].startswith("missing_record: message has no ConfigRecord")
     assert (
         "round 1 node 4: metadata skipped: malformed: 3 bytes are not a" in caplog.text
     )
