@@ -81,6 +81,11 @@ def summary_table(
         if reasons:
             lines = [f"node {node}: {why}" for node, why in reasons.items()]
             table.add_row(label, capped(lines, cap, separator="\n"))
+    return render(table)
+
+
+def render(table: Table) -> str:
+    """Render a rich table as plain text for the log."""
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(table)
     return console.export_text().rstrip()

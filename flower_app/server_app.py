@@ -2,15 +2,16 @@
 
 from contextlib import closing
 from logging import INFO
+from pathlib import Path
 
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.common import log
 from flwr.serverapp import Grid, ServerApp
 from torch.utils.data import TensorDataset
 
-from flower_app import codec, data, task
+from flower_app import codec, data, report, task
 from flower_app.metadata_log import MetadataLog
-from flower_app.round_report import RoundReport
+from flower_app.round_report import RoundReport, render
 from flower_app.settings import Settings
 from flower_app.strategy import CustomFedAdagrad
 from generated.python.flower_meta.v1.metadata_pb2 import (
@@ -71,6 +72,18 @@ def main(grid: Grid, context: Context) -> None:
         _totals(list(strategy.reports.values())),
     )
     log(INFO, "Metadata log: %s", run_dir)
+    if settings.report:
+        _write_report(run_dir)
+
+
+def _write_report(run_dir: Path) -> None:
+    """Log the run's summary table and write its plots into the run folder."""
+    records = report.load(run_dir)
+    log(INFO, "%s", render(report.summary(records)))
+    plots = report.write_plots(records, run_dir / report.REPORT_FOLDER)
+    log(INFO, "Report plots: %s", run_dir / report.REPORT_FOLDER)
+    for path in plots:
+        log(INFO, "  %s", path.name)
 
 
 def _evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:

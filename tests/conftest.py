@@ -14,8 +14,9 @@ from flwr.clientapp import ClientApp
 from flwr.simulation import run_simulation
 from flwr.supercore.task_identity import TaskIdentity
 from hypothesis import settings
+from PIL import Image
 
-from flower_app import codec, server_app
+from flower_app import codec, report, server_app
 from flower_app.strategy import CustomFedAdagrad
 from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
@@ -132,3 +133,10 @@ def simulate(monkeypatch: pytest.MonkeyPatch) -> Simulate:
         return strategy
 
     return run
+
+
+def assert_report_plots(run_dir: Path) -> None:
+    """The four plots exist as 800 x 450 PNG images."""
+    for name in report.PLOTS:
+        with Image.open(run_dir / report.REPORT_FOLDER / name) as image:
+            assert (image.format, image.size) == ("PNG", (800, 450)), name

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from flwr.cli.build import build_fab_from_disk
 
-from tests.conftest import ROOT, VENV_BIN
+from flower_app.settings import RUNS_FOLDER
+from tests.conftest import ROOT, VENV_BIN, assert_report_plots
 from tests.flower_processes import (
     Flower,
     flower_env,
@@ -96,9 +97,13 @@ def test_flwr_run_streams_metadata_and_reaches_90_percent(flower: Flower) -> Non
         flower.home.glob("apps/*/generated/python/flower_meta/v1/metadata_pb2.py")
     )
 
-    records = list(flower.records(run_id_of(log.splitlines())))
-    assert len(records) == 30
-    assert all(record.WhichOneof("outcome") == "accepted" for record in records)
+    run_id = run_id_of(log.splitlines())
+    records = list(flower.records(run_id))
+    outcomes = Counter(record.WhichOneof("outcome") for record in records)
+    assert outcomes == {"accepted": 30, "evaluated": 15}
+    run_dir = flower.home / RUNS_FOLDER / run_id
+    assert f"Metadata log: {run_dir}" in log
+    assert_report_plots(run_dir)
 
 
 def test_serverapp_killed_in_round_3_keeps_rounds_1_and_2(flower: Flower) -> None:
@@ -114,6 +119,10 @@ def test_serverapp_killed_in_round_3_keeps_rounds_1_and_2(flower: Flower) -> Non
     stop(serverapps)
 
     records = list(flower.records(run_id_of(seen)))
-    rounds = Counter(record.server_round for record in records)
+    rounds = Counter(
+        record.server_round
+        for record in records
+        if record.WhichOneof("outcome") == "accepted"
+    )
     assert rounds[1] == rounds[2] == 10, rounds
     assert set(rounds) <= {1, 2, 3}

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from flower_app import cli
 from flower_app.client_app import app as client_app
 from flower_app.metadata_log import BINARY_LOG, read_log
 from flower_app.settings import RUNS_FOLDER
-from tests.conftest import Simulate
+from tests.conftest import Simulate, assert_report_plots
 
 NODES = 3
 
@@ -38,6 +39,10 @@ def test_metadata_reaches_the_strategy_every_round(
     assert mean_final < mean_first
 
     (run_dir,) = (tmp_path / RUNS_FOLDER).iterdir()
+    assert_report_plots(run_dir)  # the ServerApp wrote the report
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert cli.main(["decode", "--log", str(run_dir / BINARY_LOG)]) == 0
+
     records = list(read_log(run_dir / BINARY_LOG))
     outcomes = Counter(r.WhichOneof("outcome") for r in records)
     assert outcomes == {"accepted": 3 * NODES, "evaluated": 3 * 2}
