@@ -4,9 +4,9 @@ Every language prints the same bytes for the same message: keys sorted by
 UTF-16 code units, no whitespace, numbers as ECMAScript prints them.
 """
 
-import json
 import math
 from decimal import Decimal
+from json.encoder import encode_basestring
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -21,14 +21,24 @@ def to_canonical_json(message: Message) -> str:
 
 def dumps(value: JsonValue) -> str:
     """Serialize a JSON value canonically (RFC 8785)."""
-    if value is None or isinstance(value, bool | str):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None or isinstance(value, bool):
+        return _LITERALS[value]
     if isinstance(value, int | float):
         return format_number(float(value))
     if isinstance(value, list):
-        return "[" + ",".join(dumps(item) for item in value) + "]"
-    keys = sorted(value, key=lambda key: key.encode("utf-16-be"))
-    return "{" + ",".join(f"{dumps(key)}:{dumps(value[key])}" for key in keys) + "}"
+        return "[" + ",".join(map(dumps, value)) + "]"
+    items = sorted(value.items(), key=_utf16_key)
+    return "{" + ",".join(f"{encode_basestring(k)}:{dumps(v)}" for k, v in items) + "}"
+
+
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
+def _utf16_key(item: tuple[str, JsonValue]) -> bytes:
+    """Sort key of a JSON member: its name's UTF-16 code units (RFC 8785)."""
+    return item[0].encode("utf-16-be")
 
 
 def format_number(number: float) -> str:
@@ -37,6 +47,9 @@ def format_number(number: float) -> str:
         raise ValueError(f"JSON has no {number}")
     if number == 0:
         return "0"
+    if 1e-4 <= abs(number) < 1e16:  # repr is positional here, as ECMAScript's
+        text = repr(number)
+        return text[:-2] if text.endswith(".0") else text
     sign = "-" if number < 0 else ""
     _, digit_tuple, exponent = Decimal(repr(abs(number))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))

@@ -26,8 +26,8 @@ def train(msg: Message, context: Context) -> Message:
     settings = Settings.from_context(context)
     todo = codec.from_message(TrainInstructions, msg, codec.INSTRUCTIONS_KEY)
     _check_expected(todo.metadata_type_url, codec.TYPE_URL)
-    trainset, _ = _partition(settings, context)
-    net = _received_model(msg)
+    trainset, _ = partition_of(settings, context)
+    net = received_model(msg)
 
     start = time.perf_counter()
     losses = task.train(
@@ -64,8 +64,8 @@ def evaluate(msg: Message, context: Context) -> Message:
     settings = Settings.from_context(context)
     todo = codec.from_message(EvaluateInstructions, msg, codec.INSTRUCTIONS_KEY)
     _check_expected(todo.metadata_type_url, codec.EVALUATE_TYPE_URL)
-    _, testset = _partition(settings, context)
-    net = _received_model(msg)
+    _, testset = partition_of(settings, context)
+    net = received_model(msg)
 
     start = time.perf_counter()
     loss, accuracy = task.evaluate(net, testset)
@@ -96,7 +96,7 @@ def _check_expected(expected: str, written: str) -> None:
         )
 
 
-def _partition(
+def partition_of(
     settings: Settings, context: Context
 ) -> tuple[TensorDataset, TensorDataset]:
     """Load this node's partition as named by its node config."""
@@ -109,7 +109,7 @@ def _partition(
     return data.load_partition(source, int(context.node_config["partition-id"]))
 
 
-def _received_model(msg: Message) -> task.Net:
+def received_model(msg: Message) -> task.Net:
     """Rebuild the global model from the arrays the server sent."""
     arrays = msg.content.array_records["arrays"]
     return task.Net.from_state_dict(arrays.to_torch_state_dict())

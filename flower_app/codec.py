@@ -88,9 +88,8 @@ def decode_as(
     """Check the type and size, parse, then validate one payload of `schema`."""
     check_type_url(type_url, schema)
     check_size(payload, limits)
-    message = schema()
     try:
-        message.ParseFromString(payload)
+        message = schema.FromString(payload)
     except DecodeError as err:
         raise MetadataDecodeError(
             Reason.MALFORMED,
@@ -117,8 +116,8 @@ def payload_of(
             Reason.MISSING_RECORD,
             f"message carries an error, not content: {message.error}",
         )
-    record = message.content.config_records.get(record_key)
-    if record is None:
+    record = message.content.get(record_key)
+    if not isinstance(record, ConfigRecord):
         raise MetadataDecodeError(
             Reason.MISSING_RECORD,
             f"message has no ConfigRecord {record_key!r}; the sender must add "

@@ -9,6 +9,7 @@ and flushed to disk at the end of every round.
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from google.protobuf import proto
 from google.protobuf.message import DecodeError
@@ -27,29 +28,36 @@ class CorruptLogError(ValueError):
 class MetadataLog:
     """Appends records to the two log files in one folder."""
 
-    def __init__(self, folder: Path) -> None:
-        """Open (or continue) the log in `folder`, creating it if needed."""
+    def __init__(self, folder: Path, json_lines: bool = True) -> None:
+        """Open (or continue) the log in `folder`, creating it if needed.
+
+        Without `json_lines`, only the binary log is written: the JSON mirror
+        costs about twice as much as everything else per record.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self._binary = (folder / BINARY_LOG).open("ab")
-        self._json = (folder / JSON_LOG).open("a", encoding="utf-8")
+        self._files: list[IO[Any]] = [(folder / BINARY_LOG).open("ab")]
+        if json_lines:
+            self._files.append((folder / JSON_LOG).open("a", encoding="utf-8"))
 
     def append(self, record: MetadataLogRecord) -> None:
-        """Write one record to both files (buffered until `flush`)."""
-        proto.serialize_length_prefixed(record, self._binary)  # type: ignore[arg-type]
-        self._json.write(to_canonical_json(record) + "\n")
+        """Write one record to the files (buffered until `flush`)."""
+        binary, *json = self._files
+        proto.serialize_length_prefixed(record, binary)  # type: ignore[arg-type]
+        for lines in json:
+            lines.write(to_canonical_json(record) + "\n")
 
     def flush(self) -> None:
         """Push everything written so far to disk."""
-        for file in (self._binary, self._json):
+        for file in self._files:
             file.flush()
             os.fsync(file.fileno())
 
     def close(self) -> None:
-        """Flush and close both files."""
+        """Flush and close the files."""
         self.flush()
-        self._binary.close()
-        self._json.close()
+        for file in self._files:
+            file.close()
 
 
 def read_log(path: Path) -> Iterator[MetadataLogRecord]:

@@ -1,5 +1,6 @@
 """A run's report from its metadata log: a summary table and four PNG plots."""
 
+import io
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from rich.console import Console
 from rich.table import Table
 
 from flower_app.metadata_log import BINARY_LOG, CorruptLogError, read_log
@@ -87,6 +89,13 @@ def summary(records: RunRecords) -> Table:
             _shown(_accuracy(records.evaluate[server_round])),
         )
     return table
+
+
+def summary_text(records: RunRecords) -> str:
+    """Render the summary table as plain text, for the log."""
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(summary(records))
+    return console.export_text().rstrip()
 
 
 def write_plots(records: RunRecords, folder: Path) -> list[Path]:

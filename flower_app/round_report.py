@@ -6,14 +6,11 @@ reply or no reply). The summary stays one table however many clients there
 are; per-client lines are capped.
 """
 
-import io
 import statistics
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
-from rich.console import Console
-from rich.table import Table
 
 from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
@@ -54,41 +51,45 @@ def summary_table(
     straggler_factor: float,
     cap: int,
 ) -> str:
-    """Render the round's summary as a small text table."""
-    table = Table(title=f"Round {server_round}: training metadata", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
-    table.add_row("clients", report.counts())
+    """Summarise the round in an aligned block of text, one fact a line."""
+    rows = [("clients", report.counts())]
     accepted = list(report.accepted.values())
     if accepted:
         times = [meta.training_time for meta in accepted]
         converged = sum(meta.converged for meta in accepted)
         finals = [meta.training_losses[-1] for meta in accepted if meta.training_losses]
-        table.add_row("converged", f"{converged}/{len(accepted)}")
-        table.add_row(
-            "training time (s)",
-            f"min {min(times):.3f} | median {statistics.median(times):.3f} | "
-            f"max {max(times):.3f}",
+        rows.append(("converged", f"{converged}/{len(accepted)}"))
+        rows.append(
+            (
+                "training time (s)",
+                f"min {min(times):.3f} | median {statistics.median(times):.3f} | "
+                f"max {max(times):.3f}",
+            )
         )
         if finals:
-            table.add_row("mean final loss", f"{statistics.fmean(finals):.4f}")
-    slow = stragglers(report, straggler_factor)
-    table.add_row(
-        f"stragglers (> {straggler_factor:g} x median)",
-        capped([f"node {n}: {t:.3f} s" for n, t in slow.items()], cap) or "none",
+            rows.append(("mean final loss", f"{statistics.fmean(finals):.4f}"))
+    slow = [
+        f"node {n}: {t:.3f} s" for n, t in stragglers(report, straggler_factor).items()
+    ]
+    rows.append(
+        (f"stragglers (> {straggler_factor:g} x median)", capped(slow, cap) or "none")
     )
     for label, reasons in (("rejected", report.rejected), ("failed", report.failed)):
         if reasons:
             lines = [f"node {node}: {why}" for node, why in reasons.items()]
-            table.add_row(label, capped(lines, cap, separator="\n"))
-    return render(table)
+            rows.append((label, capped(lines, cap, separator="\n")))
+    return text_table(f"Round {server_round}: training metadata", rows)
 
 
-def render(table: Table) -> str:
-    """Render a rich table as plain text for the log."""
-    console = Console(width=120, record=True, file=io.StringIO())
-    console.print(table)
-    return console.export_text().rstrip()
+def text_table(title: str, rows: list[tuple[str, str]]) -> str:
+    """Lay out (label, value) rows under a title, values aligned."""
+    width = max(len(label) for label, _ in rows)
+    lines = [title]
+    for label, value in rows:
+        first, *rest = value.split("\n")
+        lines.append(f"  {label.ljust(width)}  {first}")
+        lines += [f"  {'':{width}}  {more}" for more in rest]
+    return "\n".join(lines)
 
 
 def capped(lines: list[str], cap: int, separator: str = "; ") -> str:

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from flower_app import codec, data, report, task
 from flower_app.metadata_log import MetadataLog
-from flower_app.round_report import RoundReport, render
+from flower_app.round_report import RoundReport
 from flower_app.settings import Settings
 from flower_app.strategy import CustomFedAdagrad
 from generated.python.flower_meta.v1.metadata_pb2 import (
@@ -36,7 +36,7 @@ def main(grid: Grid, context: Context) -> None:
         metadata_type_url=codec.EVALUATE_TYPE_URL
     )
 
-    with closing(MetadataLog(run_dir)) as metadata_log:
+    with closing(MetadataLog(run_dir, settings.json_log)) as metadata_log:
         strategy = CustomFedAdagrad(
             limits=settings.limits,
             policy=settings.metadata_policy,
@@ -58,7 +58,7 @@ def main(grid: Grid, context: Context) -> None:
             timeout=settings.round_timeout,
             train_config=codec.to_config_record(settings.train_instructions),
             evaluate_config=codec.to_config_record(evaluate_instructions),
-            evaluate_fn=lambda _, arrays: _evaluate(arrays, testset),
+            evaluate_fn=lambda _, arrays: centralized_evaluate(arrays, testset),
         )
 
     final = result.evaluate_metrics_serverapp[settings.num_server_rounds]
@@ -79,14 +79,14 @@ def main(grid: Grid, context: Context) -> None:
 def _write_report(run_dir: Path) -> None:
     """Log the run's summary table and write its plots into the run folder."""
     records = report.load(run_dir)
-    log(INFO, "%s", render(report.summary(records)))
+    log(INFO, "%s", report.summary_text(records))
     plots = report.write_plots(records, run_dir / report.REPORT_FOLDER)
     log(INFO, "Report plots: %s", run_dir / report.REPORT_FOLDER)
     for path in plots:
         log(INFO, "  %s", path.name)
 
 
-def _evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:
+def centralized_evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:
     """Evaluate the global model on the centralized test set."""
     net = task.Net.from_state_dict(arrays.to_torch_state_dict())
     loss, accuracy = task.evaluate(net, testset)

@@ -45,6 +45,7 @@ class Settings:
     straggler_factor: float
     client_log_cap: int
     report: bool
+    json_log: bool
 
     @classmethod
     def from_context(cls, context: Context) -> "Settings":

@@ -122,9 +122,20 @@ class CustomFedAdagrad(FedAdagrad):
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Read every reply's metadata, then aggregate the chosen replies."""
+        chosen = self.read_train_metadata(server_round, list(replies))
+        return super().aggregate_train(server_round, chosen)
+
+    def read_train_metadata(
+        self, server_round: int, replies: list[Message]
+    ) -> list[Message]:
+        """Decode, validate, log, persist and summarise one round's train metadata.
+
+        Returns the replies the aggregation policy chose. This is all the
+        metadata handling `aggregate_train` adds to FedAdagrad.
+        """
         report: RoundReport[TrainProcessMetadata] = RoundReport()
         self.reports[server_round] = report
-        by_node = self._collect(TRAIN, server_round, list(replies), report)
+        by_node = self._collect(TRAIN, server_round, replies, report)
         log(
             INFO,
             "%s",
@@ -144,7 +155,7 @@ class CustomFedAdagrad(FedAdagrad):
             self.weighted_by_key,
         )
         log(INFO, "round %s aggregation: %s", server_round, note)
-        return super().aggregate_train(server_round, chosen)
+        return chosen
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]
@@ -181,9 +192,9 @@ class CustomFedAdagrad(FedAdagrad):
         ]
         shown = 0
         for node, reply in by_node:
-            line = self._read(stage, server_round, node, reply, report)
-            if line is not None and shown < self.policy.client_log_cap:
-                log(*line)
+            outcome = self._read(stage, server_round, node, reply, report)
+            if outcome is not None and shown < self.policy.client_log_cap:
+                log(*_line(stage, server_round, node, outcome))
                 shown += 1
         if (hidden := len(report.accepted) + len(report.rejected) - shown) > 0:
             log(
@@ -207,8 +218,8 @@ class CustomFedAdagrad(FedAdagrad):
         node: NodeId,
         reply: Message,
         report: RoundReport[M],
-    ) -> tuple[int, str] | None:
-        """Sort `node`'s reply into `report` and the log; return its log line."""
+    ) -> M | MetadataDecodeError | None:
+        """Sort `node`'s reply into `report` and the log; return what it held."""
         if not reply.has_content():
             report.failed[node] = f"error reply: {reply.error.reason}"
             return None
@@ -227,11 +238,10 @@ class CustomFedAdagrad(FedAdagrad):
                 record_key=stage.record_key,
             )
             self._append(server_round, node, "rejected", rejection)
-            return WARNING, f"round {server_round} node {node}: metadata skipped: {err}"
+            return err
         report.accepted[node] = message
         self._append(server_round, node, stage.log_field, message)
-        shown = stage.show(message)
-        return INFO, f"round {server_round} node {node}{stage.verb}: {shown}"
+        return message
 
     def _append(
         self, server_round: int, node: NodeId, outcome: str, message: ProtoMessage
@@ -245,3 +255,12 @@ class CustomFedAdagrad(FedAdagrad):
         getattr(record, outcome).CopyFrom(message)
         record.received_at.GetCurrentTime()
         self.metadata_log.append(record)
+
+
+def _line(
+    stage: Stage[M], server_round: int, node: NodeId, outcome: M | MetadataDecodeError
+) -> tuple[int, str]:
+    """Write the per-client log line for one reply's outcome."""
+    if isinstance(outcome, MetadataDecodeError):
+        return WARNING, f"round {server_round} node {node}: metadata skipped: {outcome}"
+    return INFO, f"round {server_round} node {node}{stage.verb}: {stage.show(outcome)}"

@@ -6,6 +6,7 @@ server's own policy: how large a payload and how many epochs it accepts.
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -91,33 +92,38 @@ def _validate_train(meta: TrainProcessMetadata, limits: Limits) -> None:
             Reason.MISSING_TRAINING_TIME,
             "training_time is missing; every report needs it",
         )
-    if not _finite_at_least(meta.training_time, 0):
+    time = meta.training_time
+    if not 0 <= time < math.inf:  # also false for NaN
         raise MetadataDecodeError(
             Reason.TRAINING_TIME_OUT_OF_RANGE,
-            f"training_time must be finite and >= 0 seconds, got {meta.training_time}",
+            f"training_time must be finite and >= 0 seconds, got {time}",
         )
-    for epoch, loss in enumerate(meta.training_losses, start=1):
-        if not _finite_at_least(loss, 0):
+    losses = meta.training_losses
+    if len(losses) > limits.max_epochs:
+        raise MetadataDecodeError(
+            Reason.TOO_MANY_EPOCHS,
+            f"{len(losses)} epochs exceed the limit of {limits.max_epochs} "
+            "(run config max-epochs)",
+        )
+    if limits.expected_epochs is not None and len(losses) < limits.expected_epochs:
+        raise MetadataDecodeError(
+            Reason.EPOCHS_MISSING,
+            f"losses for epochs {len(losses) + 1}..{limits.expected_epochs} are "
+            f"missing: the server asked for {limits.expected_epochs} local epochs",
+        )
+    for loss in losses:
+        if not 0 <= loss < math.inf:  # also false for NaN
+            _reject_losses(losses)
+
+
+def _reject_losses(losses: Iterable[float]) -> None:
+    """Raise for the first loss out of range, naming its epoch."""
+    for epoch, loss in enumerate(losses, start=1):
+        if not 0 <= loss < math.inf:
             raise MetadataDecodeError(
                 Reason.LOSS_OUT_OF_RANGE,
                 f"training_losses[epoch_{epoch}] must be finite and >= 0, got {loss}",
             )
-    _check_epochs(len(meta.training_losses), limits)
-
-
-def _check_epochs(epochs: int, limits: Limits) -> None:
-    if epochs > limits.max_epochs:
-        raise MetadataDecodeError(
-            Reason.TOO_MANY_EPOCHS,
-            f"{epochs} epochs exceed the limit of {limits.max_epochs} "
-            "(run config max-epochs)",
-        )
-    if limits.expected_epochs is not None and epochs < limits.expected_epochs:
-        raise MetadataDecodeError(
-            Reason.EPOCHS_MISSING,
-            f"losses for epochs {epochs + 1}..{limits.expected_epochs} are missing: "
-            f"the server asked for {limits.expected_epochs} local epochs",
-        )
 
 
 def _validate_evaluate(meta: EvaluateProcessMetadata) -> None:

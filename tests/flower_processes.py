@@ -84,11 +84,11 @@ class Flower:
         self.started.append(process)
         return process
 
-    def run_streaming(self, *args: str) -> subprocess.Popen[str]:
-        """Start `flwr run . ARGS --stream`, its output readable line by line."""
+    def run_streaming(self, *args: str, app: Path = ROOT) -> subprocess.Popen[str]:
+        """Start `flwr run APP ARGS --stream`, its output readable line by line."""
         process = subprocess.Popen(
-            [str(self.env_bin / "flwr"), "run", ".", *args, "--stream"],
-            cwd=ROOT,
+            [str(self.env_bin / "flwr"), "run", str(app), *args, "--stream"],
+            cwd=app,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

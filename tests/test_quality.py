@@ -12,7 +12,7 @@ from tests.conftest import ROOT, VENV_BIN
     [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
-        ["mypy", "--strict", "flower_app", "tests"],
+        ["mypy", "--strict", "flower_app", "tests", "benchmarks"],
     ],
     ids=" ".join,
 )

@@ -1,0 +1,1 @@
+"""Benchmarks against the tutorial's pickle: `python -m benchmarks.NAME`."""

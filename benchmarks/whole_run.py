@@ -1,0 +1,97 @@
+"""The whole run: default `flwr run .` against the tutorial's pickle twin.
+
+Both apps run the same config (pyproject.toml's defaults, 10 SuperNodes) on
+one managed local SuperLink in a private FLWR_HOME, alternating, so that
+machine noise hits both alike. Reports each run's wall time and final
+centralized accuracy, and the median wall-time ratio (target <= 1.05).
+
+    python -m benchmarks.whole_run [--runs N] [--quick] [--output DIR]
+"""
+
+import argparse
+import re
+import shutil
+import statistics
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+from benchmarks.common import RESULTS, publish
+from tests.conftest import ROOT
+from tests.flower_processes import Flower, flower_env
+
+TWIN = Path(__file__).resolve().parent / "pickle_twin.py"
+
+
+def make_twin(folder: Path) -> Path:
+    """Write a Flower app folder holding the pickle twin under this app's config."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    config["project"]["name"] = "pickle-twin"
+    config["project"].pop("scripts", None)
+    app = config["tool"]["flwr"]["app"]
+    app["components"] = {
+        "serverapp": "pickle_twin:serverapp",
+        "clientapp": "pickle_twin:clientapp",
+    }
+    app["fab-include"] = ["pickle_twin.py"]
+    folder.mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(tomli_w.dumps(config))
+    shutil.copy(TWIN, folder / "pickle_twin.py")
+    return folder
+
+
+def run(flower: Flower, app: Path, run_config: str) -> tuple[float, float]:
+    """Wall time of one `flwr run`, and the final accuracy it logged."""
+    args = ["--federation-config", "num-supernodes=10"]
+    if run_config:
+        args += ["--run-config", run_config]
+    start = time.perf_counter()
+    process = flower.run_streaming(*args, app=app)
+    log, _ = process.communicate(timeout=1800)
+    elapsed = time.perf_counter() - start
+    accuracy = re.search(r"final centralized accuracy (\d\.\d+)", log)
+    if process.returncode != 0 or accuracy is None:
+        raise RuntimeError(f"run of {app} failed:\n{log}")
+    return elapsed, float(accuracy.group(1))
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Alternate the two apps, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="runs of each app")
+    parser.add_argument("--quick", action="store_true", help="one round, one run each")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    runs, run_config = (1, "num-server-rounds=1") if args.quick else (args.runs, "")
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder) / "flwr-home"
+        home.mkdir()
+        flower = Flower(home, flower_env(home))
+        apps = {"protobuf": ROOT, "pickle": make_twin(Path(folder) / "pickle-twin")}
+        try:
+            run(flower, ROOT, run_config)  # warm-up: starts the SuperLink
+            times: dict[str, list[float]] = {name: [] for name in apps}
+            rows = []
+            for index in range(runs):
+                for name, app in apps.items():
+                    elapsed, accuracy = run(flower, app, run_config)
+                    times[name].append(elapsed)
+                    rows.append([index + 1, name, elapsed, accuracy])
+        finally:
+            flower.stop_all()
+    ratio = statistics.median(times["protobuf"]) / statistics.median(times["pickle"])
+    rows.append(["median", "protobuf / pickle", ratio, "-"])
+    return publish(
+        "whole_run",
+        "Whole run: flwr run . against the pickle twin (target ratio <= 1.05)",
+        ["run", "app", "wall s", "final accuracy"],
+        rows,
+        args.output,
+    )
+
+
+if __name__ == "__main__":
+    main()
