@@ -26,7 +26,7 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAdagrad
 
 from flower_app import client_app as ours
-from flower_app import data, server_app, task
+from flower_app import server_app, task
 from flower_app.settings import Settings
 
 
@@ -107,19 +107,8 @@ serverapp = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Run the same FedAdagrad and evaluation as flower_app's ServerApp."""
     settings = Settings.from_context(context)
-    test_split = data.load_test_split(settings.dataset)
-    testset = data.to_tensors(test_split)
-    net = task.Net(testset.tensors[0].shape[1], data.num_classes(test_split))
-    strategy = CustomFedAdagrad(
-        fraction_train=settings.fraction_train,
-        fraction_evaluate=settings.fraction_evaluate,
-        min_train_nodes=settings.min_nodes,
-        min_evaluate_nodes=settings.min_nodes,
-        min_available_nodes=settings.min_nodes,
-        eta=settings.server_learning_rate,
-        eta_l=settings.learning_rate,
-        tau=settings.server_tau,
-    )
+    testset, net = server_app.centralized_test_set(settings.dataset)
+    strategy = CustomFedAdagrad(**settings.fedadagrad_options)
     result = strategy.start(
         grid=grid,
         initial_arrays=ArrayRecord(net.state_dict()),

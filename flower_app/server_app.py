@@ -26,11 +26,7 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Train for the configured rounds, keep every metadata record, summarise."""
     settings = Settings.from_context(context)
-    log(INFO, "Preparing the centralized test set of %r ...", settings.dataset)
-    test_split = data.load_test_split(settings.dataset)
-    testset = data.to_tensors(test_split)
-    log(INFO, "... %s test examples ready", len(testset))
-    net = task.Net(testset.tensors[0].shape[1], data.num_classes(test_split))
+    testset, net = centralized_test_set(settings.dataset)
     run_dir = settings.run_dir(context.run_id)
     evaluate_instructions = EvaluateInstructions(
         metadata_type_url=codec.EVALUATE_TYPE_URL
@@ -42,14 +38,7 @@ def main(grid: Grid, context: Context) -> None:
             policy=settings.metadata_policy,
             metadata_log=metadata_log,
             run_id=context.run_id,
-            fraction_train=settings.fraction_train,
-            fraction_evaluate=settings.fraction_evaluate,
-            min_train_nodes=settings.min_nodes,
-            min_evaluate_nodes=settings.min_nodes,
-            min_available_nodes=settings.min_nodes,
-            eta=settings.server_learning_rate,
-            eta_l=settings.learning_rate,
-            tau=settings.server_tau,
+            **settings.fedadagrad_options,
         )
         result = strategy.start(
             grid=grid,
@@ -84,6 +73,15 @@ def _write_report(run_dir: Path) -> None:
     log(INFO, "Report plots: %s", run_dir / report.REPORT_FOLDER)
     for path in plots:
         log(INFO, "  %s", path.name)
+
+
+def centralized_test_set(dataset: str) -> tuple[TensorDataset, task.Net]:
+    """Load the server's test set, and a fresh model shaped for it."""
+    log(INFO, "Preparing the centralized test set of %r ...", dataset)
+    test_split = data.load_test_split(dataset)
+    testset = data.to_tensors(test_split)
+    log(INFO, "... %s test examples ready", len(testset))
+    return testset, task.Net(testset.tensors[0].shape[1], data.num_classes(test_split))
 
 
 def centralized_evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:

@@ -84,6 +84,20 @@ class Settings:
         )
 
     @property
+    def fedadagrad_options(self) -> dict[str, Any]:
+        """FedAdagrad's keyword arguments: sampling and server optimizer."""
+        return {
+            "fraction_train": self.fraction_train,
+            "fraction_evaluate": self.fraction_evaluate,
+            "min_train_nodes": self.min_nodes,
+            "min_evaluate_nodes": self.min_nodes,
+            "min_available_nodes": self.min_nodes,
+            "eta": self.server_learning_rate,
+            "eta_l": self.learning_rate,
+            "tau": self.server_tau,
+        }
+
+    @property
     def limits(self) -> Limits:
         """What the server accepts: size and epoch limits, all local epochs."""
         return Limits(self.max_payload_bytes, self.max_epochs, self.local_epochs)

@@ -9,7 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flwr.app import ArrayRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import (
+    ArrayRecord,
+    Context,
+    Message,
+    MessageType,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
 from flwr.simulation import run_simulation
 from flwr.supercore.task_identity import TaskIdentity
@@ -78,6 +85,17 @@ def reply_from(node_id: int, content: RecordDict) -> Message:
         RecordDict(), dst_node_id=node_id, message_type=MessageType.TRAIN
     )
     return Message(content, reply_to=instruction)
+
+
+def node_context(node_id: int, partition_id: int) -> Context:
+    """A SuperNode's context in a 10-partition simulation, run config empty."""
+    return Context(
+        run_id=1,
+        node_id=node_id,
+        node_config={"partition-id": partition_id, "num-partitions": 10},
+        state=RecordDict(),
+        run_config={},
+    )
 
 
 def sample_metadata(epochs: int = 2) -> TrainProcessMetadata:

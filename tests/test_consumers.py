@@ -10,12 +10,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, Context, Message, MessageType, RecordDict
+from flwr.app import ArrayRecord, Message, MessageType, RecordDict
 
 from flower_app import client_app, codec, task
 from flower_app.canonical_json import to_canonical_json
 from flower_app.settings import Settings, pyproject_run_config
-from tests.conftest import INVALID, ROOT, TYPESCRIPT, VALID, VECTORS, require
+from tests.conftest import (
+    INVALID,
+    ROOT,
+    TYPESCRIPT,
+    VALID,
+    VECTORS,
+    node_context,
+    require,
+)
 
 Vector = dict[str, Any]
 Reader = tuple[str, list[str]]
@@ -94,14 +102,7 @@ def live_reply() -> Message:
         dst_node_id=3,
         message_type=MessageType.TRAIN,
     )
-    context = Context(
-        run_id=1,
-        node_id=3,
-        node_config={"partition-id": 3, "num-partitions": 10},
-        state=RecordDict(),
-        run_config={},
-    )
-    return client_app.train(instruction, context)
+    return client_app.train(instruction, node_context(3, partition_id=3))
 
 
 def test_live_payload_reads_the_same_everywhere(

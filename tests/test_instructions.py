@@ -6,7 +6,6 @@ import pytest
 from flwr.app import (
     ArrayRecord,
     ConfigRecord,
-    Context,
     Message,
     MessageType,
     RecordDict,
@@ -22,16 +21,10 @@ from generated.python.flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     TrainInstructions,
 )
-from tests.conftest import reply_from
+from tests.conftest import node_context, reply_from
 
 SETTINGS = Settings.from_run_config(pyproject_run_config())
-CONTEXT = Context(
-    run_id=1,
-    node_id=4,
-    node_config={"partition-id": 1, "num-partitions": 10},
-    state=RecordDict(),
-    run_config={},
-)
+CONTEXT = node_context(4, partition_id=1)
 
 
 V2_TYPE_URL = "type.googleapis.com/flower_meta.v2.TrainProcessMetadata"
