@@ -15,29 +15,32 @@ def _files(root: Path) -> set[str]:
     }
 
 
-def test_regenerating_changes_nothing(tmp_path: Path, node_modules: Path) -> None:
-    for name in ("buf.yaml", "buf.gen.yaml"):
+TS_TEMPLATE = "examples/typescript/buf.gen.yaml"
+REGENERATE = f"buf generate && buf generate --template {TS_TEMPLATE}"
+
+
+def _regenerate_in(tmp_path: Path, node_modules: Path) -> Path:
+    """Generate from a copy of proto/ and the templates; return its generated/."""
+    for name in ("buf.yaml", "buf.gen.yaml", TS_TEMPLATE):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "proto", tmp_path / "proto")
-    plugins = tmp_path / node_modules.relative_to(ROOT)
-    plugins.parent.mkdir(parents=True)
-    plugins.symlink_to(node_modules)
+    (tmp_path / node_modules.relative_to(ROOT)).symlink_to(node_modules)
+    for args in (["generate"], ["generate", "--template", TS_TEMPLATE]):
+        result = buf(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    return tmp_path / "generated"
 
-    result = buf("generate", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
 
-    committed, fresh = ROOT / "generated", tmp_path / "generated"
-    assert _files(committed) == _files(fresh), (
-        "run `buf generate` and commit generated/"
-    )
+def test_regenerating_changes_nothing(tmp_path: Path, node_modules: Path) -> None:
+    committed, fresh = ROOT / "generated", _regenerate_in(tmp_path, node_modules)
+    assert _files(committed) == _files(fresh), f"run `{REGENERATE}` and commit"
     drifted = [
         name
         for name in sorted(_files(fresh))
         if not filecmp.cmp(committed / name, fresh / name, shallow=False)
     ]
-    assert not drifted, (
-        f"generated/ drifted from proto/ in {drifted}: run `buf generate`"
-    )
+    assert not drifted, f"generated/ drifted from proto/ in {drifted}: {REGENERATE}"
 
 
 def test_generated_files_are_marked_generated() -> None:
