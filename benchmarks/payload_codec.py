@@ -12,6 +12,7 @@ import argparse
 import json
 import pickle
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,8 +47,8 @@ def measure(epochs: int, budget: float) -> list[object]:
     as_json = json.dumps(asdict(tutorial)).encode()
     packed = msgpack.packb(asdict(tutorial))
 
-    def time(operation: object) -> float:
-        return best_microseconds(operation, budget)  # type: ignore[arg-type]
+    def time(operation: Callable[[], object]) -> float:
+        return best_microseconds(operation, budget)
 
     protobuf_decode_validate = time(lambda: codec.decode(codec.TYPE_URL, ours))
     pickle_loads = time(lambda: pickle.loads(pickled))

@@ -163,10 +163,8 @@ class CustomFedAdagrad(FedAdagrad):
         """Read every evaluate reply's metadata, then aggregate as usual."""
         report: RoundReport[EvaluateProcessMetadata] = RoundReport()
         self.evaluations[server_round] = report
-        replies = [
-            reply
-            for _, reply in self._collect(EVALUATE, server_round, list(replies), report)
-        ]
+        replies = list(replies)
+        self._collect(EVALUATE, server_round, replies, report)
         log(INFO, "round %s evaluation metadata: %s", server_round, report.counts())
         return super().aggregate_evaluate(server_round, replies)
 
