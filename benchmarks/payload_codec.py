@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import msgpack
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 from benchmarks.common import RESULTS, best_microseconds, publish
-from flower_app import codec
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.protocol import codec
 
 
 @dataclass

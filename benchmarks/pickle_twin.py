@@ -25,9 +25,9 @@ from flwr.common import log
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app import client_app as ours
-from flower_app import server_app, task
-from flower_app.settings import Settings
+from flower_app.app import client_app as ours
+from flower_app.app import server_app, task
+from flower_app.app.settings import Settings
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 from datasets import Dataset
 
 from benchmarks.common import RESULTS, publish
-from flower_app import data
+from flower_app.app import data
 from tests.flower_processes import Flower, flower_env, pids_with
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import (
     Array,
     ArrayRecord,
@@ -29,10 +30,9 @@ from flwr.serverapp.strategy import FedAdagrad
 from flwr.supercore.task_identity import TaskIdentity
 
 from benchmarks.common import RESULTS, publish
-from flower_app import codec
-from flower_app.metadata_log import MetadataLog
-from flower_app.strategy import CustomFedAdagrad
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.protocol import codec
+from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.server.strategy import CustomFedAdagrad
 
 TARGET_MICROSECONDS = 20.0
 

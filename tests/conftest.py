@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import (
     ArrayRecord,
     Context,
@@ -23,9 +24,10 @@ from flwr.supercore.task_identity import TaskIdentity
 from hypothesis import settings
 from PIL import Image
 
-from flower_app import codec, report, server_app
-from flower_app.strategy import CustomFedAdagrad
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.app import server_app
+from flower_app.protocol import codec
+from flower_app.reporting import report
+from flower_app.server.strategy import CustomFedAdagrad
 
 settings.register_profile("default", max_examples=200, deadline=None)
 settings.register_profile("fuzz", max_examples=10_000, deadline=None)

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flower_app.metadata_log import BINARY_LOG, read_log
-from flower_app.settings import RUNS_FOLDER
-from generated.python.flower_meta.v1.metadata_pb2 import MetadataLogRecord
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord
+
+from flower_app.app.settings import RUNS_FOLDER
+from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from tests.conftest import ROOT, VENV_BIN
 
 

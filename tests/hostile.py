@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import (
     ConfigRecord,
     ConfigRecordValues,
@@ -23,9 +24,9 @@ from flwr.app import (
 from flwr.clientapp import ClientApp
 from google.protobuf.duration_pb2 import Duration
 
-from flower_app import client_app, codec
-from flower_app.validation import Reason
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.app import client_app
+from flower_app.protocol import codec
+from flower_app.protocol.validation import Reason
 from tests.conftest import VECTORS
 from tests.tutorial_pickle import armed_payload
 

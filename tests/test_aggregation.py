@@ -4,13 +4,13 @@ import logging
 
 import numpy as np
 import pytest
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import Array, ArrayRecord, Message
 from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app.aggregation import Policy
-from flower_app.round_report import RoundReport, stragglers, summary_table
-from flower_app.strategy import CustomFedAdagrad, MetadataPolicy
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.server.aggregation import Policy
+from flower_app.server.round_report import RoundReport, stragglers, summary_table
+from flower_app.server.strategy import CustomFedAdagrad, MetadataPolicy
 from tests.conftest import reply_from, train_content
 
 ETA, TAU = 0.1, 1e-3  # FedAdagrad's defaults

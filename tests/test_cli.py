@@ -4,10 +4,10 @@ import base64
 from pathlib import Path
 
 import pytest
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 
-from flower_app import cli, report
-from flower_app.metadata_log import BINARY_LOG, MetadataLog
-from generated.python.flower_meta.v1.metadata_pb2 import MetadataLogRecord
+from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog
+from flower_app.reporting import cli, report
 from tests.conftest import VECTORS, sample_metadata
 
 TUTORIAL = VECTORS / "tutorial_example.binpb"

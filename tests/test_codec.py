@@ -3,14 +3,14 @@
 import math
 
 import pytest
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import ConfigRecord, ConfigRecordValues, RecordDict
 from google.protobuf import any_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flower_app import codec
-from flower_app.validation import MetadataDecodeError, Reason
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.protocol import codec
+from flower_app.protocol.validation import MetadataDecodeError, Reason
 from tests.conftest import reply_from, sample_metadata
 
 finite_non_negative = st.floats(min_value=0, allow_nan=False, allow_infinity=False)

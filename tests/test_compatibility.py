@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from flower_app import codec
+from flower_app.protocol import codec
 from tests.conftest import sample_metadata
 
 COMPAT = Path(__file__).resolve().parent / "compat"

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from flwr.app import ArrayRecord, Message, MessageType, RecordDict
 
-from flower_app import client_app, codec, task
-from flower_app.canonical_json import to_canonical_json
-from flower_app.settings import Settings, pyproject_run_config
+from flower_app.app import client_app, task
+from flower_app.app.settings import Settings, pyproject_run_config
+from flower_app.protocol import codec
+from flower_app.protocol.canonical_json import to_canonical_json
 from tests.conftest import (
     INVALID,
     ROOT,

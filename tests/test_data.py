@@ -7,7 +7,7 @@ import pytest
 import torch
 from datasets import ClassLabel, Dataset, Features, Image
 
-from flower_app import data
+from flower_app.app import data
 
 
 def test_iid_partitions_split_the_digits_train_set_without_overlap() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from flwr.cli.build import build_fab_from_disk
 
-from flower_app.settings import RUNS_FOLDER
+from flower_app.app.settings import RUNS_FOLDER
 from tests.conftest import ROOT, VENV_BIN, assert_report_plots
 from tests.flower_processes import (
     Flower,
@@ -37,7 +37,7 @@ def test_fab_holds_the_app_and_generated_code_only() -> None:
     app_files = {n for n in names if not n.startswith(".info/")}
     assert {Path(n).suffix for n in app_files} <= FAB_SUFFIXES
     assert "generated/python/flower_meta/v1/metadata_pb2.py" in app_files
-    assert "flower_app/codec.py" in app_files
+    assert "flower_app/protocol/codec.py" in app_files
     assert not any(n.startswith(("tests/", ".venv/")) for n in app_files)
 
 

@@ -6,14 +6,14 @@ nothing at all. The regular run tries 200 examples a test; the dedicated run
 """
 
 import numpy as np
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import Array, ArrayRecord, ConfigRecord, ConfigRecordValues
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flower_app import codec
-from flower_app.strategy import CustomFedAdagrad
-from flower_app.validation import MetadataDecodeError, validate
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.protocol import codec
+from flower_app.protocol.validation import MetadataDecodeError, validate
+from flower_app.server.strategy import CustomFedAdagrad
 from tests.conftest import reply_from, sample_metadata, train_content
 
 doubles = st.floats(allow_nan=True, allow_infinity=True)

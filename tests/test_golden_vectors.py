@@ -3,12 +3,12 @@
 from typing import Any
 
 import pytest
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from google.protobuf import json_format, text_format
 
-from flower_app import codec
-from flower_app.canonical_json import format_number, to_canonical_json
-from flower_app.validation import MetadataDecodeError
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.protocol import codec
+from flower_app.protocol.canonical_json import format_number, to_canonical_json
+from flower_app.protocol.validation import MetadataDecodeError
 from tests.conftest import INVALID, VALID, VECTORS
 
 Vector = dict[str, Any]

@@ -14,10 +14,10 @@ import pytest
 from flwr.app import Array, ArrayRecord, Context, Message
 from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app.metadata_log import BINARY_LOG, read_log
-from flower_app.settings import Settings
-from flower_app.strategy import CustomFedAdagrad
-from flower_app.validation import Limits, Reason
+from flower_app.app.settings import Settings
+from flower_app.protocol.metadata_log import BINARY_LOG, read_log
+from flower_app.protocol.validation import Limits, Reason
+from flower_app.server.strategy import CustomFedAdagrad
 from tests import hostile
 from tests.conftest import Simulate, reply_from, sample_metadata, train_content
 

@@ -3,6 +3,11 @@
 import math
 
 import pytest
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateInstructions,
+    EvaluateProcessMetadata,
+    TrainInstructions,
+)
 from flwr.app import (
     ArrayRecord,
     ConfigRecord,
@@ -12,15 +17,11 @@ from flwr.app import (
 )
 from google.protobuf.message import Message as ProtoMessage
 
-from flower_app import client_app, codec, task
-from flower_app.settings import Settings, pyproject_run_config
-from flower_app.strategy import CustomFedAdagrad
-from flower_app.validation import MetadataDecodeError, Reason
-from generated.python.flower_meta.v1.metadata_pb2 import (
-    EvaluateInstructions,
-    EvaluateProcessMetadata,
-    TrainInstructions,
-)
+from flower_app.app import client_app, task
+from flower_app.app.settings import Settings, pyproject_run_config
+from flower_app.protocol import codec
+from flower_app.protocol.validation import MetadataDecodeError, Reason
+from flower_app.server.strategy import CustomFedAdagrad
 from tests.conftest import node_context, reply_from
 
 SETTINGS = Settings.from_run_config(pyproject_run_config())

@@ -3,7 +3,7 @@
 import pytest
 from flwr.app import Context, RecordDict
 
-from flower_app.settings import Settings
+from flower_app.app.settings import Settings
 
 
 def _context(run_config: dict[str, int | float | str]) -> Context:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from flower_app import cli
-from flower_app.client_app import app as client_app
-from flower_app.metadata_log import BINARY_LOG, read_log
-from flower_app.settings import RUNS_FOLDER
+from flower_app.app.client_app import app as client_app
+from flower_app.app.settings import RUNS_FOLDER
+from flower_app.protocol.metadata_log import BINARY_LOG, read_log
+from flower_app.reporting import cli
 from tests.conftest import Simulate, assert_report_plots
 
 NODES = 3

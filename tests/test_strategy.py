@@ -16,9 +16,9 @@ from flwr.app import (
 )
 from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app import codec
-from flower_app.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
-from flower_app.strategy import CustomFedAdagrad
+from flower_app.protocol import codec
+from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
+from flower_app.server.strategy import CustomFedAdagrad
 from tests.conftest import reply_from, sample_metadata, train_content
 
 CURRENT = {"w": np.zeros(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}

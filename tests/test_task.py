@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from flower_app import data, task
+from flower_app.app import data, task
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import Array, ArrayRecord, ConfigRecord
 
-from flower_app import codec
-from flower_app.strategy import CustomFedAdagrad
-from flower_app.validation import MetadataDecodeError, Reason
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.protocol import codec
+from flower_app.protocol.validation import MetadataDecodeError, Reason
+from flower_app.server.strategy import CustomFedAdagrad
 from tests.conftest import reply_from, sample_metadata, train_content
 from tests.tutorial_pickle import armed_payload, tutorial_payload, tutorial_receive
 

@@ -8,8 +8,9 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-from flower_app import codec
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+
+from flower_app.protocol import codec
 
 
 @dataclass

@@ -3,19 +3,20 @@
 import time
 from dataclasses import replace
 
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
-from flwr.clientapp import ClientApp
-from torch.utils.data import TensorDataset
-
-from flower_app import codec, data, task
-from flower_app.settings import Settings
-from flower_app.validation import MetadataDecodeError, Reason
-from generated.python.flower_meta.v1.metadata_pb2 import (
+from flower_meta.v1.metadata_pb2 import (
     EvaluateInstructions,
     EvaluateProcessMetadata,
     TrainInstructions,
     TrainProcessMetadata,
 )
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from torch.utils.data import TensorDataset
+
+from flower_app.app import data, task
+from flower_app.app.settings import Settings
+from flower_app.protocol import codec
+from flower_app.protocol.validation import MetadataDecodeError, Reason
 
 app = ClientApp()
 

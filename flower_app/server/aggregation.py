@@ -10,10 +10,10 @@ metrics with the same weights.
 
 from enum import StrEnum
 
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import Message
 
-from flower_app.round_report import NodeId, RoundReport
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_app.server.round_report import NodeId, RoundReport
 
 
 class Policy(StrEnum):

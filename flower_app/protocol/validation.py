@@ -10,13 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from google.protobuf.message import Message
-
-from generated.python.flower_meta.v1.metadata_pb2 import (
+from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     TrainInstructions,
     TrainProcessMetadata,
 )
+from google.protobuf.message import Message
 
 
 class Reason(StrEnum):

@@ -12,23 +12,23 @@ from dataclasses import dataclass
 from logging import INFO, WARNING
 from typing import Any, Generic, TypeVar
 
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    MetadataLogRecord,
+    Rejection,
+    TrainProcessMetadata,
+)
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.common import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdagrad
 from google.protobuf.message import Message as ProtoMessage
 
-from flower_app import codec
-from flower_app.aggregation import Policy, choose
-from flower_app.metadata_log import MetadataLog
-from flower_app.round_report import NodeId, RoundReport, summary_table
-from flower_app.validation import Limits, MetadataDecodeError
-from generated.python.flower_meta.v1.metadata_pb2 import (
-    EvaluateProcessMetadata,
-    MetadataLogRecord,
-    Rejection,
-    TrainProcessMetadata,
-)
+from flower_app.protocol import codec
+from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.protocol.validation import Limits, MetadataDecodeError
+from flower_app.server.aggregation import Policy, choose
+from flower_app.server.round_report import NodeId, RoundReport, summary_table
 
 M = TypeVar("M", bound=ProtoMessage)
 

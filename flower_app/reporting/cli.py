@@ -7,14 +7,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from flower_meta.v1 import metadata_pb2
 from google.protobuf.message import Message
 from rich.console import Console
 
-from flower_app import codec, report
-from flower_app.canonical_json import to_canonical_json
-from flower_app.metadata_log import CorruptLogError, read_log
-from flower_app.validation import MetadataDecodeError
-from generated.python.flower_meta.v1 import metadata_pb2
+from flower_app.protocol import codec
+from flower_app.protocol.canonical_json import to_canonical_json
+from flower_app.protocol.metadata_log import CorruptLogError, read_log
+from flower_app.protocol.validation import MetadataDecodeError
+from flower_app.reporting import report
 
 SCHEMAS: dict[str, type[Message]] = {
     descriptor.full_name: getattr(metadata_pb2, name)

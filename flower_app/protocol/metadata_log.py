@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 from google.protobuf import proto
 from google.protobuf.message import DecodeError
 
-from flower_app.canonical_json import to_canonical_json
-from generated.python.flower_meta.v1.metadata_pb2 import MetadataLogRecord
+from flower_app.protocol.canonical_json import to_canonical_json
 
 BINARY_LOG = "metadata.binpb"
 JSON_LOG = "metadata.jsonl"

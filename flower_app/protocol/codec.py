@@ -10,20 +10,20 @@ checks the type and size, parses, then validates.
 
 from typing import TypeVar
 
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    TrainProcessMetadata,
+)
 from flwr.app import ConfigRecord
 from flwr.app import Message as FlowerMessage
 from google.protobuf.message import DecodeError, Message
 
-from flower_app.validation import (
+from flower_app.protocol.validation import (
     Limits,
     MetadataDecodeError,
     Reason,
     check_size,
     validate,
-)
-from generated.python.flower_meta.v1.metadata_pb2 import (
-    EvaluateProcessMetadata,
-    TrainProcessMetadata,
 )
 
 M = TypeVar("M", bound=Message)

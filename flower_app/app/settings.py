@@ -5,16 +5,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from flower_meta.v1.metadata_pb2 import TrainInstructions
 from flwr.app import Context, UserConfig
 from flwr.common.config import get_fused_config_from_dir
 
-from flower_app import codec
-from flower_app.aggregation import Policy
-from flower_app.strategy import MetadataPolicy
-from flower_app.validation import Limits
-from generated.python.flower_meta.v1.metadata_pb2 import TrainInstructions
+from flower_app.protocol import codec
+from flower_app.protocol.validation import Limits
+from flower_app.server.aggregation import Policy
+from flower_app.server.strategy import MetadataPolicy
 
-APP_DIR = Path(__file__).resolve().parent.parent
+APP_DIR = Path(__file__).resolve().parents[2]
 """The Flower app (or unpacked FAB) holding pyproject.toml."""
 RUNS_FOLDER = "flower-meta-runs"
 

@@ -6,17 +6,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    MetadataLogRecord,
+    TrainProcessMetadata,
+)
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
-from flower_app.metadata_log import BINARY_LOG, CorruptLogError, read_log
-from generated.python.flower_meta.v1.metadata_pb2 import (
-    EvaluateProcessMetadata,
-    MetadataLogRecord,
-    TrainProcessMetadata,
-)
+from flower_app.protocol.metadata_log import BINARY_LOG, CorruptLogError, read_log
 
 REPORT_FOLDER = "report"
 PLOTS = ("loss_curves.png", "training_time.png", "converged.png", "accuracy.png")

@@ -4,20 +4,22 @@ from contextlib import closing
 from logging import INFO
 from pathlib import Path
 
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateInstructions,
+    TrainProcessMetadata,
+)
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.common import log
 from flwr.serverapp import Grid, ServerApp
 from torch.utils.data import TensorDataset
 
-from flower_app import codec, data, report, task
-from flower_app.metadata_log import MetadataLog
-from flower_app.round_report import RoundReport
-from flower_app.settings import Settings
-from flower_app.strategy import CustomFedAdagrad
-from generated.python.flower_meta.v1.metadata_pb2 import (
-    EvaluateInstructions,
-    TrainProcessMetadata,
-)
+from flower_app.app import data, task
+from flower_app.app.settings import Settings
+from flower_app.protocol import codec
+from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.reporting import report
+from flower_app.server.round_report import RoundReport
+from flower_app.server.strategy import CustomFedAdagrad
 
 app = ServerApp()
 

@@ -10,9 +10,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from google.protobuf.message import Message
-
-from generated.python.flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 M = TypeVar("M", bound=Message)
 NodeId = int

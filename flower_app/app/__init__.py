@@ -1,0 +1,1 @@
+"""The example Flower app: digits, an MLP, and `CustomFedAdagrad`."""

@@ -1,0 +1,1 @@
+"""The wire contract in Python: codec, rules, canonical JSON and the metadata log."""

@@ -1,0 +1,1 @@
+"""Reading a run back: report, plots and the `flower-meta` command."""

@@ -1,0 +1,1 @@
+"""Server side: the metadata strategy, aggregation policies, round summaries."""
