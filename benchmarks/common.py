@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+"""This project's checkout: the Flower app the benchmarks run."""
 
 
 def best_microseconds(operation: Callable[[], object], budget: float = 0.2) -> float:

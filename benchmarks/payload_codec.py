@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import msgpack
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 from benchmarks.common import RESULTS, best_microseconds, publish
 from flower_app.protocol import codec
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 
 @dataclass
@@ -50,7 +50,10 @@ def measure(epochs: int, budget: float) -> list[object]:
     def time(operation: Callable[[], object]) -> float:
         return best_microseconds(operation, budget)
 
-    protobuf_decode_validate = time(lambda: codec.decode(codec.TYPE_URL, ours))
+    url = codec.TRAIN_TYPE_URL
+    protobuf_decode_validate = time(
+        lambda: codec.decode(TrainProcessMetadata, url, ours)
+    )
     pickle_loads = time(lambda: pickle.loads(pickled))
     return [
         epochs,

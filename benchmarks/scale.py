@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
-from benchmarks.common import RESULTS, publish
+from benchmarks.common import RESULTS, ROOT, publish
 from flower_app.app import data
-from tests.flower_processes import Flower, flower_env, pids_with
+from flower_app.testing import Flower, flower_env, pids_with
 
 
 def write_augmented_digits(folder: Path) -> Path:
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> Path:
         start = time.perf_counter()
         try:
             process = flower.run_streaming(
+                ROOT,
                 "--federation-config",
                 f"num-supernodes={args.nodes}",
                 "--run-config",

@@ -27,9 +27,8 @@ from pathlib import Path
 import tomli_w
 from flwr.cli.build import build_fab_from_disk
 
-from benchmarks.common import RESULTS, publish
-from tests.conftest import ROOT
-from tests.flower_processes import Flower, flower_env
+from benchmarks.common import RESULTS, ROOT, publish
+from flower_app.testing import Flower, flower_env
 
 TWIN = Path(__file__).resolve().parent / "pickle_twin.py"
 
@@ -72,7 +71,7 @@ def run(flower: Flower, app: Path, run_config: str) -> tuple[float, float]:
     if run_config:
         args += ["--run-config", run_config]
     start = time.perf_counter()
-    process = flower.run_streaming(*args, app=app)
+    process = flower.run_streaming(app, *args)
     log, _ = process.communicate(timeout=1800)
     elapsed = time.perf_counter() - start
     accuracy = re.search(r"final centralized accuracy (\d\.\d+)", log)

@@ -1,8 +1,8 @@
 """Hostile and faulty ClientApp replies, for unit tests and a real simulation.
 
 `BAD_INPUTS` tampers with a valid train reply in each way the strategy must
-survive; `app` is a ClientApp whose node with partition id k sends the k-th
-kind of trouble (partition 0 behaves).
+survive, with the outcome it must come to; `app` is a ClientApp whose node
+with partition id k sends the k-th kind of trouble (partition 0 behaves).
 """
 
 import math
@@ -11,52 +11,79 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+import numpy as np
 from flwr.app import (
+    Array,
     ConfigRecord,
     ConfigRecordValues,
     Context,
     Error,
     Message,
+    MetricRecord,
     RecordDict,
 )
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
 from google.protobuf.duration_pb2 import Duration
 
 from flower_app.app import client_app
-from flower_app.protocol import codec
-from flower_app.protocol.validation import Reason
-from tests.conftest import VECTORS
+from flower_app.client.mod import metadata_mod
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.helpers import VECTORS
 from tests.tutorial_pickle import armed_payload
 
 Tamper = Callable[[RecordDict], None]
 ARMED_MARKER = "FLOWER_META_ARMED_MARKER"
 """Environment variable naming the file an armed pickle would create."""
 EXPECTED_EPOCHS = 5  # local-epochs in pyproject.toml
+URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
+KEY = "train_metadata"
+
+
+class BadInput(NamedTuple):
+    """One kind of trouble in a reply, and what the server must make of it."""
+
+    name: str
+    tamper: Tamper
+    outcome: str
+    """"rejected" (metadata refused, update counts) or "failed" (not counted)."""
+    reason: str
+    """The reason code (rejected) or the start of the reason (failed)."""
 
 
 def _record(**fields: ConfigRecordValues) -> Tamper:
     def tamper(content: RecordDict) -> None:
-        content[codec.RECORD_KEY] = ConfigRecord(fields)
+        content[KEY] = ConfigRecord(fields)
 
     return tamper
 
 
-def _payload(payload: bytes, type_url: str = codec.TYPE_URL) -> Tamper:
+def _payload(payload: bytes, type_url: str = URL) -> Tamper:
     return _record(type_url=type_url, meta=payload)
 
 
 def _message(time: float = 1.0, losses: tuple[float, ...] = (0.3,) * 5) -> Tamper:
-    return _payload(
-        TrainProcessMetadata(
-            training_time=time, training_losses=losses
-        ).SerializeToString()
-    )
+    meta = TrainProcessMetadata(training_time=time, training_losses=losses)
+    return _payload(meta.SerializeToString())
 
 
 def _drop_record(content: RecordDict) -> None:
-    del content[codec.RECORD_KEY]
+    del content[KEY]
+
+
+def _as_metrics(content: RecordDict) -> None:
+    content[KEY] = MetricRecord({"meta": 1.0})
+
+
+def _second_arrays(content: RecordDict) -> None:
+    content["more"] = content.array_records["arrays"]
+
+
+def _shrunk_model(content: RecordDict) -> None:
+    first = next(iter(content.array_records["arrays"]))
+    content.array_records["arrays"][first] = Array(np.zeros(1, dtype=np.float32))
 
 
 def _armed(content: RecordDict) -> None:
@@ -68,69 +95,152 @@ _VALID = TrainProcessMetadata(
 ).SerializeToString()
 _DURATION = Duration(seconds=5, nanos=7).SerializeToString()
 
-BAD_INPUTS: list[tuple[str, Tamper, Reason]] = [
-    ("no_record", _drop_record, Reason.MISSING_RECORD),
-    ("no_meta_key", _record(type_url=codec.TYPE_URL), Reason.MISSING_META),
-    ("meta_str", _record(type_url=codec.TYPE_URL, meta="text"), Reason.META_NOT_BYTES),
-    ("meta_int", _record(type_url=codec.TYPE_URL, meta=7), Reason.META_NOT_BYTES),
-    (
-        "meta_list",
-        _record(type_url=codec.TYPE_URL, meta=[b"a", b"b"]),
-        Reason.META_NOT_BYTES,
+BAD_INPUTS = [
+    BadInput("no_record", _drop_record, "rejected", "missing_record"),
+    BadInput("no_meta_key", _record(type_url=URL), "rejected", "missing_meta"),
+    BadInput(
+        "meta_str", _record(type_url=URL, meta="text"), "rejected", "meta_not_bytes"
     ),
-    ("no_type_url", _record(meta=_VALID), Reason.MISSING_TYPE_URL),
-    ("empty_bytes", _payload(b""), Reason.MISSING_TRAINING_TIME),
-    ("truncated", _payload(_VALID[:-3]), Reason.MALFORMED),
-    ("random_bytes", _payload(random.Random(0).randbytes(64)), Reason.MALFORMED),
-    (
+    BadInput("meta_int", _record(type_url=URL, meta=7), "rejected", "meta_not_bytes"),
+    BadInput(
+        "meta_list", _record(type_url=URL, meta=[b"a"]), "rejected", "meta_not_bytes"
+    ),
+    BadInput("no_type_url", _record(meta=_VALID), "rejected", "missing_type_url"),
+    BadInput(
+        "forged_log_line",
+        _payload(_VALID, URL + "\nINFO :      round 1 node 1: forged"),
+        "rejected",
+        "invalid_type_url",
+    ),
+    BadInput(
+        "ansi_type_url",
+        _payload(_VALID, "\x1b[2J\x1b[31m"),
+        "rejected",
+        "invalid_type_url",
+    ),
+    BadInput(
+        "huge_type_url",
+        _payload(_VALID, "t" * 1_000_000),
+        "rejected",
+        "invalid_type_url",
+    ),
+    BadInput("empty_bytes", _payload(b""), "rejected", "missing_training_time"),
+    BadInput("truncated", _payload(_VALID[:-3]), "rejected", "malformed"),
+    BadInput(
+        "random_bytes",
+        _payload(random.Random(0).randbytes(64)),
+        "rejected",
+        "malformed",
+    ),
+    BadInput(
         "other_message_type",
         _payload(_DURATION, "type.googleapis.com/google.protobuf.Duration"),
-        Reason.WRONG_TYPE,
+        "rejected",
+        "wrong_type",
     ),
-    ("other_message_mislabelled", _payload(_DURATION), Reason.MISSING_TRAINING_TIME),
-    (
+    BadInput(
+        "other_message_mislabelled",
+        _payload(_DURATION),
+        "rejected",
+        "missing_training_time",
+    ),
+    BadInput(
         "future_major_version",
         _payload(_VALID, "type.googleapis.com/flower_meta.v2.TrainProcessMetadata"),
-        Reason.UNSUPPORTED_VERSION,
+        "rejected",
+        "unsupported_version",
     ),
-    ("over_size_limit", _payload(b"\x00" * 65_537), Reason.PAYLOAD_TOO_LARGE),
-    ("nan_time", _message(time=math.nan), Reason.TRAINING_TIME_OUT_OF_RANGE),
-    ("infinite_time", _message(time=math.inf), Reason.TRAINING_TIME_OUT_OF_RANGE),
-    ("negative_time", _message(time=-3.0), Reason.TRAINING_TIME_OUT_OF_RANGE),
-    ("nan_loss", _message(losses=(0.3, math.nan) * 3), Reason.LOSS_OUT_OF_RANGE),
-    ("infinite_loss", _message(losses=(math.inf,) * 5), Reason.LOSS_OUT_OF_RANGE),
-    ("missing_epochs", _message(losses=(0.3, 0.2)), Reason.EPOCHS_MISSING),
-    ("too_many_epochs", _message(losses=(0.1,) * 5_000), Reason.TOO_MANY_EPOCHS),
-    (
+    BadInput(
+        "over_size_limit", _payload(b"\x00" * 65_537), "rejected", "payload_too_large"
+    ),
+    BadInput(
+        "nan_time", _message(time=math.nan), "rejected", "training_time_out_of_range"
+    ),
+    BadInput(
+        "infinite_time",
+        _message(time=math.inf),
+        "rejected",
+        "training_time_out_of_range",
+    ),
+    BadInput(
+        "negative_time", _message(time=-3.0), "rejected", "training_time_out_of_range"
+    ),
+    BadInput(
+        "nan_loss",
+        _message(losses=(0.3, math.nan) * 3),
+        "rejected",
+        "loss_out_of_range",
+    ),
+    BadInput(
+        "infinite_loss",
+        _message(losses=(math.inf,) * 5),
+        "rejected",
+        "loss_out_of_range",
+    ),
+    BadInput(
+        "missing_epochs", _message(losses=(0.3, 0.2)), "rejected", "epochs_missing"
+    ),
+    BadInput(
+        "too_many_epochs",
+        _message(losses=(0.1,) * 5_000),
+        "rejected",
+        "too_many_epochs",
+    ),
+    BadInput(
         "tutorial_pickle",
         _payload((VECTORS / "pickle_payload.binpb").read_bytes()),
-        Reason.MALFORMED,
+        "rejected",
+        "malformed",
     ),
-    ("armed_pickle", _armed, Reason.MALFORMED),
+    BadInput("armed_pickle", _armed, "rejected", "malformed"),
+    BadInput(
+        "metadata_as_metrics", _as_metrics, "failed", "needs exactly one MetricRecord"
+    ),
+    BadInput(
+        "two_array_records", _second_arrays, "failed", "needs exactly one ArrayRecord"
+    ),
+    BadInput("other_model_shape", _shrunk_model, "failed", "arrays differ"),
 ]
 
-FAILURES = ["raises", "error_reply", "times_out"]
+FAILURES = ["raises", "error_reply"]
 """Partitions after the bad inputs: ClientApps that fail outright."""
-SLEEP_SECONDS = 30.0
-
-app = ClientApp()
 
 
-@app.train()
-def train(msg: Message, context: Context) -> Message:
-    """Train for real, then misbehave as this node's partition id says."""
+def _trouble(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Misbehave as this node's partition id says, around the real ClientApp."""
     trouble = int(context.node_config["partition-id"]) - 1
     failure = trouble - len(BAD_INPUTS)
     if failure >= 0 and FAILURES[failure] == "raises":
-        raise RuntimeError("this ClientApp crashes")
-    if failure >= 0 and FAILURES[failure] == "error_reply":
-        return Message(Error(code=1, reason="this ClientApp gives up"), reply_to=msg)
+        raise RuntimeError("this ClientApp crashes\nwith a second line")
     if failure >= 0:
-        time.sleep(SLEEP_SECONDS)
-    reply = client_app.train(msg, context)
+        return Message(Error(code=1, reason="this ClientApp gives up"), reply_to=msg)
+    reply = call_next(msg, context)
     if 0 <= trouble < len(BAD_INPUTS):
-        BAD_INPUTS[trouble][1](reply.content)
+        BAD_INPUTS[trouble].tamper(reply.content)
     return reply
 
 
+app = ClientApp(mods=[_trouble, metadata_mod])
+app.train()(client_app.train)
+
 NUM_NODES = 1 + len(BAD_INPUTS) + len(FAILURES)
+
+RELEASE = "FLOWER_META_RELEASE"
+"""Environment variable naming the file whose creation releases the silent node."""
+RELEASE_CAP = 600.0
+"""Seconds the silent node waits at most, should its test never release it."""
+
+
+def _silent(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Partition 1 answers only once the test has released it."""
+    if int(context.node_config["partition-id"]) == 1:
+        release = Path(os.environ[RELEASE])
+        waited = 0.0
+        while not release.exists() and waited < RELEASE_CAP:
+            time.sleep(0.1)
+            waited += 0.1
+    return call_next(msg, context)
+
+
+silent_app = ClientApp(mods=[_silent, metadata_mod])
+silent_app.train()(client_app.train)

@@ -1,19 +1,30 @@
-"""Convergence-aware aggregation and straggler detection, on known arrays."""
+"""Convergence-aware aggregation and the round summary, on known numbers.
+
+Expected models are computed here from FedAdagrad's update rule (the
+oracle), not by asking the strategy.
+"""
 
 import logging
 
 import numpy as np
 import pytest
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
-from flwr.app import Array, ArrayRecord, Message
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message
 from flwr.serverapp.strategy import FedAdagrad
 
+from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.server.aggregation import Policy
-from flower_app.server.round_report import RoundReport, stragglers, summary_table
-from flower_app.server.strategy import CustomFedAdagrad, MetadataPolicy
-from tests.conftest import reply_from, train_content
+from flower_app.server.round_report import (
+    RoundReport,
+    Stragglers,
+    stragglers,
+    summary_table,
+)
+from flower_app.server.strategy import MetadataOptions
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.helpers import NodeList, answer, delivered, train_content
 
 ETA, TAU = 0.1, 1e-3  # FedAdagrad's defaults
+DESCRIPTOR = TrainProcessMetadata.DESCRIPTOR
 
 
 def _meta(converged: bool | None, time: float = 1.0) -> TrainProcessMetadata:
@@ -23,24 +34,32 @@ def _meta(converged: bool | None, time: float = 1.0) -> TrainProcessMetadata:
     return meta
 
 
-def _replies(converged: list[bool | None], weights: list[int]) -> list[Message]:
-    """Node k sends arrays full of k, weighted by `weights[k - 1]`."""
-    return [
-        reply_from(
-            node,
-            train_content(
-                ArrayRecord({"w": Array(np.full(2, float(node)))}), weight, _meta(flag)
-            ),
+def _aggregate(
+    strategy: FedAdagrad, flags: list[bool | str | None], weights: list[int]
+) -> np.ndarray:
+    """Node k sends arrays full of k, weighted by weights[k - 1]; flag "bad" is
+    metadata the strategy rejects."""
+    nodes = list(range(1, len(flags) + 1))
+    strategy.min_available_nodes = strategy.min_train_nodes = len(nodes)
+    sent = {
+        m.metadata.dst_node_id: m
+        for m in delivered(
+            strategy.configure_train(
+                1,
+                ArrayRecord({"w": Array(np.zeros(2))}),
+                ConfigRecord(),
+                NodeList(nodes),  # type: ignore[arg-type]
+            )
         )
-        for node, (flag, weight) in enumerate(zip(converged, weights, strict=True), 1)
-    ]
-
-
-def _aggregate(strategy: FedAdagrad, replies: list[Message]) -> np.ndarray:
-    strategy.current_arrays = {"w": np.zeros(2)}
-    arrays, _ = strategy.aggregate_train(1, replies)
-    assert arrays is not None
-    return arrays["w"].numpy()
+    }
+    replies: list[Message] = []
+    for node, flag, weight in zip(nodes, flags, weights, strict=True):
+        meta = None if flag == "bad" else _meta(flag)  # type: ignore[arg-type]
+        arrays = ArrayRecord({"w": Array(np.full(2, float(node)))})
+        replies.append(answer(sent[node], train_content(arrays, weight, meta)))
+    aggregated, _ = strategy.aggregate_train(1, replies)
+    assert aggregated is not None
+    return aggregated["w"].numpy()
 
 
 def _fedadagrad_step(average: float) -> float:
@@ -49,22 +68,22 @@ def _fedadagrad_step(average: float) -> float:
 
 
 def _run(
-    policy: Policy, converged: list[bool | None], weights: list[int]
+    policy: Policy, flags: list[bool | str | None], weights: list[int]
 ) -> np.ndarray:
-    strategy = CustomFedAdagrad(policy=MetadataPolicy(policy, downweight_factor=0.5))
-    return _aggregate(strategy, _replies(converged, weights))
+    options = MetadataOptions(aggregation=policy, downweight_factor=0.5)
+    return _aggregate(CustomFedAdagrad(metadata=options), flags, weights)
 
 
 def test_all_is_plain_fedadagrad() -> None:
     ours = _run(Policy.ALL, [True, False, None], [1, 1, 2])
     expected = _fedadagrad_step((1 * 1 + 2 * 1 + 3 * 2) / 4)
     np.testing.assert_allclose(ours, [expected, expected])
-    plain = _aggregate(FedAdagrad(), _replies([True, False, None], [1, 1, 2]))
+    plain = _aggregate(FedAdagrad(), [True, False, None], [1, 1, 2])
     np.testing.assert_array_equal(ours, plain)
 
 
 def test_converged_only_aggregates_converged_clients() -> None:
-    ours = _run(Policy.CONVERGED_ONLY, [True, False, True], [1, 5, 3])
+    ours = _run(Policy.CONVERGED_ONLY, [True, False, True, "bad"], [1, 5, 3, 7])
     expected = _fedadagrad_step((1 * 1 + 3 * 3) / 4)
     np.testing.assert_allclose(ours, [expected, expected])
 
@@ -79,15 +98,28 @@ def test_converged_only_falls_back_to_all_and_says_so(
     assert "converged-only: no client converged, aggregating all" in caplog.text
 
 
-def test_downweight_scales_the_others_weight() -> None:
-    ours = _run(Policy.DOWNWEIGHT, [True, False, None], [2, 2, 2])
-    expected = _fedadagrad_step((1 * 2 + 2 * 1 + 3 * 1) / 4)
+def test_downweight_scales_every_other_clients_weight(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        ours = _run(Policy.DOWNWEIGHT, [True, False, None, "bad"], [2, 2, 2, 2])
+    # weights 2, 1, 1, 1: converged keeps 2; false, unknown, rejected halve
+    expected = _fedadagrad_step((1 * 2 + 2 * 1 + 3 * 1 + 4 * 1) / 5)
     np.testing.assert_allclose(ours, [expected, expected])
+    assert "downweight: 3 clients weighted x0.5" in caplog.text
 
 
-def test_downweight_factor_must_be_a_fraction() -> None:
+@pytest.mark.parametrize("factor", [0.0, -0.5, 1.5])
+def test_downweight_factor_must_be_a_fraction(factor: float) -> None:
     with pytest.raises(ValueError, match=r"downweight-factor must be in \(0, 1\]"):
-        CustomFedAdagrad(policy=MetadataPolicy(Policy.DOWNWEIGHT, downweight_factor=0))
+        CustomFedAdagrad(metadata=MetadataOptions(downweight_factor=factor))
+
+
+def test_a_factor_of_one_is_allowed() -> None:
+    ours = _run(Policy.ALL, [True, False], [1, 1])
+    options = MetadataOptions(aggregation=Policy.DOWNWEIGHT, downweight_factor=1.0)
+    same = _aggregate(CustomFedAdagrad(metadata=options), [True, False], [1, 1])
+    np.testing.assert_array_equal(ours, same)
 
 
 def _report(times: list[float]) -> RoundReport[TrainProcessMetadata]:
@@ -97,18 +129,36 @@ def _report(times: list[float]) -> RoundReport[TrainProcessMetadata]:
 
 
 def test_planted_slow_clients_are_flagged() -> None:
-    report = _report([1.0, 1.2, 0.9, 1.1, 5.0, 2.5])
-    assert stragglers(report, factor=2.0) == {5: 5.0, 6: 2.5}
-    table = summary_table(4, report, straggler_factor=2.0, cap=10)
-    assert "node 5: 5.000 s; node 6: 2.500 s" in table
-    assert "min 0.900 | median 1.150 | max 5.000" in table
-    assert "6/6" in table
+    report = _report([1.0, 1.2, 0.9, 1.1, 5.0, 2.5, 2.3])
+    late = stragglers(report, DESCRIPTOR, factor=2.0, first_reports=set())
+    assert late == Stragglers({5: 5.0, 6: 2.5}, {})  # median 1.2: limit 2.4
+    table = summary_table("Round 4", report, DESCRIPTOR, late, 2.0, cap=10)
+    assert table.endswith("node 5: 5 s; node 6: 2.5 s")
+    assert "training_time (s)" in table
+    assert "min 0.9 | median 1.2 | max 5" in table
+    assert "converged" in table
+    assert "7/7 true" in table
+
+
+def test_the_straggler_limit_is_exclusive() -> None:
+    report = _report([1.0, 1.0, 1.0, 2.0, 2.0000001])  # median 1: limit 2
+    late = stragglers(report, DESCRIPTOR, factor=2.0, first_reports=set())
+    assert late.slow == {5: 2.0000001}
+
+
+def test_a_first_report_is_warm_up_not_a_straggler() -> None:
+    report = _report([1.0, 1.0, 1.0, 3.0, 4.0])
+    late = stragglers(report, DESCRIPTOR, factor=2.0, first_reports={4})
+    assert late == Stragglers({5: 4.0}, {4: 3.0})
+    table = summary_table("Round 1", report, DESCRIPTOR, late, 2.0, cap=10)
+    assert "warm-up (first report, not a straggler)  node 4: 3 s" in table
 
 
 def test_summary_of_a_thousand_clients_stays_short() -> None:
     report = _report([1.0] * 1000)
     report.rejected = {node: "malformed: garbage" for node in range(2000, 2500)}
-    table = summary_table(1, report, straggler_factor=2.0, cap=10)
+    late = stragglers(report, DESCRIPTOR, 2.0, set())
+    table = summary_table("Round 1", report, DESCRIPTOR, late, 2.0, cap=10)
     assert "1000 accepted, 500 rejected, 0 failed" in table
     assert "... and 490 more" in table
     assert len(table.splitlines()) < 40

@@ -3,7 +3,11 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import payload_codec, scale, server_overhead, whole_run
+
+pytestmark = pytest.mark.e2e
 
 
 def _results(path: Path) -> list[dict[str, object]]:

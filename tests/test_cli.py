@@ -1,20 +1,62 @@
-"""`flower-meta decode` and `flower-meta report`, on vectors, logs and bad input."""
+"""`flower-meta decode` and `report`: vectors, logs, wrong arguments, pipes.
+
+The command runs as users run it, through its console script, so tracebacks,
+exit statuses and closed pipes are real.
+"""
 
 import base64
+import subprocess
 from pathlib import Path
 
 import pytest
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog
-from flower_app.reporting import cli, report
-from tests.conftest import VECTORS, sample_metadata
+from flower_app.testing import VENV_BIN
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    Failure,
+    MetadataLogRecord,
+)
+from tests.helpers import VECTORS, sample_metadata
 
 TUTORIAL = VECTORS / "tutorial_example.binpb"
+COMMAND = str(VENV_BIN / "flower-meta")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=120)
 
 
 def _json(name: str) -> str:
     return (VECTORS / f"{name}.json").read_text()
+
+
+def _write_run(folder: Path, rounds: int = 2) -> Path:
+    metadata_log = MetadataLog(folder)
+    for server_round in range(1, rounds + 1):
+        for node in (4, 5):
+            record = MetadataLogRecord(
+                run_id=9,
+                server_round=server_round,
+                node_id=node,
+                record_key="train_metadata",
+            )
+            record.accepted.CopyFrom(sample_metadata(3))
+            metadata_log.append(record)
+        record = MetadataLogRecord(run_id=9, server_round=server_round, node_id=4)
+        record.evaluated.CopyFrom(
+            EvaluateProcessMetadata(
+                evaluation_time=0.1, num_examples=10, loss=0.3, accuracy=0.9
+            )
+        )
+        metadata_log.append(record)
+        failed = MetadataLogRecord(
+            run_id=9, server_round=server_round, node_id=6, record_key="train_metadata"
+        )
+        failed.failed.CopyFrom(Failure(reason="error reply: boom"))
+        metadata_log.append(failed)
+    metadata_log.close()
+    return folder
 
 
 @pytest.mark.parametrize(
@@ -26,75 +68,128 @@ def _json(name: str) -> str:
     ],
     ids=["file", "hex", "base64"],
 )
-def test_decode_prints_canonical_json(
-    args: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert cli.main(["decode", *args]) == 0
-    assert capsys.readouterr().out == _json("tutorial_example")
+def test_decode_prints_canonical_json(args: list[str]) -> None:
+    result = _run("decode", *args)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        _json("tutorial_example"),
+        "",
+    )
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ([str(VECTORS / "nan_loss.binpb")], "loss_out_of_range: training_losses"),
-        (["zz", "--encoding", "hex"], "is not valid hex"),
-        (["!!", "--encoding", "base64"], "is not valid base64"),
-        (["/no/such/payload"], "no such payload file: /no/such/payload"),
-        (
-            [str(TUTORIAL), "--type-url", "type.googleapis.com/flower_meta.v2.X"],
-            "wrong_type",
-        ),
-    ],
-)
-def test_decode_fails_clearly(
-    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert cli.main(["decode", *args]) == 1
-    assert message in capsys.readouterr().err
+def test_decode_reads_a_log_from_its_folder_or_its_file(tmp_path: Path) -> None:
+    _write_run(tmp_path)
+    by_folder, by_file = (
+        _run("decode", "--log", str(tmp_path)),
+        _run("decode", "--log", str(tmp_path / BINARY_LOG)),
+    )
+    assert by_folder.returncode == by_file.returncode == 0
+    assert by_folder.stdout == by_file.stdout
+    lines = by_folder.stdout.splitlines()
+    assert len(lines) == 8
+    assert lines[0].startswith('{"accepted":{"converged":true,')
+    assert '"failed":{"reason":"error reply: boom"}' in lines[3]
 
 
-def _log_with_damaged_tail(run_dir: Path) -> None:
-    metadata_log = MetadataLog(run_dir)
-    for server_round in (1, 2):
-        record = MetadataLogRecord(run_id=9, server_round=server_round, node_id=4)
-        record.accepted.CopyFrom(sample_metadata(3))
-        metadata_log.append(record)
-    metadata_log.close()
-    with (run_dir / BINARY_LOG).open("ab") as tail:
+def _damage(folder: Path) -> None:
+    with (folder / BINARY_LOG).open("ab") as tail:
         tail.write(b"\x40\x0a\x03")  # a record that claims 64 bytes, then stops
 
 
-def test_decode_reads_a_log_up_to_its_damaged_tail(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _log_with_damaged_tail(tmp_path)
-    assert cli.main(["decode", "--log", str(tmp_path / BINARY_LOG)]) == 1
-    out, err = capsys.readouterr()
-    assert len(out.splitlines()) == 2
-    assert '"serverRound":2' in out.splitlines()[1]
-    assert "record 3 at byte" in err
-    assert "the 2 records before it are intact" in err
+def test_decode_reads_a_log_up_to_its_damaged_tail(tmp_path: Path) -> None:
+    _write_run(tmp_path)
+    _damage(tmp_path)
+    result = _run("decode", "--log", str(tmp_path))
+    assert result.returncode == 1
+    assert len(result.stdout.splitlines()) == 8
+    assert "record 9 at byte" in result.stderr
+    assert "the 8 records before it are intact" in result.stderr
 
 
-def test_report_on_a_damaged_log_covers_the_intact_records(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_report_prints_tables_and_the_full_paths_it_wrote(tmp_path: Path) -> None:
+    _write_run(tmp_path)
+    result = _run("report", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "train: TrainProcessMetadata, by round" in result.stdout
+    assert "evaluate: EvaluateProcessMetadata, by round" in result.stdout
+    written = [
+        line.removeprefix("wrote ")
+        for line in result.stdout.splitlines()
+        if line.startswith("wrote ")
+    ]
+    assert written
+    assert all(Path(path).is_file() and Path(path).is_absolute() for path in written)
+
+
+def test_report_on_a_damaged_log_covers_the_intact_records(tmp_path: Path) -> None:
+    _write_run(tmp_path)
+    _damage(tmp_path)
+    result = _run("report", str(tmp_path))
+    assert result.returncode == 1
+    assert "train: TrainProcessMetadata" in result.stdout
+    assert "report covers the intact records only" in result.stderr
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> dict[str, Path]:
+    """One of each kind of path a user might hand the command."""
+    run = _write_run(tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("not protobuf\n")
+    return {
+        "missing": tmp_path / "missing",
+        "empty folder": tmp_path / "empty",
+        "text file": tmp_path / "notes.txt",
+        "payload file": TUTORIAL,
+        "run folder": run,
+        "log file": run / BINARY_LOG,
+    }
+
+
+WRONG = [
+    ("decode", "missing", "no such payload file"),
+    ("decode", "empty folder", "is a folder; a payload is a file"),
+    ("decode", "run folder", "is a folder; a payload is a file"),
+    ("decode", "text file", "malformed"),
+    ("decode --log", "missing", "no such run folder"),
+    ("decode --log", "empty folder", "holds no metadata.binpb"),
+    ("decode --log", "text file", "no such run folder"),
+    ("decode --log", "payload file", "no such run folder"),
+    ("report", "missing", "no such run folder"),
+    ("report", "empty folder", "holds no metadata.binpb"),
+    ("report", "text file", "no such run folder"),
+    ("report", "payload file", "no such run folder"),
+]
+
+
+@pytest.mark.parametrize(("command", "place", "message"), WRONG)
+def test_a_wrong_argument_is_one_line_and_status_1(
+    command: str, place: str, message: str, places: dict[str, Path]
 ) -> None:
-    _log_with_damaged_tail(tmp_path)
-    assert cli.main(["report", str(tmp_path)]) == 1
-    out, err = capsys.readouterr()
-    assert "Metadata by round" in out
-    assert "report covers the intact records only" in err
-    for name in report.PLOTS:
-        assert (tmp_path / report.REPORT_FOLDER / name).is_file()
+    result = _run(*command.split(), str(places[place]))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("flower-meta: ")
+    assert message in result.stderr
 
 
 @pytest.mark.parametrize(
-    ("folder", "message"),
-    [("missing", "no such run folder"), ("empty", "holds no metadata.binpb")],
+    "command",
+    ["decode {payload}", "decode --log {run}", "report {run}"],
 )
-def test_report_fails_clearly_without_a_run_folder(
-    folder: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_output_piped_into_head_ends_quietly(
+    command: str, places: dict[str, Path]
 ) -> None:
-    (tmp_path / "empty").mkdir()
-    assert cli.main(["report", str(tmp_path / folder)]) == 1
-    assert message in capsys.readouterr().err
+    big = places["run folder"].parent / "big"
+    _write_run(big, rounds=150)  # more output than a pipe holds
+    args = command.format(payload=TUTORIAL, run=big)
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"'{COMMAND}' {args} | head -1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.stderr == ""
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 1

@@ -1,18 +1,19 @@
-"""The codec: round trips, the tutorial's dict form, and clear refusals."""
+"""The codec: round trips, the envelope, type URLs, and clear refusals."""
 
 import math
 
 import pytest
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
-from flwr.app import ConfigRecord, ConfigRecordValues, RecordDict
+from flwr.app import ConfigRecord, ConfigRecordValues, Error, Message, RecordDict
 from google.protobuf import any_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
 from flower_app.protocol import codec
-from flower_app.protocol.validation import MetadataDecodeError, Reason
-from tests.conftest import reply_from, sample_metadata
+from flower_app.protocol.rules import Limits, MetadataDecodeError
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.helpers import reply_from, sample_metadata
 
+TRAIN = TrainProcessMetadata
 finite_non_negative = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
 
 
@@ -28,85 +29,75 @@ def metadata(draw: st.DrawFn) -> TrainProcessMetadata:
     return meta
 
 
+def _from_reply(reply: Message) -> TrainProcessMetadata:
+    return codec.from_message(TRAIN, reply, codec.TRAIN_RECORD_KEY)
+
+
 @given(metadata())
 def test_reply_round_trip_keeps_every_field(meta: TrainProcessMetadata) -> None:
-    reply = reply_from(5, RecordDict({codec.RECORD_KEY: codec.to_config_record(meta)}))
-    decoded = codec.from_reply(reply)
+    record = codec.to_config_record(meta)
+    decoded = _from_reply(reply_from(5, RecordDict({codec.TRAIN_RECORD_KEY: record})))
     assert decoded == meta
     assert decoded.HasField("converged") == meta.HasField("converged")
 
 
-@given(metadata())
-def test_tutorial_dict_numbers_epochs_from_one(meta: TrainProcessMetadata) -> None:
-    shown = codec.to_tutorial_dict(meta)
-    losses = shown["training_losses"]
-    assert isinstance(losses, dict)
-    assert list(losses) == [
-        f"epoch_{i}" for i in range(1, len(meta.training_losses) + 1)
-    ]
-    assert list(losses.values()) == list(meta.training_losses)
-    assert shown["training_time"] == meta.training_time
-    assert shown["converged"] == (
-        meta.converged if meta.HasField("converged") else None
-    )
-
-
-def test_tutorial_dict_matches_the_tutorial_example() -> None:
-    meta = TrainProcessMetadata(
-        training_time=123.45, converged=True, training_losses=[0.56, 0.34]
-    )
-    assert codec.to_tutorial_dict(meta) == {
-        "training_time": 123.45,
-        "converged": True,
-        "training_losses": {"epoch_1": 0.56, "epoch_2": 0.34},
-    }
-
-
-def test_unassessed_convergence_is_none_not_false() -> None:
-    meta = TrainProcessMetadata(training_time=1.0, training_losses=[0.5])
-    decoded = codec.decode(codec.TYPE_URL, meta.SerializeToString())
-    assert codec.to_tutorial_dict(decoded)["converged"] is None
-
-
 def test_record_is_a_flattened_any() -> None:
     record = codec.to_config_record(sample_metadata())
-    type_url, value = record[codec.TYPE_URL_KEY], record[codec.FIELD_KEY]
-    assert isinstance(type_url, str)
+    assert set(record) == {"type_url", "meta"}
+    type_url, value = record["type_url"], record["meta"]
+    assert type_url == "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
     assert isinstance(value, bytes)
-    wrapped = any_pb2.Any(type_url=type_url, value=value)
     unpacked = TrainProcessMetadata()
-    assert wrapped.Unpack(unpacked)
+    assert any_pb2.Any(type_url=type_url, value=value).Unpack(unpacked)
     assert unpacked == sample_metadata()
 
 
 def _content(**record: ConfigRecordValues) -> RecordDict:
-    return RecordDict({codec.RECORD_KEY: ConfigRecord(record)})
+    return RecordDict({"train_metadata": ConfigRecord(record)})
 
 
+URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
 GOOD = sample_metadata().SerializeToString()
 
 
 @pytest.mark.parametrize(
     ("content", "reason", "detail"),
     [
-        (RecordDict(), Reason.MISSING_RECORD, "has no ConfigRecord 'train_metadata'"),
-        (_content(type_url=codec.TYPE_URL), Reason.MISSING_META, "has no 'meta'"),
-        (_content(type_url=codec.TYPE_URL, meta="x"), Reason.META_NOT_BYTES, "got str"),
-        (_content(type_url=codec.TYPE_URL, meta=3), Reason.META_NOT_BYTES, "got int"),
-        (_content(meta=GOOD), Reason.MISSING_TYPE_URL, "needs the payload's type URL"),
+        (RecordDict(), "missing_record", "has no ConfigRecord 'train_metadata'"),
+        (_content(type_url=URL), "missing_meta", "has no 'meta'"),
+        (_content(type_url=URL, meta="x"), "meta_not_bytes", "got str"),
+        (_content(type_url=URL, meta=3), "meta_not_bytes", "got int"),
+        (_content(meta=GOOD), "missing_type_url", "needs the payload's type URL"),
+        (_content(meta=GOOD, type_url=""), "missing_type_url", "type URL"),
+        (_content(meta=GOOD, type_url=7), "missing_type_url", "type URL"),
         (
-            _content(type_url=codec.TYPE_URL, meta=b""),
-            Reason.MISSING_TRAINING_TIME,
-            "training_time is missing",
+            _content(type_url=URL, meta=b""),
+            "missing_training_time",
+            "training_time: missing; it is required",
         ),
     ],
 )
 def test_malformed_records_are_refused_with_reason(
-    content: RecordDict, reason: Reason, detail: str
+    content: RecordDict, reason: str, detail: str
 ) -> None:
-    with pytest.raises(MetadataDecodeError, match=detail) as caught:
-        codec.from_reply(reply_from(3, content))
-    assert caught.value.reason is reason
+    with pytest.raises(codec.Refused, match=detail) as caught:
+        _from_reply(reply_from(3, content))
+    assert caught.value.reason == reason
+
+
+def test_an_error_reply_has_no_record() -> None:
+    instruction = Message(RecordDict(), dst_node_id=3, message_type="train")
+    error = Message(Error(code=0, reason="boom"), reply_to=instruction)
+    with pytest.raises(codec.Refused) as caught:
+        _from_reply(error)
+    assert caught.value.reason == "missing_record"
+
+
+def test_a_refusal_carries_what_the_record_held() -> None:
+    content = _content(type_url=URL, meta=b"\xff\xff")
+    with pytest.raises(codec.Refused) as caught:
+        _from_reply(reply_from(3, content))
+    assert (caught.value.type_url, caught.value.payload) == (URL, b"\xff\xff")
 
 
 @pytest.mark.parametrize(
@@ -114,67 +105,94 @@ def test_malformed_records_are_refused_with_reason(
     [
         (
             "type.googleapis.com/flower_meta.v2.TrainProcessMetadata",
-            Reason.UNSUPPORTED_VERSION,
+            "unsupported_version",
             r"major version v2\); this reader decodes flower_meta\.v1\.TrainProcess",
         ),
         (
             "type.googleapis.com/google.protobuf.Duration",
-            Reason.WRONG_TYPE,
+            "wrong_type",
             "is a 'google.protobuf.Duration', expected",
         ),
         (
             "type.googleapis.com/flower_meta.v1.EvaluateProcessMetadata",
-            Reason.WRONG_TYPE,
+            "wrong_type",
             "expected 'flower_meta.v1.TrainProcessMetadata'",
         ),
+        ("flower_meta.v1.TrainProcessMetadata", "", ""),  # no host: still the type
     ],
 )
 def test_other_types_and_versions_are_refused_before_parsing(
-    type_url: str, reason: Reason, detail: str
+    type_url: str, reason: str, detail: str
 ) -> None:
+    if not reason:
+        assert codec.decode(TRAIN, type_url, GOOD) == sample_metadata()
+        return
     with pytest.raises(MetadataDecodeError, match=detail) as caught:
-        codec.decode(type_url, GOOD)
-    assert caught.value.reason is reason
+        codec.decode(TRAIN, type_url, b"\xff not parsed")
+    assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "type_url",
+    [
+        URL + "\n2026-11-28 INFO : forged line",
+        URL + "\x1b[31m",
+        "\ud800",
+        "type.googleapis.com/" + "x" * 237,  # 257 characters
+        "type.googleapis.com/flower meta",
+        "é",
+    ],
+    ids=["newline", "ansi", "surrogate", "257-chars", "space", "non-ascii"],
+)
+def test_malformed_type_urls_are_refused_escaped(type_url: str) -> None:
+    with pytest.raises(MetadataDecodeError) as caught:
+        codec.decode(TRAIN, type_url, GOOD)
+    assert caught.value.reason == "invalid_type_url"
+    assert str(caught.value).isprintable()
+    assert len(str(caught.value)) < 250
+    str(caught.value).encode("utf-8")  # storable as a proto string
+
+
+@pytest.mark.parametrize("length", [256, 257])
+def test_type_urls_up_to_256_characters_are_read(length: int) -> None:
+    type_url = "h" * (length - len(URL)) + URL
+    if length <= 256:
+        assert codec.decode(TRAIN, type_url, GOOD) == sample_metadata()
+        return
+    with pytest.raises(MetadataDecodeError) as caught:
+        codec.decode(TRAIN, type_url, GOOD)
+    assert caught.value.reason == "invalid_type_url"
 
 
 def test_truncated_payload_is_refused() -> None:
     payload = sample_metadata(epochs=10).SerializeToString()
     with pytest.raises(MetadataDecodeError) as caught:
-        codec.decode(codec.TYPE_URL, payload[:-3])
-    assert caught.value.reason is Reason.MALFORMED
+        codec.decode(TRAIN, URL, payload[:-3])
+    assert caught.value.reason == "malformed"
     assert "are not a flower_meta.v1.TrainProcessMetadata payload" in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    ("meta", "reason", "detail"),
-    [
-        (
-            TrainProcessMetadata(training_time=math.nan),
-            Reason.TRAINING_TIME_OUT_OF_RANGE,
-            "training_time must be finite",
-        ),
-        (
-            TrainProcessMetadata(training_time=-1.0),
-            Reason.TRAINING_TIME_OUT_OF_RANGE,
-            "training_time must be finite and >= 0",
-        ),
-        (
-            TrainProcessMetadata(training_time=1.0, training_losses=[0.1, math.inf]),
-            Reason.LOSS_OUT_OF_RANGE,
-            r"training_losses\[epoch_2\] must be finite",
-        ),
-        (
-            TrainProcessMetadata(training_time=1.0, training_losses=[-0.1]),
-            Reason.LOSS_OUT_OF_RANGE,
-            r"training_losses\[epoch_1\] must be finite and >= 0",
-        ),
-    ],
-)
-def test_semantic_rules_are_enforced_on_both_sides(
-    meta: TrainProcessMetadata, reason: Reason, detail: str
-) -> None:
-    with pytest.raises(MetadataDecodeError, match=detail) as decoding:
-        codec.decode(codec.TYPE_URL, meta.SerializeToString())
-    with pytest.raises(MetadataDecodeError, match=detail) as encoding:
-        codec.to_config_record(meta)
-    assert decoding.value.reason is encoding.value.reason is reason
+@pytest.mark.parametrize("size", [99, 100, 101])
+def test_payload_size_limit_is_inclusive(size: int) -> None:
+    meta = TrainProcessMetadata(training_time=1.0)  # 9 bytes
+    unknown = bytes([0xA2, 0x06, size - 12]) + b"x" * (size - 12)  # field 100
+    payload = meta.SerializeToString() + unknown
+    assert len(payload) == size
+    limits = Limits(max_payload_bytes=100)
+    if size <= 100:
+        assert codec.decode(TRAIN, URL, payload, limits).training_time == 1.0
+        return
+    with pytest.raises(MetadataDecodeError) as caught:
+        codec.decode(TRAIN, URL, payload, limits)
+    assert caught.value.reason == "payload_too_large"
+    assert f"{size} bytes exceed the limit of 100" in caught.value.detail
+
+
+def test_the_sender_refuses_what_the_server_would() -> None:
+    big = TrainProcessMetadata(training_time=1.0, training_losses=[0.5] * 20)
+    with pytest.raises(MetadataDecodeError) as caught:
+        codec.to_config_record(big, Limits(max_payload_bytes=100))
+    assert caught.value.reason == "payload_too_large"
+    with pytest.raises(MetadataDecodeError) as caught:
+        codec.to_config_record(TrainProcessMetadata(training_time=math.nan))
+    assert caught.value.reason == "training_time_out_of_range"

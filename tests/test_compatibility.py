@@ -13,10 +13,13 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from flower_app.protocol import codec
-from tests.conftest import sample_metadata
+from flower_app.protocol import codec, display
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.helpers import sample_metadata
 
 COMPAT = Path(__file__).resolve().parent / "compat"
+TRAIN = TrainProcessMetadata
+URL = codec.TRAIN_TYPE_URL
 
 
 def _reader(revision: str, tmp_path: Path) -> type[Message]:
@@ -37,7 +40,7 @@ def _reader(revision: str, tmp_path: Path) -> type[Message]:
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:
         pool.Add(file)
-    descriptor = pool.FindMessageTypeByName(codec.FULL_NAME)
+    descriptor = pool.FindMessageTypeByName(TRAIN.DESCRIPTOR.full_name)
     return message_factory.GetMessageClass(descriptor)
 
 
@@ -52,8 +55,8 @@ def rev2(tmp_path: Path) -> type[Message]:
 
 
 def test_new_reader_reads_old_writer() -> None:
-    meta = codec.decode(codec.TYPE_URL, (COMPAT / "rev0.binpb").read_bytes())
-    assert codec.to_tutorial_dict(meta) == {
+    meta = codec.decode(TRAIN, URL, (COMPAT / "rev0.binpb").read_bytes())
+    assert display.shown(meta) == {
         "training_time": 42.0,
         "converged": None,  # absent: "convergence could not be assessed"
         "training_losses": {"epoch_1": 0.9, "epoch_2": 0.7, "epoch_3": 0.6},
@@ -62,8 +65,8 @@ def test_new_reader_reads_old_writer() -> None:
 
 def test_new_reader_keeps_newer_fields_through_re_encode(rev2: type[Message]) -> None:
     payload = (COMPAT / "rev2.binpb").read_bytes()
-    meta = codec.decode(codec.TYPE_URL, payload)
-    assert codec.to_tutorial_dict(meta) == {
+    meta = codec.decode(TRAIN, URL, payload)
+    assert display.shown(meta) == {
         "training_time": 7.25,
         "converged": False,
         "training_losses": {"epoch_1": 1.2, "epoch_2": 1.1},
@@ -79,7 +82,7 @@ def test_old_reader_reads_new_writer_and_keeps_converged(rev0: type[Message]) ->
     older = rev0.FromString(written.SerializeToString())
     assert older.training_time == written.training_time  # type: ignore[attr-defined]
     assert list(older.training_losses) == list(written.training_losses)  # type: ignore[attr-defined]
-    round_trip = codec.decode(codec.TYPE_URL, older.SerializeToString())
+    round_trip = codec.decode(TRAIN, URL, older.SerializeToString())
     assert round_trip == written
     assert round_trip.HasField("converged")
 

@@ -12,7 +12,7 @@ from subprocess import Popen
 
 import pytest
 
-from tests.flower_processes import (
+from flower_app.testing import (
     Flower,
     flower_env,
     free_port,
@@ -20,6 +20,7 @@ from tests.flower_processes import (
     run_id_of,
     stop,
 )
+from tests.helpers import ROOT, run_records
 
 CONNECTION = """[superlink]
 default = "deployment"
@@ -59,17 +60,18 @@ def deployment(tmp_path: Path) -> Iterator[tuple[Flower, list[Popen[str]]]]:
     assert not flower.stop_all(), "processes of this deployment survived"
 
 
+@pytest.mark.e2e
 def test_metadata_crosses_the_network_into_the_log(
     deployment: tuple[Flower, list[Popen[str]]],
 ) -> None:
     flower, _ = deployment
-    process = flower.run_streaming("deployment")
+    process = flower.run_streaming(ROOT, "deployment")
     log, _ = process.communicate(timeout=900)
     assert process.returncode == 0, log
 
     records = [
         record
-        for record in flower.records(run_id_of(log.splitlines()))
+        for record in run_records(flower.home, run_id_of(log.splitlines()))
         if record.WhichOneof("outcome") != "evaluated"
     ]
     assert all(record.WhichOneof("outcome") == "accepted" for record in records)
@@ -79,12 +81,13 @@ def test_metadata_crosses_the_network_into_the_log(
     assert "final centralized accuracy" in log
 
 
+@pytest.mark.e2e
 def test_run_survives_a_supernode_stopped_mid_run(
     deployment: tuple[Flower, list[Popen[str]]],
 ) -> None:
     flower, supernodes = deployment
     process = flower.run_streaming(
-        "deployment", "--run-config", "min-nodes=1 round-timeout=90.0"
+        ROOT, "deployment", "--run-config", "min-nodes=1 round-timeout=90.0"
     )
     seen: list[str] = []
     read_until(process, "[ROUND 2/3]", seen)
@@ -97,7 +100,7 @@ def test_run_survives_a_supernode_stopped_mid_run(
 
     records = [
         record
-        for record in flower.records(run_id_of(seen))
+        for record in run_records(flower.home, run_id_of(seen))
         if record.WhichOneof("outcome") == "accepted"
     ]
     rounds_per_node = Counter(record.node_id for record in records)

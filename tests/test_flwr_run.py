@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from flwr.cli.build import build_fab_from_disk
 
-from flower_app.app.settings import RUNS_FOLDER
-from tests.conftest import ROOT, VENV_BIN, assert_report_plots
-from tests.flower_processes import (
+from flower_app.protocol.metadata_log import BINARY_LOG, read_log
+from flower_app.testing import (
+    VENV_BIN,
     Flower,
     flower_env,
     pids_with,
@@ -27,6 +27,7 @@ from tests.flower_processes import (
     run_id_of,
     stop,
 )
+from tests.helpers import ROOT, RUNS_FOLDER, assert_report_plots
 
 FAB_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".json", ".jsonl"}
 
@@ -37,6 +38,7 @@ def test_fab_holds_the_app_and_generated_code_only() -> None:
     app_files = {n for n in names if not n.startswith(".info/")}
     assert {Path(n).suffix for n in app_files} <= FAB_SUFFIXES
     assert "generated/python/flower_meta/v1/metadata_pb2.py" in app_files
+    assert "generated/python/flower_meta/v1/options_pb2.py" in app_files
     assert "flower_app/protocol/codec.py" in app_files
     assert not any(n.startswith(("tests/", ".venv/")) for n in app_files)
 
@@ -78,8 +80,9 @@ def flower(tmp_path: Path, fab_only_bin: Path) -> Iterator[Flower]:
     assert not flower.stop_all(), "processes of this run survived"
 
 
+@pytest.mark.e2e
 def test_flwr_run_streams_metadata_and_reaches_90_percent(flower: Flower) -> None:
-    process = flower.run_streaming("--federation-config", "num-supernodes=10")
+    process = flower.run_streaming(ROOT, "--federation-config", "num-supernodes=10")
     log, _ = process.communicate(timeout=900)
     assert process.returncode == 0, log
 
@@ -98,16 +101,17 @@ def test_flwr_run_streams_metadata_and_reaches_90_percent(flower: Flower) -> Non
     )
 
     run_id = run_id_of(log.splitlines())
-    records = list(flower.records(run_id))
-    outcomes = Counter(record.WhichOneof("outcome") for record in records)
-    assert outcomes == {"accepted": 30, "evaluated": 15}
     run_dir = flower.home / RUNS_FOLDER / run_id
+    records = list(read_log(run_dir / BINARY_LOG))
+    outcomes = Counter(record.WhichOneof("outcome") for record in records)
+    assert outcomes == {"accepted": 30, "evaluated": 15, "centralized": 4}
     assert f"Metadata log: {run_dir}" in log
     assert_report_plots(run_dir)
 
 
+@pytest.mark.e2e
 def test_serverapp_killed_in_round_3_keeps_rounds_1_and_2(flower: Flower) -> None:
-    process = flower.run_streaming("--federation-config", "num-supernodes=10")
+    process = flower.run_streaming(ROOT, "--federation-config", "num-supernodes=10")
     seen: list[str] = []
     read_until(process, "[ROUND 3/3]", seen)
     serverapps = [
@@ -118,7 +122,8 @@ def test_serverapp_killed_in_round_3_keeps_rounds_1_and_2(flower: Flower) -> Non
     assert serverapps, "no ServerApp process found"
     stop(serverapps)
 
-    records = list(flower.records(run_id_of(seen)))
+    run_dir = flower.home / RUNS_FOLDER / run_id_of(seen)
+    records = list(read_log(run_dir / BINARY_LOG))
     rounds = Counter(
         record.server_round
         for record in records

@@ -3,13 +3,12 @@
 from typing import Any
 
 import pytest
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from google.protobuf import json_format, text_format
 
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import format_number, to_canonical_json
-from flower_app.protocol.validation import MetadataDecodeError
-from tests.conftest import INVALID, VALID, VECTORS
+from flower_app.protocol.rules import MetadataDecodeError
+from tests.helpers import INVALID, VALID, VECTORS, message_type
 
 Vector = dict[str, Any]
 
@@ -18,24 +17,30 @@ def _payload(vector: Vector) -> bytes:
     return (VECTORS / f"{vector['name']}.binpb").read_bytes()
 
 
+def _decode(vector: Vector) -> Any:
+    type_url = vector["type_url"]
+    return codec.decode(message_type(type_url), type_url, _payload(vector))
+
+
 @pytest.mark.parametrize("vector", VALID, ids=lambda v: v["name"])
 def test_valid_vector_decodes_to_its_canonical_json(vector: Vector) -> None:
-    meta = codec.decode(vector["type_url"], _payload(vector))
     expected = (VECTORS / f"{vector['name']}.json").read_text().rstrip("\n")
-    assert to_canonical_json(meta) == expected
+    assert to_canonical_json(_decode(vector)) == expected
 
 
 @pytest.mark.parametrize("vector", VALID, ids=lambda v: v["name"])
 def test_binary_text_and_json_are_the_same_message(vector: Vector) -> None:
-    from_binary = codec.decode(vector["type_url"], _payload(vector))
+    from_binary = _decode(vector)
     assert from_binary.SerializeToString() == _payload(vector), (
         "re-encoding changed bytes"
     )
     from_binary.DiscardUnknownFields()
+    schema = type(from_binary)
     text = (VECTORS / f"{vector['name']}.txtpb").read_text()
-    from_text = text_format.Parse(text, TrainProcessMetadata())
-    json_text = (VECTORS / f"{vector['name']}.json").read_text()
-    from_json = json_format.Parse(json_text, TrainProcessMetadata())
+    from_text = text_format.Parse(text, schema())
+    from_json = json_format.Parse(
+        (VECTORS / f"{vector['name']}.json").read_text(), schema()
+    )
     assert from_binary == from_text == from_json
 
 
@@ -43,14 +48,15 @@ def test_binary_text_and_json_are_the_same_message(vector: Vector) -> None:
 def test_invalid_vector_is_rejected_for_its_reason(vector: Vector) -> None:
     expected = vector.get("expect_by_reader", {}).get("python", vector["expect"])
     with pytest.raises(MetadataDecodeError) as caught:
-        codec.decode(vector["type_url"], _payload(vector))
+        _decode(vector)
     assert caught.value.reason == expected
 
 
 def test_unknown_fields_survive_decode_and_re_encode() -> None:
     (vector,) = [v for v in VALID if v["name"] == "unknown_fields"]
-    meta = codec.decode(vector["type_url"], _payload(vector))
-    assert meta.SerializeToString().endswith(b"\x98\x06\x07\xa2\x06\x06future")
+    assert (
+        _decode(vector).SerializeToString().endswith(b"\x98\x06\x07\xa2\x06\x06future")
+    )
 
 
 @pytest.mark.parametrize(

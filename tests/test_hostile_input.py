@@ -1,8 +1,8 @@
 """Every bad reply has one defined outcome, in unit tests and a real simulation.
 
-Outcome: one log line naming round, node and reason; that reply's metadata
-rejected (and logged with its reason); model aggregation and every other
-client's metadata untouched; nothing escapes `aggregate_train`.
+Outcome: one log line naming round, node and reason, escaped; that reply
+rejected (its update still counts) or failed (it does not); every other
+client untouched; nothing escapes `aggregate_train`.
 """
 
 import dataclasses
@@ -11,64 +11,115 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord, Context, Message
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp.strategy import FedAdagrad
 
+from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.app.settings import Settings
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
-from flower_app.protocol.validation import Limits, Reason
-from flower_app.server.strategy import CustomFedAdagrad
+from flower_app.protocol.rules import Limits
+from flower_app.server.strategy import MetadataOptions
 from tests import hostile
-from tests.conftest import Simulate, reply_from, sample_metadata, train_content
+from tests.conftest import Simulate
+from tests.helpers import NodeList, answer, delivered, sample_metadata, train_content
 
-LIMITS = Limits(expected_epochs=hostile.EXPECTED_EPOCHS)
-CURRENT = {"w": np.zeros(3, dtype=np.float32)}
-
-
-def _reply(node: int) -> Message:
-    arrays = ArrayRecord({"w": Array(np.full(3, float(node), dtype=np.float32))})
-    return reply_from(node, train_content(arrays, 10, sample_metadata(5)))
+OPTIONS = MetadataOptions(limits=Limits(expected_epochs=hostile.EXPECTED_EPOCHS))
+MODEL = {"arrays": np.zeros(3, dtype=np.float32)}
 
 
-def _aggregate(strategy: FedAdagrad, replies: list[Message]) -> ArrayRecord | None:
-    strategy.current_arrays = {k: v.copy() for k, v in CURRENT.items()}
-    arrays, _ = strategy.aggregate_train(3, replies)
-    return arrays
+def _round(strategy: FedAdagrad, tamper: hostile.Tamper | None) -> ArrayRecord | None:
+    strategy.min_available_nodes = strategy.min_train_nodes = 3
+    sent = {
+        m.metadata.dst_node_id: m
+        for m in delivered(
+            strategy.configure_train(
+                3,
+                ArrayRecord({"w": Array(np.zeros(3, dtype=np.float32))}),
+                ConfigRecord(),
+                NodeList([1, 2, 3]),  # type: ignore[arg-type]
+            )
+        )
+    }
+    replies = []
+    for node in (1, 2, 3):
+        arrays = ArrayRecord({"w": Array(np.full(3, float(node), dtype=np.float32))})
+        content = train_content(arrays, 10, sample_metadata(5))
+        if node == 2 and tamper is not None:
+            tamper(content)
+        replies.append(answer(sent[node], content))
+    aggregated, _ = strategy.aggregate_train(3, replies)
+    return aggregated
 
 
-@pytest.mark.parametrize(("name", "tamper", "reason"), hostile.BAD_INPUTS)
-def test_bad_input_is_rejected_alone(
-    name: str,
-    tamper: hostile.Tamper,
-    reason: Reason,
+@pytest.mark.parametrize("bad", hostile.BAD_INPUTS, ids=lambda b: b.name)
+def test_bad_input_has_one_outcome_alone(
+    bad: hostile.BadInput,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(hostile.ARMED_MARKER, str(tmp_path / "executed"))
-    replies = [_reply(node) for node in (1, 2, 3)]
-    tamper(replies[1].content)
-
-    strategy = CustomFedAdagrad(limits=LIMITS)
+    strategy = CustomFedAdagrad(metadata=OPTIONS)
     with caplog.at_level(logging.INFO, logger="flwr"):
-        ours = _aggregate(strategy, replies)
+        ours = _round(strategy, bad.tamper)
 
     report = strategy.reports[3]
-    assert set(report.accepted) == {1, 3}
-    assert report.accepted[1] == sample_metadata(5)
-    assert report.rejected[2].startswith(f"{reason}: ")
-    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"round 3 node 2: metadata skipped: {report.rejected[2]}"]
-    plain = _aggregate(FedAdagrad(), replies)
+    assert report.accepted == {1: sample_metadata(5), 3: sample_metadata(5)}
+    outcomes = {"rejected": report.rejected, "failed": report.failed}
+    assert set(outcomes[bad.outcome]) == {2}
+    assert len(report.rejected) + len(report.failed) == 1
+    assert outcomes[bad.outcome][2].startswith(bad.reason)
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.getMessage().startswith("round ")
+    ]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("round 3 node 2: ")
+    assert warnings[0].isprintable()
+    assert len(warnings[0]) < 700
+    plain = FedAdagrad()
+    kept = None if bad.outcome == "failed" else bad.tamper
+    expected = _round(plain, kept) if kept is None else _round(plain, _no_metadata)
     assert ours is not None
-    assert plain is not None
-    np.testing.assert_array_equal(ours["w"].numpy(), plain["w"].numpy())
+    assert expected is not None
+    np.testing.assert_array_equal(ours["w"].numpy(), expected["w"].numpy())
     assert not (tmp_path / "executed").exists()
+
+
+def _no_metadata(content: object) -> None:
+    """FedAdagrad ignores metadata: a rejected reply aggregates as this."""
+
+
+def test_a_lone_surrogate_in_the_type_url_is_escaped(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from flower_app.protocol.metadata_log import MetadataLog
+
+    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        _round(strategy, hostile._payload(hostile._VALID, "\ud800"))
+    assert strategy.reports[3].rejected[2].startswith("invalid_type_url: ")
+    (_, rejected, _) = read_log(tmp_path / BINARY_LOG)
+    assert rejected.rejected.type_url == "\\ud800"
+    assert "\\ud800" in caplog.text
+
+
+def test_a_huge_type_url_is_stored_and_shown_bounded(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from flower_app.protocol.metadata_log import MetadataLog
+
+    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        _round(strategy, hostile._payload(hostile._VALID, "t" * 1_000_000))
+    assert max(len(r.getMessage()) for r in caplog.records) < 2_000
+    assert (tmp_path / BINARY_LOG).stat().st_size < 3_000
 
 
 @pytest.fixture
 def quick_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """One round, no federated evaluation, a 20 s round timeout, logs in tmp."""
+    """One round, no federated evaluation, logs in tmp."""
     defaults = Settings.from_context
 
     def settings(context: Context) -> Settings:
@@ -76,7 +127,6 @@ def quick_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             defaults(context),
             num_server_rounds=1,
             fraction_evaluate=0.0,
-            round_timeout=20.0,
             output_dir=str(tmp_path / "runs"),
         )
 
@@ -85,22 +135,61 @@ def quick_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.e2e
 def test_simulation_survives_every_bad_input_and_failure(
     quick_run: Path, simulate: Simulate
 ) -> None:
     strategy = simulate(hostile.app, hostile.NUM_NODES)
     report = strategy.reports[1]
     assert len(report.accepted) == 1
+    expected = {"rejected": [], "failed": []}  # type: dict[str, list[str]]
+    for bad in hostile.BAD_INPUTS:
+        expected[bad.outcome].append(bad.reason)
     reasons = sorted(why.split(":")[0] for why in report.rejected.values())
-    assert reasons == sorted(reason for _, _, reason in hostile.BAD_INPUTS)
-    failures = list(report.failed.values())
-    assert len(failures) == len(hostile.FAILURES)
-    assert sum(why.startswith("error reply: ") for why in failures) == 2
+    assert reasons == sorted(expected["rejected"])
+    failures = sorted(report.failed.values())
+    assert len(failures) == len(expected["failed"]) + len(hostile.FAILURES)
+    for start in expected["failed"]:
+        assert any(why.startswith(start) for why in failures), start
     assert "error reply: this ClientApp gives up" in failures
-    assert "no reply before the round's timeout" in failures
+    assert sum(why.startswith("error reply: ") for why in failures) == 2
+    assert all(why.isprintable() for why in failures)
     assert not (quick_run / "executed").exists(), "an armed pickle was unpickled"
 
     (run_dir,) = (quick_run / "runs").iterdir()
-    records = list(read_log(run_dir / BINARY_LOG))
-    outcomes = sorted(r.WhichOneof("outcome") or "" for r in records)
-    assert outcomes == ["accepted"] + ["rejected"] * len(hostile.BAD_INPUTS)
+    outcomes = sorted(
+        r.WhichOneof("outcome") or "" for r in read_log(run_dir / BINARY_LOG)
+    )
+    assert outcomes.count("accepted") == 1
+    assert outcomes.count("rejected") == len(expected["rejected"])
+    assert outcomes.count("failed") == len(failures)
+
+
+@pytest.mark.e2e
+def test_a_silent_node_fails_once_its_round_timed_out(
+    quick_run: Path, simulate: Simulate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The silent node waits for a file the test creates after the round ended."""
+    release = quick_run / "release"
+    monkeypatch.setenv(hostile.RELEASE, str(release))
+    defaults = Settings.from_context
+    monkeypatch.setattr(
+        Settings,
+        "from_context",
+        lambda context: dataclasses.replace(defaults(context), round_timeout=60.0),
+    )
+    aggregate = CustomFedAdagrad.aggregate_train
+
+    def then_release(
+        self: CustomFedAdagrad, server_round: int, replies: list[Message]
+    ) -> object:
+        try:
+            return aggregate(self, server_round, replies)
+        finally:
+            release.touch()
+
+    monkeypatch.setattr(CustomFedAdagrad, "aggregate_train", then_release)
+    strategy = simulate(hostile.silent_app, 2)
+    report = strategy.reports[1]
+    assert len(report.accepted) == 1
+    assert list(report.failed.values()) == ["no reply before the round's timeout"]

@@ -4,7 +4,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN
+from flower_app.testing import VENV_BIN
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,15 @@
-"""Run config: typed reads, and pyproject.toml's defaults when none is given."""
+"""Run config: typed reads, defaults, and each key reaching where it is used."""
+
+import dataclasses
 
 import pytest
 from flwr.app import Context, RecordDict
 
+from flower_app.app.server_app import metadata_options
 from flower_app.app.settings import Settings
+from flower_app.protocol.rules import Limits
+from flower_app.server.aggregation import Policy
+from flower_meta.v1.metadata_pb2 import TrainInstructions
 
 
 def _context(run_config: dict[str, int | float | str]) -> Context:
@@ -12,26 +18,91 @@ def _context(run_config: dict[str, int | float | str]) -> Context:
     )
 
 
-def _default_run_config() -> dict[str, int | float | str]:
-    defaults = Settings.from_context(_context({}))
-    return {field.replace("_", "-"): value for field, value in vars(defaults).items()}
+DEFAULTS = Settings.from_context(_context({}))
+
+
+def _config(**changes: object) -> dict[str, int | float | str]:
+    values = dataclasses.asdict(DEFAULTS) | changes
+    return {name.replace("_", "-"): value for name, value in values.items()}
 
 
 def test_empty_run_config_means_pyproject_defaults() -> None:
-    settings = Settings.from_context(_context({}))
-    assert settings.num_server_rounds == 3
-    assert settings.dataset == "digits"
-    assert isinstance(settings.learning_rate, float)
+    assert DEFAULTS.num_server_rounds == 3
+    assert DEFAULTS.dataset == "digits"
+    assert DEFAULTS.partitioning == "iid"
+    assert isinstance(DEFAULTS.learning_rate, float)
 
 
 def test_given_run_config_wins_and_integers_count_as_floats() -> None:
-    defaults = Settings.from_context(_context({}))
-    config = {field.replace("_", "-"): value for field, value in vars(defaults).items()}
-    config |= {"learning-rate": 1, "num-server-rounds": 7}
-    settings = Settings.from_context(_context(config))
+    settings = Settings.from_context(
+        _context(_config(learning_rate=1, num_server_rounds=7))
+    )
     assert settings.learning_rate == 1.0
     assert isinstance(settings.learning_rate, float)
     assert settings.num_server_rounds == 7
+
+
+DISTINCT = Settings.from_run_config(
+    _config(
+        fraction_train=0.7,
+        fraction_evaluate=0.3,
+        min_nodes=4,
+        server_learning_rate=0.25,
+        learning_rate=0.05,
+        server_tau=0.125,
+        local_epochs=6,
+        batch_size=8,
+        convergence_tolerance=0.02,
+        max_payload_bytes=1000,
+        max_epochs=64,
+        aggregation="downweight",
+        downweight_factor=0.75,
+        straggler_factor=3.0,
+        client_log_cap=4,
+    )
+)
+
+
+def test_every_strategy_option_reaches_fedadagrad_under_its_name() -> None:
+    assert DISTINCT.fedadagrad_options == {
+        "fraction_train": 0.7,
+        "fraction_evaluate": 0.3,
+        "min_train_nodes": 4,
+        "min_evaluate_nodes": 4,
+        "min_available_nodes": 4,
+        "eta": 0.25,
+        "eta_l": 0.05,
+        "tau": 0.125,
+    }
+
+
+def test_every_instruction_reaches_the_clients() -> None:
+    assert DISTINCT.train_instructions == TrainInstructions(
+        local_epochs=6,
+        learning_rate=0.05,
+        batch_size=8,
+        convergence_tolerance=0.02,
+        metadata_type_url="type.googleapis.com/flower_meta.v1.TrainProcessMetadata",
+    )
+
+
+def test_every_metadata_option_reaches_the_strategy() -> None:
+    options = metadata_options(DISTINCT)
+    assert options.limits == Limits(
+        max_payload_bytes=1000, max_epochs=64, expected_epochs=6
+    )
+    assert options.aggregation is Policy.DOWNWEIGHT
+    assert options.downweight_factor == 0.75
+    assert options.straggler_factor == 3.0
+    assert options.client_log_cap == 4
+
+
+def test_an_unknown_aggregation_is_refused_naming_the_choices() -> None:
+    settings = dataclasses.replace(DEFAULTS, aggregation="median")
+    with pytest.raises(
+        ValueError, match=r"one of \['all', 'converged-only', 'downweight'\]"
+    ):
+        metadata_options(settings)
 
 
 @pytest.mark.parametrize(
@@ -40,10 +111,11 @@ def test_given_run_config_wins_and_integers_count_as_floats() -> None:
         ("num-server-rounds", 2.5, "'num-server-rounds' must be int, got 2.5"),
         ("local-epochs", True, "'local-epochs' must be int, got True"),
         ("dataset", 3, "'dataset' must be str, got 3"),
+        ("report", 1, "'report' must be bool, got 1"),
     ],
 )
 def test_wrong_types_are_refused(key: str, value: object, message: str) -> None:
-    config = _default_run_config()
+    config = _config()
     config[key] = value  # type: ignore[assignment]
     with pytest.raises(TypeError, match=message):
         Settings.from_run_config(config)

@@ -1,6 +1,12 @@
-"""`CustomFedAdagrad` on constructed replies: reading, reporting, logging."""
+"""The metadata strategy on constructed rounds: outcomes, logs, containment.
 
+Rounds are built as a SuperLink delivers them: `configure_train` addresses
+the sampled nodes, each instruction gets its id, replies answer it.
+"""
+
+import hashlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,120 +17,316 @@ from flwr.app import (
     ConfigRecord,
     Error,
     Message,
-    MessageType,
+    MetricRecord,
     RecordDict,
 )
 from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app.protocol import codec
+from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
-from flower_app.server.strategy import CustomFedAdagrad
-from tests.conftest import reply_from, sample_metadata, train_content
+from flower_app.server.strategy import MetadataOptions
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.helpers import (
+    NodeList,
+    answer,
+    delivered,
+    sample_metadata,
+    train_content,
+)
 
-CURRENT = {"w": np.zeros(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
+MODEL = {"w": np.zeros(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
+URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
 
 
 def _arrays(value: float) -> ArrayRecord:
-    return ArrayRecord({k: Array(np.full_like(v, value)) for k, v in CURRENT.items()})
+    return ArrayRecord({k: Array(np.full_like(v, value)) for k, v in MODEL.items()})
 
 
-def _replies() -> list[Message]:
-    """Three good replies, one with undecodable metadata, one without any."""
-    replies = [
-        reply_from(node, train_content(_arrays(node), 10 * node, sample_metadata(node)))
-        for node in (1, 2, 3)
-    ]
-    broken = train_content(_arrays(4.0), 40, None)
-    broken[codec.RECORD_KEY] = ConfigRecord(
-        {codec.TYPE_URL_KEY: codec.TYPE_URL, codec.FIELD_KEY: b"\xff\xff\xff"}
+def _sent(strategy: FedAdagrad, nodes: list[int]) -> dict[int, Message]:
+    """Configure round 1 for `nodes`; return each node's instruction."""
+    strategy.min_available_nodes = strategy.min_train_nodes = len(nodes)
+    messages = strategy.configure_train(
+        1,
+        ArrayRecord({k: Array(v) for k, v in MODEL.items()}),
+        ConfigRecord(),
+        NodeList(nodes),  # type: ignore[arg-type]
     )
-    replies.append(reply_from(4, broken))
-    replies.append(reply_from(5, train_content(_arrays(5.0), 50, None)))
-    return replies
+    return {m.metadata.dst_node_id: m for m in delivered(messages)}
 
 
-def _aggregate(strategy: FedAdagrad, replies: list[Message]) -> ArrayRecord | None:
-    strategy.current_arrays = {k: v.copy() for k, v in CURRENT.items()}
-    arrays, _ = strategy.aggregate_train(1, iter(replies))
+def _good(sent: dict[int, Message], node: int, weight: int = 10) -> Message:
+    return answer(
+        sent[node], train_content(_arrays(node), weight, sample_metadata(node))
+    )
+
+
+def _round(
+    strategy: FedAdagrad, nodes: list[int], replies: Mapping[int, RecordDict | Error]
+) -> ArrayRecord | None:
+    sent = _sent(strategy, nodes)
+    arrays, _ = strategy.aggregate_train(
+        1, [answer(sent[node], content) for node, content in replies.items()]
+    )
     return arrays
 
 
-def test_metadata_is_decoded_logged_and_kept_per_node(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def _bad_record(value: bytes) -> RecordDict:
+    content = train_content(_arrays(4.0), 40, None)
+    content["train_metadata"] = ConfigRecord({"type_url": URL, "meta": value})
+    return content
+
+
+def _mixed() -> dict[int, RecordDict | Error]:
+    """Nodes 1-3 good, 4 undecodable, 5 without metadata, 6 an error reply."""
+    return {
+        1: train_content(_arrays(1), 10, sample_metadata(1)),
+        2: train_content(_arrays(2), 20, sample_metadata(2)),
+        3: train_content(_arrays(3), 30, sample_metadata(3)),
+        4: _bad_record(b"\xff\xff\xff"),
+        5: train_content(_arrays(5), 50, None),
+        6: Error(code=0, reason="ClientApp raised"),
+    }
+
+
+def test_every_node_lands_in_one_bucket(caplog: pytest.LogCaptureFixture) -> None:
     strategy = CustomFedAdagrad()
     with caplog.at_level(logging.INFO, logger="flwr"):
-        _aggregate(strategy, _replies())
+        _round(strategy, [1, 2, 3, 4, 5, 6, 7], _mixed())  # 7 never answers
 
-    assert strategy.reports[1].accepted == {n: sample_metadata(n) for n in (1, 2, 3)}
+    report = strategy.reports[1]
+    assert report.accepted == {n: sample_metadata(n) for n in (1, 2, 3)}
+    assert set(report.rejected) == {4, 5}
+    assert report.rejected[4].startswith("malformed: 3 bytes are not a")
+    assert report.rejected[5].startswith("missing_record: message has no ConfigRecord")
+    assert report.failed == {
+        6: "error reply: ClientApp raised",
+        7: "no reply before the round's timeout",
+    }
+    assert "round 1 metadata: 3 accepted, 2 rejected, 2 failed" in caplog.text
+
+
+def test_the_log_line_is_the_tutorials_dict(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        _round(CustomFedAdagrad(), [1, 2], {n: _mixed()[n] for n in (1, 2)})
     assert (
         "round 1 node 2: {'training_time': 12.5, 'converged': True, "
         "'training_losses': {'epoch_1': 1.0, 'epoch_2': 0.5}}"
     ) in caplog.text
-
-
-def test_bad_metadata_is_reported_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    strategy = CustomFedAdagrad()
+    absent = TrainProcessMetadata(training_time=0.0)
+    content = train_content(_arrays(1), 10, absent)
     with caplog.at_level(logging.INFO, logger="flwr"):
-        _aggregate(strategy, _replies())
-
-    report = strategy.reports[1]
-    assert set(report.rejected) == {4, 5}
-    assert report.rejected[5].startswith("missing_record: message has no ConfigRecord")
+        _round(CustomFedAdagrad(), [8], {8: content})
     assert (
-        "round 1 node 4: metadata skipped: malformed: 3 bytes are not a" in caplog.text
+        "round 1 node 8: {'training_time': 0.0, 'converged': None, "
+        "'training_losses': {}}"
+    ) in caplog.text
+
+
+def test_model_aggregation_is_fedadagrads_on_the_admitted_replies() -> None:
+    ours = _round(CustomFedAdagrad(), [1, 2, 3, 4, 5, 6], _mixed())
+    plain = FedAdagrad()
+    sent = _sent(plain, [1, 2, 3, 4, 5])
+    expected, _ = plain.aggregate_train(
+        1, [answer(sent[n], c) for n, c in _mixed().items() if n != 6]
     )
-    assert "round 1 metadata: 3 accepted, 2 rejected, 0 failed" in caplog.text
-
-
-def test_model_aggregation_is_unaffected_by_metadata() -> None:
-    ours = _aggregate(CustomFedAdagrad(), _replies())
-    plain = _aggregate(FedAdagrad(), _replies())
     assert ours is not None
-    assert plain is not None
-    for key in CURRENT:
-        np.testing.assert_array_equal(ours[key].numpy(), plain[key].numpy())
-
-
-def test_error_replies_and_silent_nodes_count_as_failed(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    instruction = Message(RecordDict(), dst_node_id=9, message_type=MessageType.TRAIN)
-    crashed = Message(Error(code=0, reason="ClientApp raised"), reply_to=instruction)
-    strategy = CustomFedAdagrad()
-    strategy._instructions["train", 1] = [  # node 11 never answers
-        Message(RecordDict(), dst_node_id=node, message_type=MessageType.TRAIN)
-        for node in (1, 2, 3, 9, 11)
-    ]
-    with caplog.at_level(logging.INFO, logger="flwr"):
-        arrays = _aggregate(strategy, [*_replies()[:3], crashed])
-
-    assert arrays is not None
-    report = strategy.reports[1]
-    assert set(report.accepted) == {1, 2, 3}
-    assert report.failed == {
-        9: "error reply: ClientApp raised",
-        11: "no reply before the round's timeout",
-    }
-    assert "round 1 metadata: 3 accepted, 0 rejected, 2 failed" in caplog.text
+    assert expected is not None
+    for key in MODEL:
+        np.testing.assert_array_equal(ours[key].numpy(), expected[key].numpy())
 
 
 def test_every_outcome_is_appended_to_the_log(tmp_path: Path) -> None:
     metadata_log = MetadataLog(tmp_path)
     strategy = CustomFedAdagrad(metadata_log=metadata_log, run_id=77)
-    _aggregate(strategy, _replies())
+    _round(strategy, [1, 2, 3, 4, 5, 6, 7], _mixed())
 
     records = list(read_log(tmp_path / BINARY_LOG))
-    assert [r.node_id for r in records] == [1, 2, 3, 4, 5]
-    assert {r.run_id for r in records} == {77}
-    assert {r.server_round for r in records} == {1}
-    assert [r.WhichOneof("outcome") for r in records] == 3 * ["accepted"] + 2 * [
-        "rejected"
-    ]
+    assert [r.node_id for r in records] == [1, 2, 3, 4, 5, 6, 7]
+    assert [r.WhichOneof("outcome") for r in records] == (
+        3 * ["accepted"] + 2 * ["rejected"] + 2 * ["failed"]
+    )
+    assert {(r.run_id, r.server_round, r.record_key) for r in records} == {
+        (77, 1, "train_metadata")
+    }
     assert records[1].accepted == sample_metadata(2)
-    assert records[3].rejected.reason == "malformed"
-    assert records[3].rejected.payload == b"\xff\xff\xff"
+    rejected = records[3].rejected
+    assert (rejected.reason, rejected.payload, rejected.payload_size) == (
+        "malformed",
+        b"\xff\xff\xff",
+        3,
+    )
+    assert rejected.payload_sha256 == hashlib.sha256(b"\xff\xff\xff").digest()
+    assert (rejected.type_url, rejected.record_key) == (URL, "train_metadata")
+    assert records[5].failed.reason == "error reply: ClientApp raised"
     assert all(r.received_at.seconds > 0 for r in records)
     lines = (tmp_path / JSON_LOG).read_text().splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 7
     assert lines[0].startswith('{"accepted":{"converged":true,')
+
+
+def test_a_large_rejected_payload_is_kept_as_prefix_size_and_hash(
+    tmp_path: Path,
+) -> None:
+    payload = b"\x0a" + b"\xff" * 99_999  # field 1 with a bad length: malformed
+    metadata_log = MetadataLog(tmp_path)
+    options = MetadataOptions(limits=MetadataOptions().limits.__class__(200_000))
+    strategy = CustomFedAdagrad(metadata=options, metadata_log=metadata_log)
+    _round(strategy, [1, 2], {1: _bad_record(payload), 2: _mixed()[1]})
+    (record, _) = read_log(tmp_path / BINARY_LOG)
+    assert record.rejected.payload == payload[:256]
+    assert record.rejected.payload_size == 100_000
+    assert record.rejected.payload_sha256 == hashlib.sha256(payload).digest()
+    assert (tmp_path / BINARY_LOG).stat().st_size < 1_000
+
+
+def test_a_reply_is_its_addressees_even_when_signed_by_another_node() -> None:
+    strategy = CustomFedAdagrad()
+    sent = _sent(strategy, [1, 2])
+    forged = answer(
+        sent[2], train_content(_arrays(2), 20, sample_metadata(5)), sender=1
+    )
+    strategy.aggregate_train(1, [_good(sent, 1), forged])
+    assert strategy.reports[1].accepted == {
+        1: sample_metadata(1),
+        2: sample_metadata(5),
+    }
+
+
+def test_a_node_that_answers_twice_counts_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    strategy = CustomFedAdagrad()
+    sent = _sent(strategy, [1, 2])
+    again = answer(sent[2], _bad_record(b"\xff"))
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        arrays, _ = strategy.aggregate_train(
+            1, [_good(sent, 1), _good(sent, 2), again, again]
+        )
+    report = strategy.reports[1]
+    assert set(report.accepted) == {1, 2}
+    assert not report.rejected
+    assert report.duplicates == {2: 2}
+    assert "2 accepted, 0 rejected, 0 failed (2 duplicate replies ignored)" in (
+        caplog.text
+    )
+    once = CustomFedAdagrad()
+    sent = _sent(once, [1, 2])
+    expected, _ = once.aggregate_train(1, [_good(sent, 1), _good(sent, 2)])
+    assert arrays is not None
+    assert expected is not None
+    np.testing.assert_array_equal(arrays["w"].numpy(), expected["w"].numpy())
+
+
+@pytest.mark.parametrize("cap", [0, 2, 5])
+def test_per_client_lines_stop_at_the_cap(
+    cap: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    strategy = CustomFedAdagrad(metadata=MetadataOptions(client_log_cap=cap))
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        _round(strategy, [1, 2, 3, 4, 5], {n: _mixed()[1] for n in (1, 2, 3, 4, 5)})
+    lines = [r.message for r in caplog.records if r.message.startswith("round 1 node")]
+    assert len(lines) == cap
+    if cap < 5:
+        assert f"round 1 train: {5 - cap} more clients not shown" in caplog.text
+    else:
+        assert "more clients not shown" not in caplog.text
+
+
+def _weights(content: RecordDict, value: float | list[float] | None) -> RecordDict:
+    metrics = MetricRecord({"train_loss": 0.5})
+    if value is not None:
+        metrics["num-examples"] = value
+    content["metrics"] = metrics
+    return content
+
+
+def _out_of_shape() -> dict[str, RecordDict]:
+    """Replies FedAdagrad would refuse, one kind each."""
+    good = train_content(_arrays(9), 10, sample_metadata())
+    metadata_as_metrics = train_content(_arrays(9), 10, None)
+    metadata_as_metrics["train_metadata"] = MetricRecord({"meta": 1.0})
+    metadata_as_arrays = train_content(_arrays(9), 10, None)
+    metadata_as_arrays["train_metadata"] = _arrays(1)
+    extra_metrics = train_content(_arrays(9), 10, sample_metadata())
+    extra_metrics["more"] = MetricRecord({"x": 1.0})
+    no_arrays = train_content(_arrays(9), 10, sample_metadata())
+    del no_arrays["arrays"]
+    other_keys = train_content(_arrays(9), 10, sample_metadata())
+    other_keys["metrics"] = MetricRecord({"num-examples": 10, "extra": 1.0})
+    other_shape = train_content(
+        ArrayRecord(
+            {
+                "w": Array(np.zeros(5, dtype=np.float32)),
+                "b": Array(np.zeros(2, dtype=np.float32)),
+            }
+        ),
+        10,
+        sample_metadata(),
+    )
+    other_names = train_content(
+        ArrayRecord(
+            {
+                "w": Array(np.zeros(4, dtype=np.float32)),
+                "c": Array(np.zeros(2, dtype=np.float32)),
+            }
+        ),
+        10,
+        sample_metadata(),
+    )
+    broken_array = train_content(_arrays(9), 10, sample_metadata())
+    broken_array.array_records["arrays"]["w"] = Array(
+        dtype="float32", shape=(4,), stype="numpy.ndarray", data=b"junk"
+    )
+    list_weight = train_content(_arrays(9), 10, sample_metadata())
+    list_metric = train_content(_arrays(9), 10, sample_metadata())
+    list_metric["metrics"] = MetricRecord(
+        {"train_loss": [0.5, 0.4], "num-examples": 10}
+    )
+    return {
+        "metadata as MetricRecord": metadata_as_metrics,
+        "metadata as ArrayRecord": metadata_as_arrays,
+        "two MetricRecords": extra_metrics,
+        "no ArrayRecord": no_arrays,
+        "other metric names": other_keys,
+        "other array shape": other_shape,
+        "other array names": other_names,
+        "array bytes that do not load": broken_array,
+        "no weight": _weights(train_content(_arrays(9), 10, sample_metadata()), None),
+        "weight as a list": _weights(list_weight, [1.0, 2.0]),
+        "NaN weight": _weights(
+            train_content(_arrays(9), 10, sample_metadata()), float("nan")
+        ),
+        "negative weight": _weights(
+            train_content(_arrays(9), 10, sample_metadata()), -1
+        ),
+        "list metric": list_metric,
+        "good": good,
+    }
+
+
+@pytest.mark.parametrize("kind", [k for k in _out_of_shape() if k != "good"])
+def test_a_reply_the_aggregation_would_refuse_fails_alone(kind: str) -> None:
+    replies = {1: _mixed()[1], 2: _mixed()[2], 3: _out_of_shape()[kind]}
+    strategy = CustomFedAdagrad()
+    arrays = _round(strategy, [1, 2, 3], replies)
+    report = strategy.reports[1]
+    assert set(report.accepted) == {1, 2}
+    assert set(report.failed) == {3}
+    assert report.failed[3]
+    plain = FedAdagrad()
+    sent = _sent(plain, [1, 2])
+    good = [answer(sent[n], _mixed()[n]) for n in (1, 2)]
+    expected, _ = plain.aggregate_train(1, good)
+    assert arrays is not None
+    assert expected is not None
+    np.testing.assert_array_equal(arrays["w"].numpy(), expected["w"].numpy())
+
+
+def test_a_round_where_nothing_weighs_anything_aggregates_nothing() -> None:
+    replies = {
+        n: _weights(train_content(_arrays(n), 0, sample_metadata()), 0) for n in (1, 2)
+    }
+    strategy = CustomFedAdagrad()
+    assert _round(strategy, [1, 2], replies) is None
+    assert set(strategy.reports[1].failed) == {1, 2}
+    assert "weighs 0" in strategy.reports[1].failed[1]

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import Array, ArrayRecord, ConfigRecord
 
+from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol import codec
-from flower_app.protocol.validation import MetadataDecodeError, Reason
-from flower_app.server.strategy import CustomFedAdagrad
-from tests.conftest import reply_from, sample_metadata, train_content
+from flower_app.protocol.rules import MetadataDecodeError, Reason
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.helpers import reply_from, sample_metadata, train_content
 from tests.tutorial_pickle import armed_payload, tutorial_payload, tutorial_receive
 
 
@@ -39,12 +39,12 @@ def test_pickle_payload_is_refused_and_never_executed(tmp_path: Path) -> None:
         reply_from(1, train_content(arrays, 10, sample_metadata())),
         reply_from(2, train_content(arrays, 10, None)),
     ]
-    replies[1].content[codec.RECORD_KEY] = ConfigRecord(
-        {codec.TYPE_URL_KEY: codec.TYPE_URL, codec.FIELD_KEY: payload}
+    replies[1].content[codec.TRAIN_RECORD_KEY] = ConfigRecord(
+        {codec.TYPE_URL_KEY: codec.TRAIN_TYPE_URL, codec.META_KEY: payload}
     )
     with pytest.raises(MetadataDecodeError) as caught:
-        codec.from_reply(replies[1])
-    assert caught.value.reason is Reason.MALFORMED
+        codec.from_message(TrainProcessMetadata, replies[1], codec.TRAIN_RECORD_KEY)
+    assert caught.value.reason == Reason.MALFORMED
 
     strategy = CustomFedAdagrad()
     strategy.current_arrays = {"w": np.zeros(3, dtype=np.float32)}

@@ -1,58 +1,33 @@
 // Reads one flower_meta.v1 payload and prints its canonical proto3 JSON, or
-// "rejected <reason>: <detail>" (exit code 1) by the rules in the .proto.
+// "rejected <reason>: <detail>" (exit code 1). The type URL names the
+// message; the rules come from the schema's options (rules.cc).
 //
 //   consumer TYPE_URL PAYLOAD_FILE
-#include <charconv>
-#include <cmath>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
-#include "flower_meta/v1/metadata.pb.h"
+#include "flower_meta/v1/metadata.pb.h"  // links the schema into the generated pool
+#include "rules.h"
 
 namespace {
 
-using flower_meta::v1::TrainProcessMetadata;
+using flower_meta_reader::NumberText;
+using flower_meta_reader::Rejected;
+using google::protobuf::Descriptor;
+using google::protobuf::DescriptorPool;
+using google::protobuf::Message;
+using google::protobuf::MessageFactory;
 using google::protobuf::Value;
-
-struct Rejected {
-  std::string reason;
-  std::string detail;
-};
-
-// A finite double as ECMAScript's Number.prototype.toString prints it.
-std::string FormatNumber(double number) {
-  if (number == 0) return "0";
-  std::string sign = number < 0 ? "-" : "";
-  char buffer[64];
-  auto result = std::to_chars(buffer, buffer + sizeof buffer, std::fabs(number),
-                              std::chars_format::scientific);
-  std::string scientific(buffer, result.ptr);  // shortest: "d.ddde+XX"
-  auto e = scientific.find('e');
-  std::string digits = scientific.substr(0, e);
-  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
-  int point = std::stoi(scientific.substr(e + 1)) + 1;  // value = 0.digits * 10^point
-  int k = static_cast<int>(digits.size());
-  std::string text;
-  if (k <= point && point <= 21) {
-    text = digits + std::string(point - k, '0');
-  } else if (0 < point && point <= 21) {
-    text = digits.substr(0, point) + "." + digits.substr(point);
-  } else if (-6 < point && point <= 0) {
-    text = "0." + std::string(-point, '0') + digits;
-  } else {
-    int exponent = point - 1;
-    text = digits.substr(0, 1) + (k > 1 ? "." + digits.substr(1) : "") + "e" +
-           (exponent >= 0 ? "+" : "-") + std::to_string(std::abs(exponent));
-  }
-  return sign + text;
-}
 
 // A JSON string as RFC 8785 (and JSON.stringify) escapes it.
 std::string Quote(const std::string& text) {
@@ -84,7 +59,7 @@ std::string Canonical(const Value& value) {
   switch (value.kind_case()) {
     case Value::kNullValue: return "null";
     case Value::kBoolValue: return value.bool_value() ? "true" : "false";
-    case Value::kNumberValue: return FormatNumber(value.number_value());
+    case Value::kNumberValue: return NumberText(value.number_value());
     case Value::kStringValue: return Quote(value.string_value());
     case Value::kListValue: {
       std::string out = "[";
@@ -108,49 +83,44 @@ std::string Canonical(const Value& value) {
   }
 }
 
+// The schema file this reader was built from; its messages are the ones it reads.
+constexpr char kSchemaFile[] = "flower_meta/v1/metadata.proto";
+
 std::string Before(const std::string& text, char separator) {
   auto at = text.rfind(separator);
   return at == std::string::npos ? "" : text.substr(0, at);
 }
 
-void CheckTypeUrl(const std::string& type_url) {
-  const auto* descriptor = TrainProcessMetadata::descriptor();
-  std::string got = type_url.substr(type_url.rfind('/') + 1);
-  if (got == descriptor->full_name()) return;
-  std::string name = got.substr(got.rfind('.') + 1);
-  if (name == descriptor->name() &&
-      Before(Before(got, '.'), '.') == Before(descriptor->file()->package(), '.')) {
-    throw Rejected{"unsupported_version", "payload is " + got + "; this reader decodes " +
-                                              descriptor->full_name() + " only"};
+// The message type the type URL names, among this schema's own messages.
+const Descriptor& TypeOf(const std::string& type_url) {
+  static const std::regex kTypeUrl("[A-Za-z0-9._~:/-]{1,256}");
+  if (!std::regex_match(type_url, kTypeUrl)) {
+    throw Rejected{"invalid_type_url",
+                   "type URL is not 1 to 256 characters of A-Z a-z 0-9 . _ ~ : / -"};
   }
-  throw Rejected{"wrong_type", "payload is a " + got + ", expected " + descriptor->full_name()};
+  const DescriptorPool& pool = *DescriptorPool::generated_pool();
+  const std::string package = pool.FindFileByName(kSchemaFile)->package();
+  const std::string got = type_url.substr(type_url.rfind('/') + 1);
+  const Descriptor* found = pool.FindMessageTypeByName(got);
+  if (found != nullptr && found->file()->package() == package) return *found;
+  const std::string name = got.substr(got.rfind('.') + 1);
+  if (Before(Before(got, '.'), '.') == Before(package, '.') &&
+      pool.FindMessageTypeByName(package + "." + name) != nullptr) {
+    throw Rejected{"unsupported_version",
+                   "payload is " + got + "; this reader decodes " + package + " only"};
+  }
+  throw Rejected{"wrong_type", "payload is a " + got + ", not a " + package + " message"};
 }
 
-void Validate(const TrainProcessMetadata& meta) {
-  if (!meta.has_training_time()) {
-    throw Rejected{"missing_training_time", "training_time is missing"};
+std::unique_ptr<Message> Decode(const std::string& type_url, const std::string& payload) {
+  const Descriptor& type = TypeOf(type_url);
+  std::unique_ptr<Message> message(MessageFactory::generated_factory()->GetPrototype(&type)->New());
+  if (!message->ParseFromString(payload)) {
+    throw Rejected{"malformed",
+                   std::to_string(payload.size()) + " bytes are not a " + type.full_name()};
   }
-  if (!std::isfinite(meta.training_time()) || meta.training_time() < 0) {
-    throw Rejected{"training_time_out_of_range", "training_time is not finite and >= 0"};
-  }
-  for (int i = 0; i < meta.training_losses_size(); ++i) {
-    double loss = meta.training_losses(i);
-    if (!std::isfinite(loss) || loss < 0) {
-      throw Rejected{"loss_out_of_range",
-                     "epoch_" + std::to_string(i + 1) + " loss is not finite and >= 0"};
-    }
-  }
-}
-
-TrainProcessMetadata Decode(const std::string& type_url, const std::string& payload) {
-  CheckTypeUrl(type_url);
-  TrainProcessMetadata meta;
-  if (!meta.ParseFromString(payload)) {
-    throw Rejected{"malformed", std::to_string(payload.size()) + " bytes are not a " +
-                                    meta.GetDescriptor()->full_name()};
-  }
-  Validate(meta);
-  return meta;
+  flower_meta_reader::Validate(*message);
+  return message;
 }
 
 }  // namespace
@@ -164,10 +134,10 @@ int main(int argc, char** argv) {
   std::stringstream payload;
   payload << file.rdbuf();
   try {
-    TrainProcessMetadata meta = Decode(argv[1], payload.str());
+    std::unique_ptr<Message> message = Decode(argv[1], payload.str());
     std::string json;
     Value value;
-    if (!google::protobuf::util::MessageToJsonString(meta, &json).ok() ||
+    if (!google::protobuf::util::MessageToJsonString(*message, &json).ok() ||
         !google::protobuf::util::JsonStringToMessage(json, &value).ok()) {
       std::cerr << "cannot print JSON\n";
       return 2;

@@ -1,36 +1,26 @@
-"""ClientApp: follows the server's typed instructions and reports metadata."""
+"""ClientApp: trains as the typed instructions say; the mod sends the metadata."""
 
-import time
-from dataclasses import replace
-
-from flower_meta.v1.metadata_pb2 import (
-    EvaluateInstructions,
-    EvaluateProcessMetadata,
-    TrainInstructions,
-    TrainProcessMetadata,
-)
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from torch.utils.data import TensorDataset
 
 from flower_app.app import data, task
 from flower_app.app.settings import Settings
+from flower_app.client.mod import metadata_mod, report
 from flower_app.protocol import codec
-from flower_app.protocol.validation import MetadataDecodeError, Reason
+from flower_app.protocol.rules import MetadataDecodeError, Reason
+from flower_meta.v1.metadata_pb2 import EvaluateInstructions, TrainInstructions
 
-app = ClientApp()
+app = ClientApp(mods=[metadata_mod])
 
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Train the global model locally; reply with arrays, metrics and metadata."""
-    settings = Settings.from_context(context)
+    """Train the global model locally; reply with arrays and metrics."""
     todo = codec.from_message(TrainInstructions, msg, codec.INSTRUCTIONS_KEY)
-    _check_expected(todo.metadata_type_url, codec.TYPE_URL)
-    trainset, _ = partition_of(settings, context)
+    _check_expected(todo.metadata_type_url, codec.TRAIN_TYPE_URL)
+    trainset, _ = partition_of(Settings.from_context(context), context)
     net = received_model(msg)
-
-    start = time.perf_counter()
     losses = task.train(
         net,
         trainset,
@@ -38,53 +28,27 @@ def train(msg: Message, context: Context) -> Message:
         learning_rate=todo.learning_rate,
         batch_size=todo.batch_size,
     )
-    meta = TrainProcessMetadata(
-        training_time=time.perf_counter() - start, training_losses=losses
+    report(
+        training_losses=losses,
+        converged=task.has_converged(losses, todo.convergence_tolerance),
     )
-    converged = task.has_converged(losses, todo.convergence_tolerance)
-    if converged is not None:
-        meta.converged = converged
-
-    content = RecordDict(
-        {
-            "arrays": ArrayRecord(net.state_dict()),
-            "metrics": MetricRecord(
-                {"train_loss": losses[-1], "num-examples": len(trainset)}
-            ),
-            codec.RECORD_KEY: codec.to_config_record(
-                meta, replace(settings.limits, expected_epochs=todo.local_epochs)
-            ),
-        }
-    )
+    metrics = MetricRecord({"train_loss": losses[-1], "num-examples": len(trainset)})
+    content = RecordDict({"arrays": ArrayRecord(net.state_dict()), "metrics": metrics})
     return Message(content=content, reply_to=msg)
 
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """Evaluate the global model on this partition's test split."""
-    settings = Settings.from_context(context)
     todo = codec.from_message(EvaluateInstructions, msg, codec.INSTRUCTIONS_KEY)
     _check_expected(todo.metadata_type_url, codec.EVALUATE_TYPE_URL)
-    _, testset = partition_of(settings, context)
-    net = received_model(msg)
-
-    start = time.perf_counter()
-    loss, accuracy = task.evaluate(net, testset)
-    meta = EvaluateProcessMetadata(
-        evaluation_time=time.perf_counter() - start,
-        num_examples=len(testset),
-        loss=loss,
-        accuracy=accuracy,
+    _, testset = partition_of(Settings.from_context(context), context)
+    loss, accuracy = task.evaluate(received_model(msg), testset)
+    report(num_examples=len(testset), loss=loss, accuracy=accuracy)
+    metrics = MetricRecord(
+        {"eval_loss": loss, "eval_acc": accuracy, "num-examples": len(testset)}
     )
-    content = RecordDict(
-        {
-            "metrics": MetricRecord(
-                {"eval_loss": loss, "eval_acc": accuracy, "num-examples": len(testset)}
-            ),
-            codec.EVALUATE_RECORD_KEY: codec.to_config_record(meta, settings.limits),
-        }
-    )
-    return Message(content=content, reply_to=msg)
+    return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
 
 
 def _check_expected(expected: str, written: str) -> None:

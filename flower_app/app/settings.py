@@ -5,14 +5,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from flower_meta.v1.metadata_pb2 import TrainInstructions
 from flwr.app import Context, UserConfig
 from flwr.common.config import get_fused_config_from_dir
 
 from flower_app.protocol import codec
-from flower_app.protocol.validation import Limits
-from flower_app.server.aggregation import Policy
-from flower_app.server.strategy import MetadataPolicy
+from flower_app.protocol.rules import Limits
+from flower_meta.v1.metadata_pb2 import TrainInstructions
 
 APP_DIR = Path(__file__).resolve().parents[2]
 """The Flower app (or unpacked FAB) holding pyproject.toml."""
@@ -64,23 +62,7 @@ class Settings:
             learning_rate=self.learning_rate,
             batch_size=self.batch_size,
             convergence_tolerance=self.convergence_tolerance,
-            metadata_type_url=codec.TYPE_URL,
-        )
-
-    @property
-    def metadata_policy(self) -> MetadataPolicy:
-        """How the strategy uses and shows metadata."""
-        choices = [policy.value for policy in Policy]
-        if self.aggregation not in choices:
-            raise ValueError(
-                f"run config 'aggregation' must be one of {choices}, "
-                f"got {self.aggregation!r}"
-            )
-        return MetadataPolicy(
-            Policy(self.aggregation),
-            self.downweight_factor,
-            self.straggler_factor,
-            self.client_log_cap,
+            metadata_type_url=codec.TRAIN_TYPE_URL,
         )
 
     @property

@@ -41,6 +41,18 @@ def _utf16_key(item: tuple[str, JsonValue]) -> bytes:
     return item[0].encode("utf-16-be")
 
 
+def number_text(number: float) -> str:
+    """Print any double as ECMAScript's String(number) does, NaN and infinities too.
+
+    Every reader prints numbers in refusals this way, so their texts agree.
+    """
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "Infinity" if number > 0 else "-Infinity"
+    return format_number(number)
+
+
 def format_number(number: float) -> str:
     """Format a finite double as ECMAScript's Number.prototype.toString does."""
     if not math.isfinite(number):

@@ -1,47 +1,44 @@
-"""The one codec between flower_meta.v1 messages and Flower `ConfigRecord`s.
+"""The one codec between protobuf messages and Flower `ConfigRecord`s.
 
 A `ConfigRecord` carrying a message holds a google.protobuf.Any, flattened:
 "type_url" names the message and its major version, "meta" holds its bytes.
-Train replies carry `TrainProcessMetadata` under "train_metadata", evaluate
-replies `EvaluateProcessMetadata` under "evaluate_metadata"; instructions
-carry `TrainInstructions` / `EvaluateInstructions` under "config". Decoding
-checks the type and size, parses, then validates.
+Train replies carry their metadata under "train_metadata", evaluate replies
+under "evaluate_metadata", instructions under "config". Decoding has one
+path: the record's shape, the type URL, the size, the parse, the rules.
 """
 
+import re
 from typing import TypeVar
 
-from flower_meta.v1.metadata_pb2 import (
-    EvaluateProcessMetadata,
-    TrainProcessMetadata,
-)
 from flwr.app import ConfigRecord
 from flwr.app import Message as FlowerMessage
 from google.protobuf.message import DecodeError, Message
 
-from flower_app.protocol.validation import (
+from flower_app.protocol.rules import (
+    DEFAULT_LIMITS,
     Limits,
     MetadataDecodeError,
     Reason,
-    check_size,
     validate,
 )
+from flower_app.protocol.text import printable
+from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
 
 M = TypeVar("M", bound=Message)
 
-RECORD_KEY = "train_metadata"
+TRAIN_RECORD_KEY = "train_metadata"
 """Key of the `ConfigRecord` with the metadata in a train reply."""
 EVALUATE_RECORD_KEY = "evaluate_metadata"
 """Key of the `ConfigRecord` with the metadata in an evaluate reply."""
 INSTRUCTIONS_KEY = "config"
 """Key of the `ConfigRecord` with the instructions in a train/evaluate message."""
-FIELD_KEY = "meta"
+META_KEY = "meta"
 """Key of the serialized message inside such a `ConfigRecord`."""
 TYPE_URL_KEY = "type_url"
 """Key of the message's type URL inside such a `ConfigRecord`."""
-
-DEFAULT_LIMITS = Limits()
-
-TutorialDict = dict[str, float | bool | dict[str, float] | None]
+MAX_TYPE_URL = 256
+"""Longest type URL a reader looks at."""
+_TYPE_URL = re.compile(rf"[A-Za-z0-9._~:/-]{{1,{MAX_TYPE_URL}}}")
 
 
 def type_url_of(schema: type[Message]) -> str:
@@ -49,21 +46,72 @@ def type_url_of(schema: type[Message]) -> str:
     return f"type.googleapis.com/{schema.DESCRIPTOR.full_name}"
 
 
-FULL_NAME = TrainProcessMetadata.DESCRIPTOR.full_name
-TYPE_URL = type_url_of(TrainProcessMetadata)
+TRAIN_TYPE_URL = type_url_of(TrainProcessMetadata)
 EVALUATE_TYPE_URL = type_url_of(EvaluateProcessMetadata)
+
+
+class Refused(MetadataDecodeError):
+    """A refused record, with what it held: its type URL and payload, if any."""
+
+    def __init__(self, error: MetadataDecodeError, type_url: str, payload: bytes):
+        """Wrap `error` with the record's type URL and payload."""
+        super().__init__(error.reason, error.detail)
+        self.type_url = type_url
+        self.payload = payload
 
 
 def to_config_record(message: Message, limits: Limits = DEFAULT_LIMITS) -> ConfigRecord:
     """Validate `message` and put its type URL and bytes into a `ConfigRecord`."""
     validate(message, limits)
     payload = message.SerializeToString()
-    check_size(payload, limits)
-    return ConfigRecord({TYPE_URL_KEY: type_url_of(type(message)), FIELD_KEY: payload})
+    _check_size(payload, limits)
+    return ConfigRecord({TYPE_URL_KEY: type_url_of(type(message)), META_KEY: payload})
 
 
-def check_type_url(type_url: str, schema: type[Message] = TrainProcessMetadata) -> None:
-    """Refuse a type URL naming another message or another major version."""
+def from_message(
+    schema: type[M],
+    message: FlowerMessage,
+    record_key: str,
+    limits: Limits = DEFAULT_LIMITS,
+) -> M:
+    """Decode the `schema` message a Flower message carries under `record_key`.
+
+    Raises `Refused` for anything that is not a valid `schema` message.
+    """
+    type_url, payload = "", b""
+    try:
+        type_url, payload = _envelope(message, record_key)
+        return decode(schema, type_url, payload, limits)
+    except MetadataDecodeError as err:
+        raise Refused(err, type_url, payload) from err
+
+
+def decode(
+    schema: type[M], type_url: str, payload: bytes, limits: Limits = DEFAULT_LIMITS
+) -> M:
+    """Check the type URL and size, parse, then validate one `schema` payload."""
+    check_type_url(type_url, schema)
+    _check_size(payload, limits)
+    try:
+        message = schema.FromString(payload)
+    except DecodeError as err:
+        raise MetadataDecodeError(
+            Reason.MALFORMED,
+            f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
+            f"({err}); was the sender built from this project's proto/?",
+        ) from err
+    validate(message, limits)
+    return message
+
+
+def check_type_url(type_url: str, schema: type[Message]) -> None:
+    """Refuse a malformed type URL, or one naming another message or version."""
+    if not _TYPE_URL.fullmatch(type_url):
+        raise MetadataDecodeError(
+            Reason.INVALID_TYPE_URL,
+            f"type URL {printable(type_url, 80)!r} is not 1 to {MAX_TYPE_URL} "
+            "characters of A-Z a-z 0-9 . _ ~ : / -",
+        )
     expected = schema.DESCRIPTOR.full_name
     got = type_url.rsplit("/", 1)[-1]
     if got == expected:
@@ -82,39 +130,21 @@ def check_type_url(type_url: str, schema: type[Message] = TrainProcessMetadata) 
     )
 
 
-def decode_as(
-    schema: type[M], type_url: str, payload: bytes, limits: Limits = DEFAULT_LIMITS
-) -> M:
-    """Check the type and size, parse, then validate one payload of `schema`."""
-    check_type_url(type_url, schema)
-    check_size(payload, limits)
-    try:
-        message = schema.FromString(payload)
-    except DecodeError as err:
+def _check_size(payload: bytes, limits: Limits) -> None:
+    """Refuse a payload over the size limit, before anything parses it."""
+    if len(payload) > limits.max_payload_bytes:
         raise MetadataDecodeError(
-            Reason.MALFORMED,
-            f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
-            f"({err}); was the sender built from this project's proto/?",
-        ) from err
-    validate(message, limits)
-    return message
+            Reason.PAYLOAD_TOO_LARGE,
+            f"{len(payload)} bytes exceed the limit of {limits.max_payload_bytes} "
+            "(run config max-payload-bytes)",
+        )
 
 
-def decode(
-    type_url: str, payload: bytes, limits: Limits = DEFAULT_LIMITS
-) -> TrainProcessMetadata:
-    """Decode one `TrainProcessMetadata` payload."""
-    return decode_as(TrainProcessMetadata, type_url, payload, limits)
-
-
-def payload_of(
-    message: FlowerMessage, record_key: str = RECORD_KEY
-) -> tuple[str, bytes]:
+def _envelope(message: FlowerMessage, record_key: str) -> tuple[str, bytes]:
     """Return the type URL and payload bytes a Flower message carries."""
     if not message.has_content():
         raise MetadataDecodeError(
-            Reason.MISSING_RECORD,
-            f"message carries an error, not content: {message.error}",
+            Reason.MISSING_RECORD, "message carries an error, not content"
         )
     record = message.content.get(record_key)
     if not isinstance(record, ConfigRecord):
@@ -123,50 +153,21 @@ def payload_of(
             f"message has no ConfigRecord {record_key!r}; the sender must add "
             "codec.to_config_record(...) under that key",
         )
-    type_url, payload = record.get(TYPE_URL_KEY), record.get(FIELD_KEY)
+    type_url, payload = record.get(TYPE_URL_KEY), record.get(META_KEY)
     if payload is None:
         raise MetadataDecodeError(
-            Reason.MISSING_META, f"ConfigRecord {record_key!r} has no {FIELD_KEY!r}"
+            Reason.MISSING_META, f"ConfigRecord {record_key!r} has no {META_KEY!r}"
         )
     if not isinstance(payload, bytes):
         raise MetadataDecodeError(
             Reason.META_NOT_BYTES,
-            f"ConfigRecord {record_key!r} needs bytes under {FIELD_KEY!r}, "
+            f"ConfigRecord {record_key!r} needs bytes under {META_KEY!r}, "
             f"got {type(payload).__name__}",
         )
-    if not isinstance(type_url, str):
+    if not isinstance(type_url, str) or not type_url:
         raise MetadataDecodeError(
             Reason.MISSING_TYPE_URL,
             f"ConfigRecord {record_key!r} needs the payload's type URL under "
-            f"{TYPE_URL_KEY!r}, e.g. {TYPE_URL!r}",
+            f"{TYPE_URL_KEY!r}, e.g. {TRAIN_TYPE_URL!r}",
         )
     return type_url, payload
-
-
-def from_message(
-    schema: type[M],
-    message: FlowerMessage,
-    record_key: str,
-    limits: Limits = DEFAULT_LIMITS,
-) -> M:
-    """Decode the `schema` message carried under `record_key`."""
-    return decode_as(schema, *payload_of(message, record_key), limits)
-
-
-def from_reply(
-    reply: FlowerMessage, limits: Limits = DEFAULT_LIMITS
-) -> TrainProcessMetadata:
-    """Decode the training metadata a ClientApp put in its train reply."""
-    return from_message(TrainProcessMetadata, reply, RECORD_KEY, limits)
-
-
-def to_tutorial_dict(meta: TrainProcessMetadata) -> TutorialDict:
-    """Show `meta` in the tutorial's dict form; absent fields become None."""
-    return {
-        "training_time": meta.training_time if meta.HasField("training_time") else None,
-        "converged": meta.converged if meta.HasField("converged") else None,
-        "training_losses": {
-            f"epoch_{epoch}": loss
-            for epoch, loss in enumerate(meta.training_losses, start=1)
-        },
-    }

@@ -1,24 +1,31 @@
 """The ServerApp's durable metadata log: length-delimited records + JSON lines.
 
-`metadata.binpb` holds `MetadataLogRecord`s, each prefixed by its varint
-size (protobuf's own delimited framing); `metadata.jsonl` holds the same
-records as canonical JSON, one a line. Both are appended as replies arrive
-and flushed to disk at the end of every round.
+A run folder holds:
+- `metadata.binpb`: `MetadataLogRecord`s, each prefixed by its varint size
+  (protobuf's own delimited framing), appended as replies arrive and
+  flushed to disk at the end of every round;
+- `schema.binpb`: the `FileDescriptorSet` the log was written with, so a
+  reader reads every field by name, also fields its own build never saw and
+  an app's own message types;
+- `metadata.jsonl`: the same records as canonical JSON, one a line.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar, overload
 
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord
-from google.protobuf import proto
-from google.protobuf.message import DecodeError
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, proto
+from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol.canonical_json import to_canonical_json
+from flower_app.protocol.schema import FileDescriptor
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 
 BINARY_LOG = "metadata.binpb"
 JSON_LOG = "metadata.jsonl"
+SCHEMA = "schema.binpb"
+R = TypeVar("R", bound=Message)
 
 
 class CorruptLogError(ValueError):
@@ -26,16 +33,24 @@ class CorruptLogError(ValueError):
 
 
 class MetadataLog:
-    """Appends records to the two log files in one folder."""
+    """Appends records to the log files in one folder."""
 
-    def __init__(self, folder: Path, json_lines: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        json_lines: bool = True,
+        types: Iterable[type[Message]] = (),
+    ) -> None:
         """Open (or continue) the log in `folder`, creating it if needed.
 
-        Without `json_lines`, only the binary log is written: the JSON mirror
-        costs about twice as much as everything else per record.
+        `types` are the message types the log may hold besides the built-in
+        ones; their schema goes into schema.binpb. Without `json_lines`,
+        only the binary log is written.
         """
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        files = [MetadataLogRecord.DESCRIPTOR.file, *(t.DESCRIPTOR.file for t in types)]
+        (folder / SCHEMA).write_bytes(file_descriptor_set(files).SerializeToString())
         self._files: list[IO[Any]] = [(folder / BINARY_LOG).open("ab")]
         if json_lines:
             self._files.append((folder / JSON_LOG).open("a", encoding="utf-8"))
@@ -60,20 +75,77 @@ class MetadataLog:
             file.close()
 
 
-def read_log(path: Path) -> Iterator[MetadataLogRecord]:
-    """Yield the records of a binary log; raise `CorruptLogError` at a bad tail."""
+def file_descriptor_set(
+    files: Iterable[FileDescriptor],
+) -> descriptor_pb2.FileDescriptorSet:
+    """`files` and everything they import, each once, imports first."""
+    done: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+
+    def add(file: FileDescriptor) -> None:
+        if file.name in done:
+            return
+        for dependency in file.dependencies:
+            add(dependency)
+        done[file.name] = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(done[file.name])
+
+    for file in files:
+        add(file)
+    return descriptor_pb2.FileDescriptorSet(file=done.values())
+
+
+def schema_pool(path: Path) -> descriptor_pool.DescriptorPool:
+    """Load a `FileDescriptorSet` file, such as a run's schema.binpb, as a pool."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    return pool
+
+
+def record_type(folder: Path) -> type[Message]:
+    """Build the log record type of a run folder from its schema.binpb.
+
+    A log written before schema.binpb existed is read with this build's
+    `MetadataLogRecord`.
+    """
+    path = folder / SCHEMA
+    if not path.is_file():
+        return MetadataLogRecord
+    name = MetadataLogRecord.DESCRIPTOR.full_name
+    return message_factory.GetMessageClass(
+        schema_pool(path).FindMessageTypeByName(name)
+    )
+
+
+@overload
+def read_log(path: Path) -> Iterator[MetadataLogRecord]: ...
+
+
+@overload
+def read_log(path: Path, record: type[R]) -> Iterator[R]: ...
+
+
+def read_log(
+    path: Path, record: type[Message] = MetadataLogRecord
+) -> Iterator[Message]:
+    """Yield the records of a binary log; raise `CorruptLogError` at a bad tail.
+
+    `record` is the record type to parse them as: this build's by default, or
+    the log's own (`record_type`).
+    """
     with path.open("rb") as stream:
         count = 0
         while True:
             offset = stream.tell()
             try:
-                record = proto.parse_length_prefixed(MetadataLogRecord, stream)  # type: ignore[arg-type]
+                found = proto.parse_length_prefixed(record, stream)  # type: ignore[arg-type]
             except (DecodeError, ValueError) as err:
                 raise CorruptLogError(
                     f"{path}: record {count + 1} at byte {offset} is damaged ({err}); "
                     f"the {count} records before it are intact"
                 ) from err
-            if record is None:
+            if found is None:
                 return
             count += 1
-            yield record
+            yield found

@@ -1,27 +1,48 @@
-"""`flower-meta`: decode payloads and logs, and report on a run folder."""
+"""`flower-meta`: decode payloads and logs, and report on a run folder.
+
+Every wrong argument (a missing path, a folder for a file or the reverse, a
+payload that does not decode) ends in one line on stderr and exit status 1;
+output piped into a command that stops reading (`| head`) ends quietly.
+"""
 
 import argparse
 import base64
 import binascii
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from flower_meta.v1 import metadata_pb2
+from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 from rich.console import Console
 
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import to_canonical_json
-from flower_app.protocol.metadata_log import CorruptLogError, read_log
-from flower_app.protocol.validation import MetadataDecodeError
-from flower_app.reporting import report
+from flower_app.protocol.metadata_log import (
+    BINARY_LOG,
+    SCHEMA,
+    CorruptLogError,
+    read_log,
+    record_type,
+    schema_pool,
+)
+from flower_app.protocol.rules import MetadataDecodeError
+from flower_app.reporting import tables
+from flower_app.reporting.report import write_report
+from flower_app.reporting.run_records import run_folder
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
-SCHEMAS: dict[str, type[Message]] = {
-    descriptor.full_name: getattr(metadata_pb2, name)
-    for name, descriptor in metadata_pb2.DESCRIPTOR.message_types_by_name.items()
-}
-"""Every flower_meta.v1 message, by full name."""
+TABLE_WIDTH = 200
+"""Columns of the tables when the output is not a terminal."""
+
+
+class _Console(Console):
+    """rich's console, with a closed pipe left to `main` like any other."""
+
+    def on_broken_pipe(self) -> None:
+        """Raise, instead of rich's exit with status 1."""
+        raise BrokenPipeError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.command(args))
-    except (FileNotFoundError, MetadataDecodeError, CorruptLogError, ValueError) as err:
+    except BrokenPipeError:
+        # The reader stopped (e.g. `| head`): no traceback, and none at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, MetadataDecodeError, CorruptLogError, ValueError) as err:
         print(f"flower-meta: {err}", file=sys.stderr)
         return 1
 
@@ -37,14 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _decode(args: argparse.Namespace) -> int:
     """Print a payload, or every record of a metadata log, as canonical JSON."""
     if args.log:
-        for record in read_log(Path(args.source)):
+        folder = run_folder(Path(args.source))
+        for record in read_log(folder / BINARY_LOG, record_type(folder)):
             print(to_canonical_json(record))
         return 0
     payload = _payload(args.source, args.encoding)
-    schema = SCHEMAS.get(
-        args.type_url.rsplit("/", 1)[-1], metadata_pb2.TrainProcessMetadata
-    )
-    print(to_canonical_json(codec.decode_as(schema, args.type_url, payload)))
+    message_type = _message_type(args.type_url, args.schema)
+    print(to_canonical_json(codec.decode(message_type, args.type_url, payload)))
     return 0
 
 
@@ -58,21 +82,37 @@ def _payload(source: str, encoding: str) -> bytes:
     except (ValueError, binascii.Error) as err:
         raise ValueError(f"{source[:20]!r}... is not valid {encoding}: {err}") from err
     path = Path(source)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a folder; a payload is a file (for a run folder's log: "
+            "flower-meta decode --log FOLDER)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"no such payload file: {path}")
     return path.read_bytes()
 
 
+def _message_type(type_url: str, schema: str | None) -> type[Message]:
+    """Find the class the type URL names: this build's, or a schema file's."""
+    pool = descriptor_pool.Default()
+    if schema is not None:
+        path = Path(schema)
+        pool = schema_pool(path / SCHEMA if path.is_dir() else path)
+    try:
+        found = pool.FindMessageTypeByName(type_url.rsplit("/", 1)[-1])
+    except KeyError:
+        return TrainProcessMetadata  # the decoder refuses the type URL clearly
+    return message_factory.GetMessageClass(found)
+
+
 def _report(args: argparse.Namespace) -> int:
-    """Print a run's summary table and write its plots."""
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"no such run folder: {run_dir}")
-    records = report.load(run_dir)
-    console = Console()
-    console.print(report.summary(records))
-    for path in report.write_plots(records, run_dir / report.REPORT_FOLDER):
-        console.print(f"wrote {path.resolve()}")
+    """Print a run's summary tables and write its plots."""
+    records, written = write_report(run_folder(Path(args.run_dir)))
+    console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
+    for table in tables.tables(records):
+        console.print(table)
+    for path in written:
+        print(f"wrote {path.resolve()}")
     if records.damage:
         print(
             f"flower-meta: report covers the intact records only: {records.damage}",
@@ -96,11 +136,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     decode.add_argument(
         "--type-url",
-        default=codec.TYPE_URL,
-        help=f"payload type (default {codec.TYPE_URL})",
+        default=codec.TRAIN_TYPE_URL,
+        help=f"payload type (default {codec.TRAIN_TYPE_URL})",
     )
     decode.add_argument(
-        "--log", action="store_true", help="SOURCE is a metadata.binpb log"
+        "--schema",
+        help="a FileDescriptorSet (or a run folder's schema.binpb) defining the type",
+    )
+    decode.add_argument(
+        "--log",
+        action="store_true",
+        help="SOURCE is a run folder or its metadata.binpb: print every record",
     )
     decode.set_defaults(command=_decode)
 

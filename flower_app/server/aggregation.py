@@ -1,19 +1,22 @@
 """Convergence-aware choice of the train replies the global model is built from.
 
 `all` aggregates every reply, as the tutorial does. `converged-only` keeps the
-replies of clients whose metadata says they converged, and falls back to all
-when none did. `downweight` multiplies the aggregation weight of every other
-client (not converged, convergence unknown, or metadata rejected) by a factor
-in (0, 1]. FedAdagrad then aggregates the chosen replies as usual, the train
-metrics with the same weights.
+replies of clients whose metadata says they converged (the field with role
+ROLE_CONVERGED), and falls back to all when none did. `downweight`
+multiplies the aggregation weight of every other client (not converged,
+convergence unknown, or metadata rejected) by a factor in (0, 1]. The
+strategy then aggregates the chosen replies as usual, the train metrics with
+the same weights.
 """
 
 from enum import StrEnum
 
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from flwr.app import Message
+from google.protobuf.message import Message as ProtoMessage
 
+from flower_app.protocol import schema
 from flower_app.server.round_report import NodeId, RoundReport
+from flower_meta.v1.options_pb2 import ROLE_CONVERGED
 
 
 class Policy(StrEnum):
@@ -24,15 +27,20 @@ class Policy(StrEnum):
     DOWNWEIGHT = "downweight"
 
 
-def converged_nodes(report: RoundReport[TrainProcessMetadata]) -> set[NodeId]:
+def converged_nodes(report: RoundReport[ProtoMessage]) -> set[NodeId]:
     """Nodes whose accepted metadata says they converged."""
-    return {node for node, meta in report.accepted.items() if meta.converged}
+    return {
+        node
+        for node, meta in report.accepted.items()
+        if (found := schema.with_role(meta.DESCRIPTOR, ROLE_CONVERGED)) is not None
+        and getattr(meta, found.name) is True
+    }
 
 
 def choose(
     policy: Policy,
     replies: list[tuple[NodeId, Message]],
-    report: RoundReport[TrainProcessMetadata],
+    report: RoundReport[ProtoMessage],
     factor: float,
     weight_key: str,
 ) -> tuple[list[Message], str]:
@@ -45,14 +53,9 @@ def choose(
             return everyone, "converged-only: no client converged, aggregating all"
         return chosen, f"converged-only: aggregating {len(chosen)} converged clients"
     if policy is Policy.DOWNWEIGHT:
-        others = [
-            reply
-            for node, reply in replies
-            if node not in converged and reply.has_content()
-        ]
+        others = [reply for node, reply in replies if node not in converged]
         for reply in others:
-            for metrics in reply.content.metric_records.values():
-                if weight_key in metrics:
-                    metrics[weight_key] = float(metrics[weight_key]) * factor  # type: ignore[arg-type]
+            (metrics,) = reply.content.metric_records.values()
+            metrics[weight_key] = float(metrics[weight_key]) * factor  # type: ignore[arg-type]
         return everyone, f"downweight: {len(others)} clients weighted x{factor:g}"
     return everyone, "all: aggregating every client"

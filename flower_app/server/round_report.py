@@ -2,16 +2,21 @@
 
 Each sampled node ends in one bucket: accepted (metadata decoded and valid),
 rejected (metadata refused; its model update still counts) or failed (error
-reply or no reply). The summary stays one table however many clients there
-are; per-client lines are capped.
+reply, no reply, or a reply the aggregation cannot take). A node that
+replies more than once is counted once, by its first reply. The summary
+stays one block however many clients there are: every number field summed
+up (its unit from the schema), stragglers, and capped lists of reasons.
 """
 
 import statistics
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from google.protobuf.message import Message
+
+from flower_app.protocol import display, schema
+from flower_app.protocol.schema import Descriptor
+from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 M = TypeVar("M", bound=Message)
 NodeId = int
@@ -24,60 +29,89 @@ class RoundReport(Generic[M]):
     accepted: dict[NodeId, M] = field(default_factory=dict)
     rejected: dict[NodeId, str] = field(default_factory=dict)
     failed: dict[NodeId, str] = field(default_factory=dict)
+    duplicates: dict[NodeId, int] = field(default_factory=dict)
+    """Replies after a node's first, which were ignored."""
 
     def counts(self) -> str:
         """Count accepted, rejected and failed replies in one phrase."""
-        return (
+        text = (
             f"{len(self.accepted)} accepted, {len(self.rejected)} rejected, "
             f"{len(self.failed)} failed"
         )
+        if self.duplicates:
+            ignored = sum(self.duplicates.values())
+            text += f" ({ignored} duplicate replies ignored)"
+        return text
+
+
+@dataclass(frozen=True)
+class Stragglers:
+    """Clients far above the round's median duration."""
+
+    slow: dict[NodeId, float]
+    """Stragglers: slower than the factor x the median."""
+    warm_up: dict[NodeId, float]
+    """As slow, but in the node's first report: start-up cost, not a straggler."""
 
 
 def stragglers(
-    report: RoundReport[TrainProcessMetadata], factor: float
-) -> dict[NodeId, float]:
-    """Nodes whose training took more than `factor` x the round's median time."""
-    times = {node: meta.training_time for node, meta in report.accepted.items()}
+    report: RoundReport[M],
+    descriptor: Descriptor,
+    factor: float,
+    first_reports: set[NodeId],
+) -> Stragglers:
+    """Clients whose duration field exceeds `factor` x the round's median."""
+    duration = schema.with_role(descriptor, ROLE_DURATION)
+    if duration is None or not report.accepted:
+        return Stragglers({}, {})
+    times = {
+        node: value
+        for node, meta in report.accepted.items()
+        for value in display.values([meta], duration)
+    }
     if not times:
-        return {}
+        return Stragglers({}, {})
     limit = factor * statistics.median(times.values())
-    return {node: time for node, time in times.items() if time > limit}
+    slow = {node: time for node, time in times.items() if time > limit}
+    return Stragglers(
+        {n: t for n, t in slow.items() if n not in first_reports},
+        {n: t for n, t in slow.items() if n in first_reports},
+    )
 
 
 def summary_table(
-    server_round: int,
-    report: RoundReport[TrainProcessMetadata],
+    title: str,
+    report: RoundReport[M],
+    descriptor: Descriptor,
+    late: Stragglers,
     straggler_factor: float,
     cap: int,
 ) -> str:
-    """Summarise the round in an aligned block of text, one fact a line."""
+    """Summarise one stage of a round in an aligned block of text."""
     rows = [("clients", report.counts())]
     accepted = list(report.accepted.values())
     if accepted:
-        times = [meta.training_time for meta in accepted]
-        converged = sum(meta.converged for meta in accepted)
-        finals = [meta.training_losses[-1] for meta in accepted if meta.training_losses]
-        rows.append(("converged", f"{converged}/{len(accepted)}"))
+        for found in descriptor.fields:
+            if (text := display.summary(accepted, found)) is not None:
+                rows.append((schema.label(found), text))
+    duration = schema.with_role(descriptor, ROLE_DURATION)
+    if duration is not None:
+        unit = schema.unit(duration)
         rows.append(
             (
-                "training time (s)",
-                f"min {min(times):.3f} | median {statistics.median(times):.3f} | "
-                f"max {max(times):.3f}",
+                f"stragglers (> {straggler_factor:g} x median {duration.name})",
+                capped([f"node {n}: {t:.3g} {unit}" for n, t in late.slow.items()], cap)
+                or "none",
             )
         )
-        if finals:
-            rows.append(("mean final loss", f"{statistics.fmean(finals):.4f}"))
-    slow = [
-        f"node {n}: {t:.3f} s" for n, t in stragglers(report, straggler_factor).items()
-    ]
-    rows.append(
-        (f"stragglers (> {straggler_factor:g} x median)", capped(slow, cap) or "none")
-    )
+        if late.warm_up:
+            warm = [f"node {n}: {t:.3g} {unit}" for n, t in late.warm_up.items()]
+            rows.append(("warm-up (first report, not a straggler)", capped(warm, cap)))
     for label, reasons in (("rejected", report.rejected), ("failed", report.failed)):
         if reasons:
             lines = [f"node {node}: {why}" for node, why in reasons.items()]
             rows.append((label, capped(lines, cap, separator="\n")))
-    return text_table(f"Round {server_round}: training metadata", rows)
+    return text_table(title, rows)
 
 
 def text_table(title: str, rows: list[tuple[str, str]]) -> str:

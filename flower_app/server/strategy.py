@@ -1,264 +1,368 @@
-"""`CustomFedAdagrad`: FedAdagrad that reads, logs, keeps and uses client metadata.
+"""`MetadataStrategy`: any Flower strategy that reads, checks, logs and uses metadata.
 
-Train and evaluate replies are read the same way: every sampled node lands in
-its round's `RoundReport` (accepted, rejected or failed), every accepted or
-rejected payload goes to the metadata log, and nothing about metadata can
-stop a round. The train metadata then chooses, by the aggregation policy,
-which replies the global model is built from.
+Put it in front of a strategy from `flwr.serverapp.strategy`:
+
+    class CustomFedAdagrad(MetadataStrategy, FedAdagrad):
+        '''FedAdagrad that reads every client's metadata first.'''
+
+Every sampled node ends each stage of each round in one bucket: accepted
+(metadata decoded and valid), rejected (metadata refused; the model update
+still counts) or failed (error reply, no reply, or a reply the aggregation
+cannot take, see `admission`). Nothing a reply holds can stop the round.
+Every outcome goes to the metadata log; accepted train metadata then
+chooses, by the aggregation policy, what the global model is built from.
 """
 
+import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from logging import INFO, WARNING
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.common import log
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg, Result
+from google.protobuf.message import Message as ProtoMessage
+
+from flower_app.protocol import codec, display
+from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
+from flower_app.protocol.text import printable
+from flower_app.server.admission import Expected, admit, array_shape
+from flower_app.server.aggregation import Policy, choose
+from flower_app.server.round_report import (
+    NodeId,
+    RoundReport,
+    stragglers,
+    summary_table,
+)
 from flower_meta.v1.metadata_pb2 import (
+    CentralizedEvaluation,
     EvaluateProcessMetadata,
+    Failure,
     MetadataLogRecord,
     Rejection,
     TrainProcessMetadata,
 )
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
-from flwr.common import log
-from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAdagrad
-from google.protobuf.message import Message as ProtoMessage
 
-from flower_app.protocol import codec
-from flower_app.protocol.metadata_log import MetadataLog
-from flower_app.protocol.validation import Limits, MetadataDecodeError
-from flower_app.server.aggregation import Policy, choose
-from flower_app.server.round_report import NodeId, RoundReport, summary_table
-
-M = TypeVar("M", bound=ProtoMessage)
-
-
-def _fields(message: ProtoMessage) -> dict[str, object]:
-    """Map a message's set fields by name, for a log line."""
-    return {field.name: value for field, value in message.ListFields()}
+PAYLOAD_KEPT = 256
+"""Bytes of a rejected payload kept in the metadata log."""
+Report = RoundReport[ProtoMessage]
 
 
 @dataclass(frozen=True)
-class Stage(Generic[M]):
-    """Where one kind of metadata travels, and how it is logged."""
+class MetadataOptions:
+    """What metadata the strategy reads, and how it uses and shows it."""
 
-    name: str
-    schema: type[M]
-    record_key: str
-    log_field: str
-    verb: str
-    show: Callable[[M], object]
-
-
-TRAIN = Stage(
-    "train",
-    TrainProcessMetadata,
-    codec.RECORD_KEY,
-    "accepted",
-    "",
-    codec.to_tutorial_dict,
-)
-EVALUATE = Stage(
-    "evaluate",
-    EvaluateProcessMetadata,
-    codec.EVALUATE_RECORD_KEY,
-    "evaluated",
-    " evaluated",
-    _fields,
-)
-
-
-@dataclass(frozen=True)
-class MetadataPolicy:
-    """How the strategy uses and shows metadata (run config, see README)."""
-
+    train_type: type[ProtoMessage] | None = TrainProcessMetadata
+    """Message type of the train replies' metadata; None: none expected."""
+    evaluate_type: type[ProtoMessage] | None = EvaluateProcessMetadata
+    """Message type of the evaluate replies' metadata; None: none expected."""
+    limits: Limits = DEFAULT_LIMITS
     aggregation: Policy = Policy.ALL
     downweight_factor: float = 0.5
     straggler_factor: float = 2.0
     client_log_cap: int = 10
+    """Per-client log lines per round and stage; the rest are counted."""
+
+    @property
+    def types(self) -> list[type[ProtoMessage]]:
+        """The metadata types this strategy reads."""
+        return [t for t in (self.train_type, self.evaluate_type) if t is not None]
 
 
-class CustomFedAdagrad(FedAdagrad):
-    """FedAdagrad whose aggregation reads the clients' metadata first."""
+@dataclass(frozen=True)
+class _Stage:
+    name: str
+    record_key: str
+    with_arrays: bool
+
+
+TRAIN = _Stage("train", codec.TRAIN_RECORD_KEY, with_arrays=True)
+EVALUATE = _Stage("evaluate", codec.EVALUATE_RECORD_KEY, with_arrays=False)
+
+
+@dataclass
+class _Round:
+    """One stage of one round, as it is read."""
+
+    stage: _Stage
+    number: int
+    report: Report = field(default_factory=RoundReport)
+    shown: int = 0
+
+
+class MetadataStrategy(FedAvg):
+    """A strategy that reads every reply's metadata before it aggregates."""
 
     def __init__(
         self,
         *,
-        limits: Limits = codec.DEFAULT_LIMITS,
-        policy: MetadataPolicy = MetadataPolicy(),
+        metadata: MetadataOptions = MetadataOptions(),
         metadata_log: MetadataLog | None = None,
         run_id: int = 0,
-        **fedadagrad_kwargs: Any,
+        **strategy_kwargs: Any,
     ) -> None:
-        """Take FedAdagrad's keyword arguments, the limits, policy and log."""
-        super().__init__(**fedadagrad_kwargs)
-        if not 0 < policy.downweight_factor <= 1:
+        """Take the strategy's own keyword arguments, and what to do with metadata."""
+        super().__init__(**strategy_kwargs)
+        if not 0 < metadata.downweight_factor <= 1:
             raise ValueError("downweight-factor must be in (0, 1]")
-        self.limits = limits
-        self.policy = policy
+        self.metadata = metadata
         self.metadata_log = metadata_log
         self.run_id = run_id
-        self.reports: dict[int, RoundReport[TrainProcessMetadata]] = {}
-        self.evaluations: dict[int, RoundReport[EvaluateProcessMetadata]] = {}
-        self._instructions: dict[tuple[str, int], list[Message]] = {}
+        self.reports: dict[int, Report] = {}
+        """Train outcomes by round."""
+        self.evaluations: dict[int, Report] = {}
+        """Evaluate outcomes by round."""
+        self._sent: dict[str, list[Message]] = {}
+        self._reported: dict[str, set[NodeId]] = {
+            TRAIN.name: set(),
+            EVALUATE.name: set(),
+        }
+
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+    ) -> Result:
+        """Run the strategy as it would; log the centralized evaluations too."""
+        configs = (train_config, evaluate_config)
+        if evaluate_fn is None:
+            return super().start(grid, initial_arrays, num_rounds, timeout, *configs)
+
+        def logged(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+            metrics = evaluate_fn(server_round, arrays)
+            if metrics is not None:
+                numbers = {
+                    k: float(v) for k, v in metrics.items() if not isinstance(v, list)
+                }
+                record = self._record(server_round, 0, "")
+                record.centralized.CopyFrom(CentralizedEvaluation(metrics=numbers))
+                self._append(record, flush=True)
+            return metrics
+
+        return super().start(
+            grid, initial_arrays, num_rounds, timeout, *configs, evaluate_fn=logged
+        )
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Configure training as FedAdagrad does; remember who was asked."""
+        """Configure training as the strategy does; remember who was asked."""
         messages = list(super().configure_train(server_round, arrays, config, grid))
-        self._instructions[TRAIN.name, server_round] = messages
+        self._sent[TRAIN.name] = messages
         return messages
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Configure evaluation as FedAdagrad does; remember who was asked."""
+        """Configure evaluation as the strategy does; remember who was asked."""
         messages = list(super().configure_evaluate(server_round, arrays, config, grid))
-        self._instructions[EVALUATE.name, server_round] = messages
+        self._sent[EVALUATE.name] = messages
         return messages
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Read every reply's metadata, then aggregate the chosen replies."""
-        chosen = self.read_train_metadata(server_round, list(replies))
-        return super().aggregate_train(server_round, chosen)
-
-    def read_train_metadata(
-        self, server_round: int, replies: list[Message]
-    ) -> list[Message]:
-        """Decode, validate, log, persist and summarise one round's train metadata.
-
-        Returns the replies the aggregation policy chose. This is all the
-        metadata handling `aggregate_train` adds to FedAdagrad.
-        """
-        report: RoundReport[TrainProcessMetadata] = RoundReport()
-        self.reports[server_round] = report
-        by_node = self._collect(TRAIN, server_round, replies, report)
-        log(
-            INFO,
-            "%s",
-            summary_table(
-                server_round,
-                report,
-                self.policy.straggler_factor,
-                self.policy.client_log_cap,
-            ),
+        report, admitted = self._read(
+            TRAIN, self.metadata.train_type, server_round, replies
         )
-        log(INFO, "round %s metadata: %s", server_round, report.counts())
+        self.reports[server_round] = report
         chosen, note = choose(
-            self.policy.aggregation,
-            by_node,
+            self.metadata.aggregation,
+            admitted,
             report,
-            self.policy.downweight_factor,
+            self.metadata.downweight_factor,
             self.weighted_by_key,
         )
         log(INFO, "round %s aggregation: %s", server_round, note)
-        return chosen
+        return super().aggregate_train(server_round, chosen)
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]
     ) -> MetricRecord | None:
         """Read every evaluate reply's metadata, then aggregate as usual."""
-        report: RoundReport[EvaluateProcessMetadata] = RoundReport()
+        report, admitted = self._read(
+            EVALUATE, self.metadata.evaluate_type, server_round, replies
+        )
         self.evaluations[server_round] = report
-        replies = list(replies)
-        self._collect(EVALUATE, server_round, replies, report)
-        log(INFO, "round %s evaluation metadata: %s", server_round, report.counts())
-        return super().aggregate_evaluate(server_round, replies)
-
-    def _collect(
-        self,
-        stage: Stage[M],
-        server_round: int,
-        replies: list[Message],
-        report: RoundReport[M],
-    ) -> list[tuple[NodeId, Message]]:
-        """Sort each reply into `report`; return the replies by node."""
-        instructions = self._instructions.pop((stage.name, server_round), [])
-        # The SuperLink signs error replies for unreachable nodes as itself:
-        # the instruction a reply answers names the node it was meant for.
-        to_node = {
-            m.metadata.message_id: m.metadata.dst_node_id
-            for m in instructions
-            if m.metadata.message_id
-        }
-        by_node = [
-            (to_node.get(r.metadata.reply_to_message_id, r.metadata.src_node_id), r)
-            for r in replies
-        ]
-        shown = 0
-        for node, reply in by_node:
-            outcome = self._read(stage, server_round, node, reply, report)
-            if outcome is not None and shown < self.policy.client_log_cap:
-                log(*_line(stage, server_round, node, outcome))
-                shown += 1
-        if (hidden := len(report.accepted) + len(report.rejected) - shown) > 0:
-            log(
-                INFO,
-                "round %s %s: %s more clients not shown",
-                server_round,
-                stage.name,
-                hidden,
-            )
-        answered = {node for node, _ in by_node}
-        for node in sorted({m.metadata.dst_node_id for m in instructions} - answered):
-            report.failed[node] = "no reply before the round's timeout"
-        if self.metadata_log is not None:
-            self.metadata_log.flush()
-        return by_node
+        return super().aggregate_evaluate(server_round, [r for _, r in admitted])
 
     def _read(
         self,
-        stage: Stage[M],
+        stage: _Stage,
+        schema: type[ProtoMessage] | None,
         server_round: int,
-        node: NodeId,
-        reply: Message,
-        report: RoundReport[M],
-    ) -> M | MetadataDecodeError | None:
-        """Sort `node`'s reply into `report` and the log; return what it held."""
-        if not reply.has_content():
-            report.failed[node] = f"error reply: {reply.error.reason}"
-            return None
-        type_url, payload = "", b""
-        try:
-            type_url, payload = codec.payload_of(reply, stage.record_key)
-            message = codec.decode_as(stage.schema, type_url, payload, self.limits)
-        except MetadataDecodeError as err:
-            report.rejected[node] = str(err)
-            kept = payload if len(payload) <= self.limits.max_payload_bytes else b""
-            rejection = Rejection(
-                reason=err.reason,
-                detail=err.detail,
-                payload=kept,
-                type_url=type_url,
-                record_key=stage.record_key,
-            )
-            self._append(server_round, node, "rejected", rejection)
-            return err
-        report.accepted[node] = message
-        self._append(server_round, node, stage.log_field, message)
-        return message
+        replies: Iterable[Message],
+    ) -> tuple[Report, list[tuple[NodeId, Message]]]:
+        """Sort one stage's replies into outcomes; return them and the admitted."""
+        current = _Round(stage, server_round)
+        sent = self._sent.pop(stage.name, [])
+        firsts = self._first_replies(current, sent, replies)
+        admitted, failed = admit(firsts, self._expected(stage, sent))
+        for node, reply in firsts:
+            if node in failed:
+                self._fail(current, node, failed[node])
+            elif schema is not None:
+                self._read_metadata(current, schema, node, reply)
+        answered = {node for node, _ in firsts}
+        for node in sorted({m.metadata.dst_node_id for m in sent} - answered):
+            self._fail(current, node, "no reply before the round's timeout")
+        self._summarise(current, schema)
+        return current.report, admitted
 
-    def _append(
-        self, server_round: int, node: NodeId, outcome: str, message: ProtoMessage
+    def _first_replies(
+        self, current: _Round, sent: list[Message], replies: Iterable[Message]
+    ) -> list[tuple[NodeId, Message]]:
+        """Each node's first reply, attributed by the instruction it answers.
+
+        The SuperLink signs error replies for unreachable nodes as itself: the
+        instruction a reply answers names the node it was meant for.
+        """
+        to_node = {
+            m.metadata.message_id: m.metadata.dst_node_id
+            for m in sent
+            if m.metadata.message_id
+        }
+        firsts: dict[NodeId, Message] = {}
+        for reply in replies:
+            meta = reply.metadata
+            node = to_node.get(meta.reply_to_message_id, meta.src_node_id)
+            if node in firsts:
+                duplicates = current.report.duplicates
+                duplicates[node] = duplicates.get(node, 0) + 1
+            else:
+                firsts[node] = reply
+        return list(firsts.items())
+
+    def _expected(self, stage: _Stage, sent: list[Message]) -> Expected:
+        arrays = None
+        if stage.with_arrays and sent:
+            model = sent[0].content.array_records.get(self.arrayrecord_key)
+            if model is not None:
+                arrays = array_shape(model, self.arrayrecord_key)
+        return Expected(self.weighted_by_key, stage.with_arrays, arrays)
+
+    def _read_metadata(
+        self, current: _Round, schema: type[ProtoMessage], node: NodeId, reply: Message
     ) -> None:
-        """Append one outcome to the metadata log, stamped with when and who."""
-        if self.metadata_log is None:
-            return
+        record = self._record(current.number, node, current.stage.record_key)
+        try:
+            meta = codec.from_message(
+                schema, reply, current.stage.record_key, self._limits(current.stage)
+            )
+        except codec.Refused as err:
+            current.report.rejected[node] = printable(str(err))
+            record.rejected.CopyFrom(_rejection(err, current.stage.record_key))
+            self._line(
+                current,
+                WARNING,
+                f"node {node}: metadata skipped: {printable(str(err))}",
+            )
+        else:
+            current.report.accepted[node] = meta
+            _set_accepted(record, meta)
+            verb = "" if current.stage is TRAIN else " evaluated"
+            self._line(current, INFO, f"node {node}{verb}: {display.shown(meta)}")
+        self._append(record)
+
+    def _fail(self, current: _Round, node: NodeId, reason: str) -> None:
+        current.report.failed[node] = reason
+        record = self._record(current.number, node, current.stage.record_key)
+        record.failed.CopyFrom(Failure(reason=reason))
+        self._append(record)
+        self._line(current, WARNING, f"node {node}: reply failed: {reason}")
+
+    def _line(self, current: _Round, level: int, text: str) -> None:
+        """Log one per-client line, up to the cap."""
+        if current.shown < self.metadata.client_log_cap:
+            log(level, "round %s %s", current.number, text)
+        current.shown += 1
+
+    def _summarise(self, current: _Round, schema: type[ProtoMessage] | None) -> None:
+        stage, report, number = current.stage, current.report, current.number
+        if (hidden := current.shown - self.metadata.client_log_cap) > 0:
+            log(
+                INFO,
+                "round %s %s: %s more clients not shown",
+                number,
+                stage.name,
+                hidden,
+            )
+        if self.metadata_log is not None:
+            self.metadata_log.flush()
+        if schema is not None:
+            seen = self._reported[stage.name]
+            late = stragglers(
+                report,
+                schema.DESCRIPTOR,
+                self.metadata.straggler_factor,
+                set(report.accepted) - seen,
+            )
+            seen |= set(report.accepted)
+            title = f"Round {number}: {stage.name} metadata ({schema.DESCRIPTOR.name})"
+            table = summary_table(
+                title,
+                report,
+                schema.DESCRIPTOR,
+                late,
+                self.metadata.straggler_factor,
+                self.metadata.client_log_cap,
+            )
+            log(INFO, "%s", table)
+        label = "metadata" if stage is TRAIN else "evaluation metadata"
+        log(INFO, "round %s %s: %s", number, label, report.counts())
+
+    def _limits(self, stage: _Stage) -> Limits:
+        """Return the policy for this stage: epoch expectations are for training."""
+        limits = self.metadata.limits
+        if stage is TRAIN:
+            return limits
+        return Limits(limits.max_payload_bytes, limits.max_epochs)
+
+    def _record(
+        self, server_round: int, node: NodeId, record_key: str
+    ) -> MetadataLogRecord:
         record = MetadataLogRecord(
-            run_id=self.run_id, server_round=server_round, node_id=node
+            run_id=self.run_id,
+            server_round=server_round,
+            node_id=node,
+            record_key=record_key,
         )
-        getattr(record, outcome).CopyFrom(message)
         record.received_at.GetCurrentTime()
-        self.metadata_log.append(record)
+        return record
+
+    def _append(self, record: MetadataLogRecord, flush: bool = False) -> None:
+        if self.metadata_log is not None:
+            self.metadata_log.append(record)
+            if flush:
+                self.metadata_log.flush()
 
 
-def _line(
-    stage: Stage[M], server_round: int, node: NodeId, outcome: M | MetadataDecodeError
-) -> tuple[int, str]:
-    """Write the per-client log line for one reply's outcome."""
-    if isinstance(outcome, MetadataDecodeError):
-        return WARNING, f"round {server_round} node {node}: metadata skipped: {outcome}"
-    return INFO, f"round {server_round} node {node}{stage.verb}: {stage.show(outcome)}"
+def _set_accepted(record: MetadataLogRecord, meta: ProtoMessage) -> None:
+    """File accepted metadata under its own field, or packed as an Any."""
+    if isinstance(meta, TrainProcessMetadata):
+        record.accepted.CopyFrom(meta)
+    elif isinstance(meta, EvaluateProcessMetadata):
+        record.evaluated.CopyFrom(meta)
+    else:
+        record.accepted_other.Pack(meta)
+
+
+def _rejection(err: codec.Refused, record_key: str) -> Rejection:
+    return Rejection(
+        reason=err.reason,
+        detail=printable(err.detail),
+        payload=err.payload[:PAYLOAD_KEPT],
+        payload_size=len(err.payload),
+        payload_sha256=hashlib.sha256(err.payload).digest() if err.payload else b"",
+        type_url=printable(err.type_url),
+        record_key=record_key,
+    )

@@ -22,26 +22,62 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from flower_meta.v1 import options_pb2 as flower__meta_dot_v1_dot_options__pb2
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\x14TrainProcessMetadata\x12(\n\rtraining_time\x18\x01 \x01(\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12!\n\tconverged\x18\x02 \x01(\x08H\x01R\tconverged\x88\x01\x01\x12\'\n\x0ftraining_losses\x18\x03 \x03(\x01R\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_converged\"\xce\x01\n\x17\x45valuateProcessMetadata\x12,\n\x0f\x65valuation_time\x18\x01 \x01(\x01H\x00R\x0e\x65valuationTime\x88\x01\x01\x12!\n\x0cnum_examples\x18\x02 \x01(\rR\x0bnumExamples\x12\x17\n\x04loss\x18\x03 \x01(\x01H\x01R\x04loss\x88\x01\x01\x12\x1f\n\x08\x61\x63\x63uracy\x18\x04 \x01(\x01H\x02R\x08\x61\x63\x63uracy\x88\x01\x01\x42\x12\n\x10_evaluation_timeB\x07\n\x05_lossB\x0b\n\t_accuracy\"\xdb\x01\n\x11TrainInstructions\x12!\n\x0clocal_epochs\x18\x01 \x01(\rR\x0blocalEpochs\x12#\n\rlearning_rate\x18\x02 \x01(\x01R\x0clearningRate\x12\x1d\n\nbatch_size\x18\x03 \x01(\rR\tbatchSize\x12\x33\n\x15\x63onvergence_tolerance\x18\x04 \x01(\x01R\x14\x63onvergenceTolerance\x12*\n\x11metadata_type_url\x18\x05 \x01(\tR\x0fmetadataTypeUrl\"B\n\x14\x45valuateInstructions\x12*\n\x11metadata_type_url\x18\x01 \x01(\tR\x0fmetadataTypeUrl\"\xf4\x02\n\x11MetadataLogRecord\x12\x15\n\x06run_id\x18\x01 \x01(\x04R\x05runId\x12!\n\x0cserver_round\x18\x02 \x01(\rR\x0bserverRound\x12\x17\n\x07node_id\x18\x03 \x01(\x04R\x06nodeId\x12;\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nreceivedAt\x12\x42\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x0b\x32$.flower_meta.v1.TrainProcessMetadataH\x00R\x08\x61\x63\x63\x65pted\x12\x37\n\x08rejected\x18\x06 \x01(\x0b\x32\x19.flower_meta.v1.RejectionH\x00R\x08rejected\x12G\n\tevaluated\x18\x07 \x01(\x0b\x32\'.flower_meta.v1.EvaluateProcessMetadataH\x00R\tevaluatedB\t\n\x07outcome\"\x8f\x01\n\tRejection\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12\x18\n\x07payload\x18\x03 \x01(\x0cR\x07payload\x12\x19\n\x08type_url\x18\x04 \x01(\tR\x07typeUrl\x12\x1d\n\nrecord_key\x18\x05 \x01(\tR\trecordKeyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\x1a\x1c\x66lower_meta/v1/options.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n\x14TrainProcessMetadata\x12s\n\rtraining_time\x18\x01 \x01(\x01\x42I\x8a\xb5\x18\x45\x08\x01\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00:\x15missing_training_timeB\x1atraining_time_out_of_rangeJ\x01sX\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12)\n\tconverged\x18\x02 \x01(\x08\x42\x06\x8a\xb5\x18\x02X\x02H\x01R\tconverged\x88\x01\x01\x12`\n\x0ftraining_losses\x18\x03 \x03(\x01\x42\x37\x8a\xb5\x18\x33\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00\x42\x11loss_out_of_rangeJ\x0cnats/exampleR\x05\x65pochR\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_converged\"\xe9\x02\n\x17\x45valuateProcessMetadata\x12\x44\n\x0f\x65valuation_time\x18\x01 \x01(\x01\x42\x16\x8a\xb5\x18\x12\x08\x01\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00J\x01sX\x01H\x00R\x0e\x65valuationTime\x88\x01\x01\x12)\n\x0cnum_examples\x18\x02 \x01(\rB\x06\x8a\xb5\x18\x02X\x03R\x0bnumExamples\x12\x38\n\x04loss\x18\x03 \x01(\x01\x42\x1f\x8a\xb5\x18\x1b\x08\x01\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00J\x0cnats/exampleH\x01R\x04loss\x88\x01\x01\x12@\n\x08\x61\x63\x63uracy\x18\x04 \x01(\x01\x42\x1f\x8a\xb5\x18\x1b\x08\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00)\x00\x00\x00\x00\x00\x00\xf0?J\x05shareH\x02R\x08\x61\x63\x63uracy\x88\x01\x01:7\x8a\xb5\x18\x33\n\x18missing_evaluation_field\x12\x17\x65valuation_out_of_rangeB\x12\n\x10_evaluation_timeB\x07\n\x05_lossB\x0b\n\t_accuracy\"\xd7\x02\n\x11TrainInstructions\x12\x30\n\x0clocal_epochs\x18\x01 \x01(\rB\r\x8a\xb5\x18\t\x19\x00\x00\x00\x00\x00\x00\xf0?R\x0blocalEpochs\x12\x34\n\rlearning_rate\x18\x02 \x01(\x01\x42\x0f\x8a\xb5\x18\x0b\x10\x01!\x00\x00\x00\x00\x00\x00\x00\x00R\x0clearningRate\x12\x36\n\nbatch_size\x18\x03 \x01(\rB\x17\x8a\xb5\x18\x13\x19\x00\x00\x00\x00\x00\x00\xf0?J\x08\x65xamplesR\tbatchSize\x12\x44\n\x15\x63onvergence_tolerance\x18\x04 \x01(\x01\x42\x0f\x8a\xb5\x18\x0b\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00R\x14\x63onvergenceTolerance\x12*\n\x11metadata_type_url\x18\x05 \x01(\tR\x0fmetadataTypeUrl:0\x8a\xb5\x18,\n\x14invalid_instructions\x12\x14invalid_instructions\"B\n\x14\x45valuateInstructions\x12*\n\x11metadata_type_url\x18\x01 \x01(\tR\x0fmetadataTypeUrl\"\xd0\x04\n\x11MetadataLogRecord\x12\x15\n\x06run_id\x18\x01 \x01(\x04R\x05runId\x12!\n\x0cserver_round\x18\x02 \x01(\rR\x0bserverRound\x12\x17\n\x07node_id\x18\x03 \x01(\x04R\x06nodeId\x12;\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nreceivedAt\x12\x42\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x0b\x32$.flower_meta.v1.TrainProcessMetadataH\x00R\x08\x61\x63\x63\x65pted\x12\x37\n\x08rejected\x18\x06 \x01(\x0b\x32\x19.flower_meta.v1.RejectionH\x00R\x08rejected\x12G\n\tevaluated\x18\x07 \x01(\x0b\x32\'.flower_meta.v1.EvaluateProcessMetadataH\x00R\tevaluated\x12=\n\x0e\x61\x63\x63\x65pted_other\x18\x08 \x01(\x0b\x32\x14.google.protobuf.AnyH\x00R\racceptedOther\x12\x31\n\x06\x66\x61iled\x18\t \x01(\x0b\x32\x17.flower_meta.v1.FailureH\x00R\x06\x66\x61iled\x12I\n\x0b\x63\x65ntralized\x18\n \x01(\x0b\x32%.flower_meta.v1.CentralizedEvaluationH\x00R\x0b\x63\x65ntralized\x12\x1d\n\nrecord_key\x18\x0b \x01(\tR\trecordKeyB\t\n\x07outcome\"\xd9\x01\n\tRejection\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12\x18\n\x07payload\x18\x03 \x01(\x0cR\x07payload\x12\x19\n\x08type_url\x18\x04 \x01(\tR\x07typeUrl\x12\x1d\n\nrecord_key\x18\x05 \x01(\tR\trecordKey\x12!\n\x0cpayload_size\x18\x06 \x01(\x04R\x0bpayloadSize\x12%\n\x0epayload_sha256\x18\x07 \x01(\x0cR\rpayloadSha256\"!\n\x07\x46\x61ilure\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\"\xa1\x01\n\x15\x43\x65ntralizedEvaluation\x12L\n\x07metrics\x18\x01 \x03(\x0b\x32\x32.flower_meta.v1.CentralizedEvaluation.MetricsEntryR\x07metrics\x1a:\n\x0cMetricsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flower_meta.v1.metadata_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRAINPROCESSMETADATA']._serialized_start=83
-  _globals['_TRAINPROCESSMETADATA']._serialized_end=255
-  _globals['_EVALUATEPROCESSMETADATA']._serialized_start=258
-  _globals['_EVALUATEPROCESSMETADATA']._serialized_end=464
-  _globals['_TRAININSTRUCTIONS']._serialized_start=467
-  _globals['_TRAININSTRUCTIONS']._serialized_end=686
-  _globals['_EVALUATEINSTRUCTIONS']._serialized_start=688
-  _globals['_EVALUATEINSTRUCTIONS']._serialized_end=754
-  _globals['_METADATALOGRECORD']._serialized_start=757
-  _globals['_METADATALOGRECORD']._serialized_end=1129
-  _globals['_REJECTION']._serialized_start=1132
-  _globals['_REJECTION']._serialized_end=1275
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_time']._loaded_options = None
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_time']._serialized_options = b'\212\265\030E\010\001\020\001\031\000\000\000\000\000\000\000\000:\025missing_training_timeB\032training_time_out_of_rangeJ\001sX\001'
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['converged']._loaded_options = None
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['converged']._serialized_options = b'\212\265\030\002X\002'
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_losses']._loaded_options = None
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_losses']._serialized_options = b'\212\265\0303\020\001\031\000\000\000\000\000\000\000\000B\021loss_out_of_rangeJ\014nats/exampleR\005epoch'
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['evaluation_time']._loaded_options = None
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['evaluation_time']._serialized_options = b'\212\265\030\022\010\001\020\001\031\000\000\000\000\000\000\000\000J\001sX\001'
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['num_examples']._loaded_options = None
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['num_examples']._serialized_options = b'\212\265\030\002X\003'
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['loss']._loaded_options = None
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['loss']._serialized_options = b'\212\265\030\033\010\001\020\001\031\000\000\000\000\000\000\000\000J\014nats/example'
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['accuracy']._loaded_options = None
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['accuracy']._serialized_options = b'\212\265\030\033\010\001\031\000\000\000\000\000\000\000\000)\000\000\000\000\000\000\360?J\005share'
+  _globals['_EVALUATEPROCESSMETADATA']._loaded_options = None
+  _globals['_EVALUATEPROCESSMETADATA']._serialized_options = b'\212\265\0303\n\030missing_evaluation_field\022\027evaluation_out_of_range'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['local_epochs']._loaded_options = None
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['local_epochs']._serialized_options = b'\212\265\030\t\031\000\000\000\000\000\000\360?'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['learning_rate']._loaded_options = None
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['learning_rate']._serialized_options = b'\212\265\030\013\020\001!\000\000\000\000\000\000\000\000'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['batch_size']._loaded_options = None
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['batch_size']._serialized_options = b'\212\265\030\023\031\000\000\000\000\000\000\360?J\010examples'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['convergence_tolerance']._loaded_options = None
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['convergence_tolerance']._serialized_options = b'\212\265\030\013\020\001\031\000\000\000\000\000\000\000\000'
+  _globals['_TRAININSTRUCTIONS']._loaded_options = None
+  _globals['_TRAININSTRUCTIONS']._serialized_options = b'\212\265\030,\n\024invalid_instructions\022\024invalid_instructions'
+  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._loaded_options = None
+  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_options = b'8\001'
+  _globals['_TRAINPROCESSMETADATA']._serialized_start=140
+  _globals['_TRAINPROCESSMETADATA']._serialized_end=452
+  _globals['_EVALUATEPROCESSMETADATA']._serialized_start=455
+  _globals['_EVALUATEPROCESSMETADATA']._serialized_end=816
+  _globals['_TRAININSTRUCTIONS']._serialized_start=819
+  _globals['_TRAININSTRUCTIONS']._serialized_end=1162
+  _globals['_EVALUATEINSTRUCTIONS']._serialized_start=1164
+  _globals['_EVALUATEINSTRUCTIONS']._serialized_end=1230
+  _globals['_METADATALOGRECORD']._serialized_start=1233
+  _globals['_METADATALOGRECORD']._serialized_end=1825
+  _globals['_REJECTION']._serialized_start=1828
+  _globals['_REJECTION']._serialized_end=2045
+  _globals['_FAILURE']._serialized_start=2047
+  _globals['_FAILURE']._serialized_end=2080
+  _globals['_CENTRALIZEDEVALUATION']._serialized_start=2083
+  _globals['_CENTRALIZEDEVALUATION']._serialized_end=2244
+  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_start=2186
+  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_end=2244
 # @@protoc_insertion_point(module_scope)

@@ -10,16 +10,17 @@ reply holding the two fields of a google.protobuf.Any, flattened:
 The type URL names the message and its major version (the package suffix),
 so a reader refuses another type or another major version before parsing.
 
-Evolution (see proto/README.md): inside v1 only add fields with new
-numbers; never renumber, retype, rename or reuse one; a removed field's
-number and name become `reserved`. Breaking changes go to a new package,
-flower_meta.v2, beside this one.
+Rules and display live next to each field as (flower_meta.v1.field)
+options (options.proto): every reader enforces them from the descriptor.
 
-All v1 messages live in this one file: generated Python then needs no
-cross-file imports, so it works from generated/python inside a FAB.
+Evolution (see proto/README.md): inside v1 only add fields with new
+numbers; never renumber, retype, rename or reuse one, nor change whether a
+field has presence; a removed field's number and name become `reserved`.
+Breaking changes go to a new package, flower_meta.v2, beside this one.
 """
 
 from collections import abc as _abc
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -42,11 +43,6 @@ class TrainProcessMetadata(_message.Message):
     Python users see it in the tutorial's dict form:
       {"training_time": 12.3, "converged": True,
        "training_losses": {"epoch_1": 0.56, "epoch_2": 0.34}}
-
-    Readers validate beyond the wire format (reason codes in parentheses):
-    training_time present (missing_training_time), finite and >= 0
-    (training_time_out_of_range); every loss finite and >= 0
-    (loss_out_of_range).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -56,9 +52,8 @@ class TrainProcessMetadata(_message.Message):
     TRAINING_LOSSES_FIELD_NUMBER: _builtins.int
     training_time: _builtins.float
     """Wall-clock time of the local training loop, in seconds.
-    Range: finite and >= 0.
-    Absent: not a valid report; readers reject it. Explicit presence keeps a
-    missing time from passing as 0 s.
+    Absent: not a valid report. Explicit presence keeps a missing time from
+    passing as 0 s.
     """
     converged: _builtins.bool
     """Whether local training met the ClientApp's convergence criterion: the
@@ -69,11 +64,9 @@ class TrainProcessMetadata(_message.Message):
     """
     @_builtins.property
     def training_losses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
-        """Mean training loss (cross-entropy, in nats per example) of each local
-        epoch, in training order: element i is epoch i + 1, shown to Python
-        users as {"epoch_1": ..., "epoch_2": ...}. Epochs are contiguous from 1
-        by construction: the epoch number is the position.
-        Range: every element finite and >= 0.
+        """Mean training loss (cross-entropy) of each local epoch, in training
+        order: element i is epoch i + 1, shown as {"epoch_1": ..., ...}. Epochs
+        are contiguous from 1 by construction: the epoch number is the position.
         Empty: no local epoch ran.
         Packed doubles cost about 8 bytes an epoch; a string-keyed map would
         cost about 20.
@@ -106,10 +99,6 @@ class EvaluateProcessMetadata(_message.Message):
     """Facts about one ClientApp's evaluation of the global model in one round,
     sent in the ConfigRecord "evaluate_metadata" of its evaluate reply (same
     "type_url" + "meta" layout as TrainProcessMetadata).
-
-    Readers reject a report missing evaluation_time, loss or accuracy
-    (missing_evaluation_field) or with a value out of range
-    (evaluation_out_of_range).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -120,19 +109,19 @@ class EvaluateProcessMetadata(_message.Message):
     ACCURACY_FIELD_NUMBER: _builtins.int
     evaluation_time: _builtins.float
     """Wall-clock time of the evaluation pass, in seconds.
-    Range: finite and >= 0. Absent: not a valid report.
+    Absent: not a valid report.
     """
     num_examples: _builtins.int
     """Number of local test examples evaluated. 0: the node has no test data,
     and loss and accuracy describe nothing.
     """
     loss: _builtins.float
-    """Mean cross-entropy of the global model on those examples, in nats per
-    example. Range: finite and >= 0. Absent: not a valid report.
+    """Mean cross-entropy of the global model on those examples.
+    Absent: not a valid report.
     """
     accuracy: _builtins.float
     """Share of those examples the global model classifies correctly.
-    Range: [0, 1]. Absent: not a valid report.
+    Absent: not a valid report.
     """
     def __init__(
         self,
@@ -165,7 +154,7 @@ Global___EvaluateProcessMetadata: _TypeAlias = EvaluateProcessMetadata  # noqa: 
 class TrainInstructions(_message.Message):
     """What the server asks of every ClientApp's training in a round, sent in the
     ConfigRecord "config" of the train instruction ("type_url" + "meta").
-    ClientApps refuse instructions out of range (invalid_instructions).
+    ClientApps refuse instructions that break a rule.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -176,14 +165,14 @@ class TrainInstructions(_message.Message):
     CONVERGENCE_TOLERANCE_FIELD_NUMBER: _builtins.int
     METADATA_TYPE_URL_FIELD_NUMBER: _builtins.int
     local_epochs: _builtins.int
-    """Local epochs to train. Range: >= 1."""
+    """Local epochs to train."""
     learning_rate: _builtins.float
-    """Learning rate of the ClientApp's SGD optimizer. Range: finite and > 0."""
+    """Learning rate of the ClientApp's SGD optimizer."""
     batch_size: _builtins.int
-    """Mini-batch size, in examples. Range: >= 1."""
+    """Mini-batch size."""
     convergence_tolerance: _builtins.float
     """Training counts as converged when the relative change of the mean loss
-    between the last two epochs is at most this. Range: finite and >= 0.
+    between the last two epochs is at most this.
     """
     metadata_type_url: _builtins.str
     """Type URL of the metadata the server decodes, e.g.
@@ -239,10 +228,13 @@ class MetadataLogRecord(_message.Message):
     """One entry of the ServerApp's metadata log: what one node reported in one
     server round, and what the server made of it.
 
-    The log is a stream of these, each prefixed by its size as a varint (the
-    length-delimited framing of protobuf's writeDelimitedTo and Python's
-    google.protobuf.proto.serialize_length_prefixed), written as replies are
-    aggregated and flushed at the end of every round.
+    The log (metadata.binpb) is a stream of these, each prefixed by its size
+    as a varint (the length-delimited framing of protobuf's writeDelimitedTo
+    and Python's google.protobuf.proto.serialize_length_prefixed), written as
+    replies are aggregated and flushed at the end of every round. Beside it,
+    schema.binpb (a google.protobuf.FileDescriptorSet) holds the schema the
+    log was written with, so a reader without this build's generated code
+    still reads every field by name.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -254,12 +246,22 @@ class MetadataLogRecord(_message.Message):
     ACCEPTED_FIELD_NUMBER: _builtins.int
     REJECTED_FIELD_NUMBER: _builtins.int
     EVALUATED_FIELD_NUMBER: _builtins.int
+    ACCEPTED_OTHER_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    CENTRALIZED_FIELD_NUMBER: _builtins.int
+    RECORD_KEY_FIELD_NUMBER: _builtins.int
     run_id: _builtins.int
     """Flower run id of the run the ServerApp was executing."""
     server_round: _builtins.int
     """Server round, from 1."""
     node_id: _builtins.int
-    """Flower node id of the SuperNode whose reply this is."""
+    """Flower node id of the SuperNode whose reply this is; 0 for the
+    server's own (centralized) evaluation.
+    """
+    record_key: _builtins.str
+    """The reply's record the outcome is about, e.g. "train_metadata" or
+    "evaluate_metadata"; empty for a centralized evaluation.
+    """
     @_builtins.property
     def received_at(self) -> _timestamp_pb2.Timestamp:
         """When the ServerApp processed the reply (UTC)."""
@@ -270,11 +272,29 @@ class MetadataLogRecord(_message.Message):
 
     @_builtins.property
     def rejected(self) -> Global___Rejection:
-        """Why the reply's metadata was refused."""
+        """Why the reply's metadata was refused; its model update still counted."""
 
     @_builtins.property
     def evaluated(self) -> Global___EvaluateProcessMetadata:
         """The decoded and validated metadata of an evaluate reply."""
+
+    @_builtins.property
+    def accepted_other(self) -> _any_pb2.Any:
+        """Decoded and validated metadata of another type: an app's own message,
+        whose schema is in schema.binpb beside the log.
+        """
+
+    @_builtins.property
+    def failed(self) -> Global___Failure:
+        """The reply did not count at all: an error reply, no reply before the
+        round's timeout, or content the aggregation would refuse.
+        """
+
+    @_builtins.property
+    def centralized(self) -> Global___CentralizedEvaluation:
+        """The server's centralized evaluation of the global model after the
+        round (node_id 0).
+        """
 
     def __init__(
         self,
@@ -286,12 +306,16 @@ class MetadataLogRecord(_message.Message):
         accepted: Global___TrainProcessMetadata | None = ...,
         rejected: Global___Rejection | None = ...,
         evaluated: Global___EvaluateProcessMetadata | None = ...,
+        accepted_other: _any_pb2.Any | None = ...,
+        failed: Global___Failure | None = ...,
+        centralized: Global___CentralizedEvaluation | None = ...,
+        record_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "evaluated", b"evaluated", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_other", b"accepted_other", "centralized", b"centralized", "evaluated", b"evaluated", "failed", b"failed", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "evaluated", b"evaluated", "node_id", b"node_id", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected", "run_id", b"run_id", "server_round", b"server_round"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_other", b"accepted_other", "centralized", b"centralized", "evaluated", b"evaluated", "failed", b"failed", "node_id", b"node_id", "outcome", b"outcome", "received_at", b"received_at", "record_key", b"record_key", "rejected", b"rejected", "run_id", b"run_id", "server_round", b"server_round"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["accepted", "rejected", "evaluated"]  # noqa: Y015
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["accepted", "rejected", "evaluated", "accepted_other", "failed", "centralized"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 
@@ -299,7 +323,12 @@ Global___MetadataLogRecord: _TypeAlias = MetadataLogRecord  # noqa: Y015
 
 @_typing.final
 class Rejection(_message.Message):
-    """A reply whose metadata the server refused; its model update still counts."""
+    """A reply whose metadata the server refused; its model update still counts.
+
+    Everything here that came from the client is bounded: text is escaped
+    (no control characters) and cut to at most 512 characters, the payload to
+    its first 256 bytes.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -308,22 +337,30 @@ class Rejection(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     TYPE_URL_FIELD_NUMBER: _builtins.int
     RECORD_KEY_FIELD_NUMBER: _builtins.int
+    PAYLOAD_SIZE_FIELD_NUMBER: _builtins.int
+    PAYLOAD_SHA256_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
-    """Stable reason code, one of those listed in proto/README.md
-    (e.g. "malformed", "loss_out_of_range").
+    """Stable reason code, one of those listed in proto/README.md and in the
+    generated reference (e.g. "malformed", "loss_out_of_range").
     """
     detail: _builtins.str
-    """Human-readable explanation naming what was expected."""
+    """Human-readable explanation naming the field, the rule and the value."""
     payload: _builtins.bytes
-    """The refused payload as received, for inspection; empty when there was
-    none or it exceeded the server's size limit.
+    """The first 256 bytes of the refused payload, for inspection; empty when
+    there was none. payload_size and payload_sha256 describe all of it.
     """
     type_url: _builtins.str
-    """The payload's type URL as received; empty when there was none."""
+    """The payload's type URL as received, escaped and bounded; empty when
+    there was none.
+    """
     record_key: _builtins.str
     """The reply's record the payload was expected in: "train_metadata" or
     "evaluate_metadata".
     """
+    payload_size: _builtins.int
+    """Size of the whole refused payload, in bytes."""
+    payload_sha256: _builtins.bytes
+    """SHA-256 of the whole refused payload; empty when there was none."""
     def __init__(
         self,
         *,
@@ -332,11 +369,84 @@ class Rejection(_message.Message):
         payload: _builtins.bytes = ...,
         type_url: _builtins.str = ...,
         record_key: _builtins.str = ...,
+        payload_size: _builtins.int = ...,
+        payload_sha256: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "payload", b"payload", "reason", b"reason", "record_key", b"record_key", "type_url", b"type_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "payload", b"payload", "payload_sha256", b"payload_sha256", "payload_size", b"payload_size", "reason", b"reason", "record_key", b"record_key", "type_url", b"type_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Rejection: _TypeAlias = Rejection  # noqa: Y015
+
+@_typing.final
+class Failure(_message.Message):
+    """A reply that did not count."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, e.g. "error reply: ..." or "no reply before the round's timeout".
+    Escaped and bounded like Rejection.detail.
+    """
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Failure: _TypeAlias = Failure  # noqa: Y015
+
+@_typing.final
+class CentralizedEvaluation(_message.Message):
+    """The server's own evaluation of the global model on its test set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetricsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    METRICS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Metric name to value, as the ServerApp's evaluate function returned
+        them, e.g. "accuracy" (share correct) and "loss" (nats/example). A
+        metric named like a field of the evaluate metadata is plotted beside it.
+        """
+
+    def __init__(
+        self,
+        *,
+        metrics: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metrics", b"metrics"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CentralizedEvaluation: _TypeAlias = CentralizedEvaluation  # noqa: Y015

@@ -1,29 +1,26 @@
-"""Start, watch and stop the Flower processes an end-to-end test runs.
+"""Run a Flower app end to end, in tests and benchmarks: start, watch, stop.
 
-Each test gets its own FLWR_HOME and free ports, so it never talks to a
+Each `Flower` has its own FLWR_HOME and free ports, so it never talks to a
 SuperLink it did not start. Every process it starts, and every process those
 start, inherits that FLWR_HOME: `stop_all` finds them by it and stops them by
-pid, also when the test failed.
+pid, also when a test failed.
 """
 
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord
-
-from flower_app.app.settings import RUNS_FOLDER
-from flower_app.protocol.metadata_log import BINARY_LOG, read_log
-from tests.conftest import ROOT, VENV_BIN
+VENV_BIN = Path(sys.executable).parent
+"""The running environment's bin folder: flwr, flower-superlink, buf, ..."""
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    """Find a TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -64,7 +61,7 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class Flower:
-    """One test's Flower installation: its FLWR_HOME and environment."""
+    """One Flower installation: its FLWR_HOME, environment and processes."""
 
     home: Path
     env: dict[str, str]
@@ -74,8 +71,8 @@ class Flower:
         """Start a Flower command in the background, its output in a log file."""
         output = (self.home / f"{log_name}.log").open("w")
         process = subprocess.Popen(
-            [str(VENV_BIN / command[0]), *command[1:]],
-            cwd=ROOT,
+            [str(self.env_bin / command[0]), *command[1:]],
+            cwd=self.home,
             env=self.env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -85,7 +82,7 @@ class Flower:
         self.started.append(process)
         return process
 
-    def run_streaming(self, *args: str, app: Path = ROOT) -> subprocess.Popen[str]:
+    def run_streaming(self, app: Path, *args: str) -> subprocess.Popen[str]:
         """Start `flwr run APP ARGS --stream`, its output readable line by line."""
         process = subprocess.Popen(
             [str(self.env_bin / "flwr"), "run", str(app), *args, "--stream"],
@@ -103,10 +100,6 @@ class Flower:
         """The bin folder first on this environment's PATH."""
         return Path(self.env["PATH"].split(os.pathsep)[0])
 
-    def records(self, run_id: str) -> Iterator[MetadataLogRecord]:
-        """The metadata log records the ServerApp wrote for `run_id`."""
-        return read_log(self.home / RUNS_FOLDER / run_id / BINARY_LOG)
-
     def stop_all(self) -> list[int]:
         """Stop everything this installation runs; return pids still alive."""
         for process in self.started:
@@ -118,7 +111,7 @@ class Flower:
 
 
 def flower_env(home: Path, bin_dir: Path = VENV_BIN) -> dict[str, str]:
-    """The environment for a test's Flower processes."""
+    """Build the environment for Flower processes in `home`, tools from `bin_dir`."""
     env = {
         k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}
     }
@@ -143,7 +136,7 @@ def read_until(process: subprocess.Popen[str], needle: str, seen: list[str]) -> 
 
 
 def run_id_of(lines: list[str]) -> str:
-    """The run id `flwr run` printed."""
+    """Return the run id `flwr run` printed."""
     for line in lines:
         if "Successfully started run" in line:
             return line.split()[-1]

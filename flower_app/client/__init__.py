@@ -1,0 +1,1 @@
+"""Client side: the ClientApp mod that attaches typed metadata to replies."""

@@ -1,0 +1,114 @@
+"""`metadata_mod`: a ClientApp mod that times each call and attaches its metadata.
+
+    app = ClientApp(mods=[metadata_mod])
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        ...  # train as Flower's quickstart does
+        report(training_losses=losses, converged=converged)
+        return Message(content=content, reply_to=msg)
+
+Around every train (and evaluate) call the mod starts an empty metadata
+message of the configured type, times the call, fills the field whose role
+is ROLE_DURATION with the seconds it took (unless the function reported
+it), validates the message by the schema's rules and puts it into the reply
+under "train_metadata" ("evaluate_metadata"). The function reports what
+only it knows with `report(field=value, ...)`. A report that breaks a rule
+raises, so the node fails instead of sending what the server would refuse.
+"""
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from flwr.app import Context, Message, MessageType
+from flwr.clientapp.typing import ClientAppCallable
+from google.protobuf.message import Message as ProtoMessage
+
+from flower_app.protocol import codec, schema
+from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
+from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
+from flower_meta.v1.options_pb2 import ROLE_DURATION
+
+
+class _NotCollected:
+    """What `report` fills during a call whose stage the mod has no type for."""
+
+
+_building: ContextVar[ProtoMessage | _NotCollected | None] = ContextVar(
+    "metadata", default=None
+)
+
+
+def report(**fields: object) -> None:
+    """Set fields of the metadata the mod sends with this call's reply.
+
+    Scalars are set, lists fill repeated fields, None leaves a field absent.
+    Ignored in a call whose stage the mod sends no metadata for. Raises
+    `RuntimeError` outside a call wrapped by the mod, and protobuf's own
+    `AttributeError`/`TypeError`/`ValueError` for a wrong name or type.
+    """
+    meta = _building.get()
+    if meta is None:
+        raise RuntimeError("report() needs a ClientApp with mods=[metadata_mod]")
+    if isinstance(meta, _NotCollected):
+        return
+    for name, value in fields.items():
+        if value is None:
+            meta.ClearField(name)
+        elif isinstance(value, list | tuple):
+            container = getattr(meta, name)
+            del container[:]
+            container.extend(value)
+        else:
+            setattr(meta, name, value)
+
+
+class MetadataMod:
+    """The mod, for any metadata types; `metadata_mod` is the default one."""
+
+    def __init__(
+        self,
+        train: type[ProtoMessage] | None = TrainProcessMetadata,
+        evaluate: type[ProtoMessage] | None = EvaluateProcessMetadata,
+        limits: Limits = DEFAULT_LIMITS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """Attach `train` metadata to train replies, `evaluate` to evaluate ones."""
+        self.kinds = {
+            MessageType.TRAIN: (train, codec.TRAIN_RECORD_KEY),
+            MessageType.EVALUATE: (evaluate, codec.EVALUATE_RECORD_KEY),
+        }
+        self.limits = limits
+        self.clock = clock
+
+    def __call__(
+        self, msg: Message, context: Context, call_next: ClientAppCallable
+    ) -> Message:
+        """Time `call_next`, then attach the reported, validated metadata."""
+        kind, record_key = self.kinds.get(msg.metadata.message_type, (None, ""))
+        if kind is None:
+            token = _building.set(_NotCollected())
+            try:
+                return call_next(msg, context)
+            finally:
+                _building.reset(token)
+        meta = kind()
+        token = _building.set(meta)
+        try:
+            start = self.clock()
+            reply = call_next(msg, context)
+            elapsed = self.clock() - start
+        finally:
+            _building.reset(token)
+        if not reply.has_content():
+            return reply
+        duration = schema.with_role(kind.DESCRIPTOR, ROLE_DURATION)
+        if duration is not None and not schema.is_present(meta, duration):
+            setattr(meta, duration.name, elapsed)
+        reply.content[record_key] = codec.to_config_record(meta, self.limits)
+        return reply
+
+
+metadata_mod = MetadataMod()
+"""Attaches `TrainProcessMetadata` and `EvaluateProcessMetadata` to replies."""

@@ -1,0 +1,95 @@
+"""Any metadata message shown the way its schema says: values, units, series.
+
+The tutorial prints `{'training_time': ..., 'converged': ...,
+'training_losses': {'epoch_1': ..., ...}}`; `shown` makes that form for
+any message from its descriptor: an absent field is None, a repeated field
+with a `series` option is numbered from 1, text is escaped and bounded.
+`summary` sums up one field over many clients' messages.
+"""
+
+import statistics
+from collections.abc import Sequence
+
+from google.protobuf.message import Message
+
+from flower_app.protocol import schema
+from flower_app.protocol.schema import FieldDescriptor
+from flower_app.protocol.text import printable
+
+TEXT_LIMIT = 200
+"""Characters of a string field shown in a log line."""
+
+
+def shown(message: Message) -> dict[str, object]:
+    """Show the message as a dict in the tutorial's form, field by field."""
+    return {
+        field.name: _shown_field(message, field) for field in message.DESCRIPTOR.fields
+    }
+
+
+def _shown_field(message: Message, field: FieldDescriptor) -> object:
+    value = getattr(message, field.name)
+    if not field.is_repeated and not schema.is_present(message, field):
+        return None if field.has_presence else value
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return {
+            key: _scalar(field.message_type.fields_by_name["value"], v)
+            for key, v in value.items()
+        }
+    if field.is_repeated:
+        items = [_scalar(field, item) for item in value]
+        series = schema.field_spec(field).series
+        if series:
+            return {f"{series}_{i}": item for i, item in enumerate(items, start=1)}
+        return items
+    return _scalar(field, value)
+
+
+def _scalar(field: FieldDescriptor, value: object) -> object:
+    if isinstance(value, Message):
+        return shown(value)
+    if isinstance(value, str):
+        return printable(value, TEXT_LIMIT)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if field.enum_type is not None and isinstance(value, int):
+        known = field.enum_type.values_by_number.get(value)
+        return known.name if known else value
+    return value
+
+
+def values(messages: Sequence[Message], field: FieldDescriptor) -> list[float]:
+    """Collect the field's present values; a series gives its last element."""
+    found: list[float] = []
+    for message in messages:
+        value = getattr(message, field.name)
+        if field.is_repeated:
+            if len(value):
+                found.append(float(value[-1]))
+        elif not field.has_presence or message.HasField(field.name):
+            found.append(float(value))
+    return found
+
+
+def summary(messages: Sequence[Message], field: FieldDescriptor) -> str | None:
+    """One field summed up over clients, or None for a field that is not a number.
+
+    Numbers: min, median and max; booleans: how many are true; series
+    (repeated numbers): the mean of each client's last element.
+    """
+    present = values(messages, field)
+    if schema.is_bool(field) and not field.is_repeated:
+        absent = len(messages) - len(present)
+        text = f"{sum(present):g}/{len(present)} true"
+        return text + (f" ({absent} not reported)" if absent else "")
+    if not schema.is_number(field):
+        return None
+    if not present:
+        return "none reported"
+    if field.is_repeated:
+        series = schema.field_spec(field).series or "element"
+        return f"mean of the last {series}: {statistics.fmean(present):.4g}"
+    return (
+        f"min {min(present):.4g} | median {statistics.median(present):.4g} | "
+        f"max {max(present):.4g}"
+    )

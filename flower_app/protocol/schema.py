@@ -1,0 +1,141 @@
+"""What the schema's options say about a field or a message.
+
+`(flower_meta.v1.field)` and `(flower_meta.v1.message)` options (see
+proto/flower_meta/v1/options.proto) carry each field's rules and display.
+These helpers read them from any descriptor, including descriptors of a
+log's own schema that this build has no generated code for.
+"""
+
+from functools import cache
+from typing import TYPE_CHECKING, TypeAlias
+
+from google.protobuf import descriptor as pb
+from google.protobuf.message import Message
+
+from flower_app.protocol.canonical_json import number_text
+from flower_meta.v1.options_pb2 import (
+    ROLE_UNSPECIFIED,
+    FieldSpec,
+    MessageSpec,
+    Role,
+    field,
+    message,
+)
+
+if TYPE_CHECKING:
+    from google._upb import _message as upb
+
+    Descriptor: TypeAlias = pb.Descriptor | upb.Descriptor
+    FieldDescriptor: TypeAlias = pb.FieldDescriptor | upb.FieldDescriptor
+    FileDescriptor: TypeAlias = pb.FileDescriptor | upb.FileDescriptor
+else:  # annotations only: the runtime's own classes vary with its backend
+    Descriptor, FieldDescriptor, FileDescriptor = (
+        pb.Descriptor,
+        pb.FieldDescriptor,
+        pb.FileDescriptor,
+    )
+
+MISSING_FIELD = "missing_field"
+"""Reason code for an absent required field, unless the schema names another."""
+OUT_OF_RANGE = "out_of_range"
+"""Reason code for a value that breaks a rule, unless the schema names another."""
+NUMBER_TYPES = frozenset(
+    {
+        pb.FieldDescriptor.TYPE_DOUBLE,
+        pb.FieldDescriptor.TYPE_FLOAT,
+        pb.FieldDescriptor.TYPE_INT32,
+        pb.FieldDescriptor.TYPE_INT64,
+        pb.FieldDescriptor.TYPE_UINT32,
+        pb.FieldDescriptor.TYPE_UINT64,
+        pb.FieldDescriptor.TYPE_SINT32,
+        pb.FieldDescriptor.TYPE_SINT64,
+        pb.FieldDescriptor.TYPE_FIXED32,
+        pb.FieldDescriptor.TYPE_FIXED64,
+        pb.FieldDescriptor.TYPE_SFIXED32,
+        pb.FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+
+
+@cache
+def field_spec(descriptor: FieldDescriptor) -> FieldSpec:
+    """Return the field's `(flower_meta.v1.field)` option (empty without one)."""
+    spec: FieldSpec = descriptor.GetOptions().Extensions[field]
+    return spec
+
+
+@cache
+def message_spec(descriptor: Descriptor) -> MessageSpec:
+    """Return the message's `(flower_meta.v1.message)` option (empty without one)."""
+    spec: MessageSpec = descriptor.GetOptions().Extensions[message]
+    return spec
+
+
+def missing_reason(descriptor: FieldDescriptor) -> str:
+    """Reason code for this field being absent."""
+    return (
+        field_spec(descriptor).missing_reason
+        or message_spec(descriptor.containing_type).missing_reason
+        or MISSING_FIELD
+    )
+
+
+def invalid_reason(descriptor: FieldDescriptor) -> str:
+    """Reason code for a value of this field breaking a rule."""
+    return (
+        field_spec(descriptor).invalid_reason
+        or message_spec(descriptor.containing_type).invalid_reason
+        or OUT_OF_RANGE
+    )
+
+
+def is_number(descriptor: FieldDescriptor) -> bool:
+    """Whether the field holds numbers (bool excluded)."""
+    return descriptor.type in NUMBER_TYPES
+
+
+def is_bool(descriptor: FieldDescriptor) -> bool:
+    """Whether the field holds booleans."""
+    return descriptor.type == pb.FieldDescriptor.TYPE_BOOL
+
+
+def with_role(message_type: Descriptor, role: Role.ValueType) -> FieldDescriptor | None:
+    """Return the message's first field with `role`, if any."""
+    if role == ROLE_UNSPECIFIED:
+        return None
+    for candidate in message_type.fields:
+        if field_spec(candidate).role == role:
+            return candidate
+    return None
+
+
+def unit(descriptor: FieldDescriptor) -> str:
+    """Return the field's unit, or "" for a count or plain number."""
+    return field_spec(descriptor).unit
+
+
+def label(descriptor: FieldDescriptor) -> str:
+    """Return the field's name with its unit, e.g. "training_time (s)"."""
+    shown = unit(descriptor)
+    return f"{descriptor.name} ({shown})" if shown else descriptor.name
+
+
+def describe_rule(spec: FieldSpec) -> str:
+    """Put the value rule of `spec` in words, e.g. "finite and >= 0"."""
+    parts = ["finite"] if spec.finite else []
+    for present, symbol, bound in (
+        (spec.HasField("gte"), ">=", spec.gte),
+        (spec.HasField("gt"), ">", spec.gt),
+        (spec.HasField("lte"), "<=", spec.lte),
+        (spec.HasField("lt"), "<", spec.lt),
+    ):
+        if present:
+            parts.append(f"{symbol} {number_text(bound)}")
+    return " and ".join(parts)
+
+
+def is_present(message: Message, descriptor: FieldDescriptor) -> bool:
+    """Whether the field is set: present, or non-empty / non-zero without presence."""
+    if descriptor.has_presence:
+        return message.HasField(descriptor.name)
+    return bool(getattr(message, descriptor.name))

@@ -1,0 +1,183 @@
+"""A run's plots, one per number field of each stage, drawn from the schema.
+
+- a number: every client's value per round (its first report hollow: the
+  start-up cost of a first call, not a straggler), the round's median or
+  examples-weighted mean, and the server's centralized metric of the same
+  name beside it; a log scale when one value dwarfs the rest;
+- a boolean: per round, how many clients said true, false or nothing;
+- a number series (e.g. per-epoch losses): each client's curve, round by
+  round.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from flower_app.protocol import display, schema
+from flower_app.protocol.schema import FieldDescriptor
+from flower_app.reporting.run_records import RunRecords, Stage
+from flower_app.reporting.tables import cell, heading, numeric_fields
+
+LEGEND_LIMIT = 12
+"""Clients named in a legend; beyond, the legend says how many there are."""
+LOG_SCALE_RATIO = 20.0
+"""A log scale when the largest value exceeds the median by this factor."""
+Draw = Callable[[Axes, Stage, FieldDescriptor, RunRecords], None]
+
+
+def plot_names(records: RunRecords) -> list[str]:
+    """List the file name of every plot `write_plots` draws, in order."""
+    return [name for name, _, _, _ in _plots(records)]
+
+
+def write_plots(records: RunRecords, folder: Path) -> list[Path]:
+    """Draw every plot into `folder` as an 800 x 450 PNG; return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, draw, stage, found in _plots(records):
+        figure = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
+        draw(figure.subplots(), stage, found, records)
+        figure.savefig(folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+def _plots(records: RunRecords) -> list[tuple[str, Draw, Stage, FieldDescriptor]]:
+    found = []
+    for stage in records.stages.values():
+        for field in numeric_fields(stage.message_type):
+            if schema.is_bool(field):
+                draw: Draw = _shares
+            elif field.is_repeated:
+                draw = _curves
+            else:
+                draw = _per_client
+            found.append((f"{stage.name}_{field.name}.png", draw, stage, field))
+    return found
+
+
+def _per_client(
+    axes: Axes, stage: Stage, field: FieldDescriptor, records: RunRecords
+) -> None:
+    rounds = stage.rounds
+    seen: set[int] = set()
+    points: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for server_round in rounds:
+        clients = stage.accepted[server_round]
+        for index, (node, meta) in enumerate(sorted(clients.items())):
+            x = server_round + 0.3 * (index / max(len(clients) - 1, 1) - 0.5)
+            for value in display.values([meta], field):
+                points[node not in seen].append((x, value))
+        seen |= set(clients)
+    for first, label in ((False, "client"), (True, "first report of a client")):
+        if points[first]:
+            xs, ys = zip(*points[first], strict=True)
+            axes.scatter(
+                xs,
+                ys,
+                s=18,
+                facecolors="none" if first else "tab:blue",
+                edgecolors="tab:blue",
+                label=label,
+            )
+    middle = [(r, cell(list(stage.accepted[r].values()), field)) for r in rounds]
+    shown = [(r, float(text)) for r, text in middle if text != "-"]
+    if shown:
+        assert stage.message_type is not None
+        how = heading(field, stage.message_type).rsplit(", ", 1)[-1]
+        axes.plot(*zip(*shown, strict=True), color="tab:orange", marker="o", label=how)
+    centralized = [
+        (r, metrics[field.name])
+        for r, metrics in sorted(records.centralized.items())
+        if field.name in metrics and r >= 1
+    ]
+    if centralized:
+        axes.plot(
+            *zip(*centralized, strict=True),
+            color="tab:green",
+            marker="s",
+            label=f"centralized {field.name} (server's test set)",
+        )
+    _log_scale_if_skewed(axes, stage, field)
+    axes.legend(fontsize="small")
+    axes.set_xticks(rounds)
+    axes.set(
+        title=f"{stage.name}: {field.name} per client, by round",
+        xlabel="server round",
+        ylabel=schema.label(field),
+    )
+
+
+def _log_scale_if_skewed(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
+    values = [
+        v
+        for clients in stage.accepted.values()
+        for v in display.values(list(clients.values()), field)
+    ]
+    positive = sorted(v for v in values if v > 0)
+    if len(positive) == len(values) and positive:
+        median = positive[len(positive) // 2]
+        if positive[-1] > LOG_SCALE_RATIO * median:
+            axes.set_yscale("log")
+
+
+def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:
+    rounds = stage.rounds
+    counts = {"true": [], "false": [], "not reported": []}  # type: dict[str, list[int]]
+    for server_round in rounds:
+        clients = list(stage.accepted[server_round].values())
+        present = display.values(clients, field)
+        counts["true"].append(int(sum(present)))
+        counts["false"].append(len(present) - int(sum(present)))
+        counts["not reported"].append(len(clients) - len(present))
+    bottom = [0] * len(rounds)
+    labels = [str(r) for r in rounds]
+    for (name, values), color in zip(
+        counts.items(), ["tab:green", "tab:red", "tab:gray"], strict=True
+    ):
+        bars = axes.bar(labels, values, bottom=bottom, color=color, label=name)
+        axes.bar_label(bars, [str(v) if v else "" for v in values], label_type="center")
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    axes.set(
+        title=f"{stage.name}: {field.name}, clients per round",
+        xlabel="server round",
+        ylabel="clients",
+    )
+    axes.legend()
+
+
+def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:
+    rounds = stage.rounds
+    curves: dict[int, list[tuple[float, float]]] = {}
+    for server_round in rounds:
+        for node, meta in sorted(stage.accepted[server_round].items()):
+            series = list(getattr(meta, field.name))
+            steps = [
+                server_round - 1 + (i + 1) / len(series) for i in range(len(series))
+            ]
+            curves.setdefault(node, []).extend(zip(steps, series, strict=True))
+    for node, points in sorted(curves.items()):
+        label = f"node …{node % 10_000:04d}"
+        axes.plot(*zip(*points, strict=True), marker=".", label=label)
+    for boundary in rounds[:-1]:
+        axes.axvline(boundary, color="grey", linewidth=0.5)
+    axes.set_xticks([r - 0.5 for r in rounds], [f"round {r}" for r in rounds])
+    step = schema.field_spec(field).series or "element"
+    axes.set(
+        title=f"{stage.name}: {field.name}, each client {step} by {step}",
+        xlabel=f"{step}s, grouped by server round",
+        ylabel=schema.label(field),
+    )
+    if 0 < len(curves) <= LEGEND_LIMIT:
+        axes.legend(fontsize="small", ncol=2)
+    elif curves:
+        axes.text(
+            0.99,
+            0.97,
+            f"{len(curves)} clients",
+            transform=axes.transAxes,
+            ha="right",
+            va="top",
+        )

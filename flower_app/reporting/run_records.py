@@ -1,0 +1,123 @@
+"""A run folder's metadata log, read back by stage, round and node.
+
+The log is read with its own schema (schema.binpb beside it), so fields and
+message types this build never saw are there by name. A damaged tail keeps
+every record before it and says why the log ended early.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf import message_factory
+from google.protobuf.message import Message
+
+from flower_app.protocol import codec
+from flower_app.protocol.metadata_log import (
+    BINARY_LOG,
+    CorruptLogError,
+    read_log,
+    record_type,
+)
+from flower_app.protocol.schema import Descriptor
+
+Rounds = dict[int, dict[int, Message]]
+"""round -> node -> accepted message"""
+Reasons = dict[int, dict[int, str]]
+"""round -> node -> reason"""
+_KEYS = {"accepted": codec.TRAIN_RECORD_KEY, "evaluated": codec.EVALUATE_RECORD_KEY}
+"""Record keys of outcomes in logs written before records named them."""
+
+
+@dataclass
+class Stage:
+    """One record key's outcomes: "train_metadata" or "evaluate_metadata"."""
+
+    record_key: str
+    message_type: Descriptor | None = None
+    """Type of its accepted messages; None until one is seen."""
+    accepted: Rounds = field(default_factory=lambda: defaultdict(dict))
+    rejected: Reasons = field(default_factory=lambda: defaultdict(dict))
+    failed: Reasons = field(default_factory=lambda: defaultdict(dict))
+
+    @property
+    def name(self) -> str:
+        """The stage's short name, e.g. "train"."""
+        return self.record_key.removesuffix("_metadata")
+
+    @property
+    def rounds(self) -> list[int]:
+        """Every round with an outcome, in order."""
+        return sorted(set(self.accepted) | set(self.rejected) | set(self.failed))
+
+
+@dataclass
+class RunRecords:
+    """A run's log records, by stage, round and node."""
+
+    stages: dict[str, Stage] = field(default_factory=dict)
+    centralized: dict[int, dict[str, float]] = field(default_factory=dict)
+    """round -> metric -> value of the server's own evaluation."""
+    damage: str = ""
+    """Why the log ended early, if its tail is damaged."""
+
+    def stage(self, record_key: str) -> Stage:
+        """Return the stage of `record_key`, created when first needed."""
+        return self.stages.setdefault(record_key, Stage(record_key))
+
+    def add(self, record: Message) -> None:
+        """File one record under its stage, round and node."""
+        outcome = record.WhichOneof("outcome")
+        at = record.server_round  # type: ignore[attr-defined]
+        node = record.node_id  # type: ignore[attr-defined]
+        if outcome == "centralized":
+            self.centralized[at] = dict(record.centralized.metrics)  # type: ignore[attr-defined]
+            return
+        if outcome is None:
+            return  # an outcome newer than this build's schema knows
+        key = record.record_key or _KEYS.get(outcome, "")  # type: ignore[attr-defined]
+        if outcome == "rejected":
+            key = key or record.rejected.record_key  # type: ignore[attr-defined]
+            rejection = record.rejected  # type: ignore[attr-defined]
+            self.stage(key).rejected[at][node] = (
+                f"{rejection.reason}: {rejection.detail}"
+            )
+        elif outcome == "failed":
+            self.stage(key).failed[at][node] = record.failed.reason  # type: ignore[attr-defined]
+        else:
+            meta = _accepted(getattr(record, outcome))
+            stage = self.stage(key)
+            stage.message_type = meta.DESCRIPTOR
+            stage.accepted[at][node] = meta
+
+
+def _accepted(value: Message) -> Message:
+    """Return the accepted message; an Any is unpacked with its own schema."""
+    if value.DESCRIPTOR.full_name != "google.protobuf.Any":
+        return value
+    pool = value.DESCRIPTOR.file.pool
+    found = pool.FindMessageTypeByName(value.type_url.rsplit("/", 1)[-1])  # type: ignore[attr-defined]
+    message_class = message_factory.GetMessageClass(found)  # type: ignore[arg-type]
+    return message_class.FromString(value.value)  # type: ignore[attr-defined]
+
+
+def run_folder(path: Path) -> Path:
+    """Return the run folder `path` names: the folder itself, or its log file."""
+    folder = path.parent if path.name == BINARY_LOG and path.is_file() else path
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such run folder: {path}")
+    if not (folder / BINARY_LOG).is_file():
+        raise FileNotFoundError(f"{folder} holds no {BINARY_LOG}: is it a run folder?")
+    return folder
+
+
+def load(path: Path) -> RunRecords:
+    """Read a run folder's metadata log; a damaged tail keeps what precedes it."""
+    folder = run_folder(path)
+    records = RunRecords()
+    try:
+        for record in read_log(folder / BINARY_LOG, record_type(folder)):
+            records.add(record)
+    except CorruptLogError as err:
+        records.damage = str(err)
+    return records

@@ -1,0 +1,118 @@
+"""A run's summary tables: one per stage, one row a round, a column a field.
+
+Every number field of the stage's message gets a column, named with its
+unit: numbers show their median (their mean weighted by the ROLE_EXAMPLES
+field, where the message has one), booleans the share that is true, series
+the mean of each client's last element. The server's own evaluation gets a
+table of its own, so a centralized number is never taken for a federated one.
+"""
+
+import io
+import math
+import statistics
+from collections.abc import Sequence
+
+from google.protobuf.message import Message
+from rich.console import Console
+from rich.table import Table
+
+from flower_app.protocol import display, schema
+from flower_app.protocol.schema import Descriptor, FieldDescriptor
+from flower_app.reporting.run_records import RunRecords, Stage
+from flower_meta.v1.options_pb2 import ROLE_EXAMPLES
+
+
+def tables(records: RunRecords) -> list[Table]:
+    """One table per stage, then the centralized evaluation, if any."""
+    found = [_stage_table(stage) for stage in records.stages.values()]
+    if records.centralized:
+        found.append(_centralized_table(records.centralized))
+    return found
+
+
+def as_text(records: RunRecords) -> str:
+    """Render the tables as plain text, for the log."""
+    console = Console(width=160, record=True, file=io.StringIO())
+    for table in tables(records):
+        console.print(table)
+    return console.export_text().rstrip()
+
+
+def numeric_fields(message_type: Descriptor | None) -> list[FieldDescriptor]:
+    """List the fields a table or plot shows: numbers, booleans, number series."""
+    if message_type is None:
+        return []
+    return [
+        found
+        for found in message_type.fields
+        if schema.is_number(found) or (schema.is_bool(found) and not found.is_repeated)
+    ]
+
+
+def cell(messages: Sequence[Message], found: FieldDescriptor) -> str:
+    """One field over one round's clients, as a table cell."""
+    present = display.values(messages, found)
+    if not present:
+        return "-"
+    if schema.is_bool(found):
+        return f"{present.count(1.0) / len(present):.0%} true"
+    weights = _weights(messages, found)
+    if weights and (weight := math.fsum(weights)) > 0:
+        total = math.fsum(w * v for w, v in zip(weights, present, strict=True))
+        return f"{total / weight:.4g}"
+    return f"{statistics.median(present):.4g}"
+
+
+def heading(found: FieldDescriptor, message_type: Descriptor) -> str:
+    """Name a column: the field, its unit and what the cell shows."""
+    if schema.is_bool(found):
+        return found.name
+    if found.is_repeated:
+        step = schema.field_spec(found).series or "element"
+        return f"last {step}: {schema.label(found)}, mean"
+    weighted = schema.with_role(message_type, ROLE_EXAMPLES)
+    how = "mean by examples" if weighted is not None and weighted != found else "median"
+    return f"{schema.label(found)}, {how}"
+
+
+def _weights(messages: Sequence[Message], found: FieldDescriptor) -> list[float] | None:
+    examples = schema.with_role(found.containing_type, ROLE_EXAMPLES)  # type: ignore[arg-type]
+    if examples is None or examples == found or found.is_repeated:
+        return None
+    return [
+        float(getattr(m, examples.name))
+        for m in messages
+        if schema.is_present(m, found) or not found.has_presence
+    ]
+
+
+def _stage_table(stage: Stage) -> Table:
+    kind = stage.message_type.name if stage.message_type else "no accepted metadata"
+    table = Table(title=f"{stage.name}: {kind}, by round")
+    fields = numeric_fields(stage.message_type)
+    for column in ["round", "accepted", "rejected", "failed"]:
+        table.add_column(column, justify="right")
+    for found in fields:
+        assert stage.message_type is not None
+        table.add_column(heading(found, stage.message_type), justify="right")
+    for server_round in stage.rounds:
+        accepted = list(stage.accepted[server_round].values())
+        table.add_row(
+            str(server_round),
+            str(len(accepted)),
+            str(len(stage.rejected[server_round])),
+            str(len(stage.failed[server_round])),
+            *(cell(accepted, found) for found in fields),
+        )
+    return table
+
+
+def _centralized_table(centralized: dict[int, dict[str, float]]) -> Table:
+    names = sorted({name for metrics in centralized.values() for name in metrics})
+    table = Table(title="centralized evaluation (the server's test set), by round")
+    for column in ["round", *names]:
+        table.add_column(column, justify="right")
+    for server_round, metrics in sorted(centralized.items()):
+        row = [f"{metrics[n]:.4g}" if n in metrics else "-" for n in names]
+        table.add_row(str(server_round), *row)
+    return table

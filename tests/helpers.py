@@ -1,0 +1,186 @@
+"""What many tests build: replies as a SuperLink delivers them, sample metadata,
+node contexts, and the paths and tools of this checkout."""
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from flwr.app import (
+    ArrayRecord,
+    Context,
+    Error,
+    Message,
+    MessageType,
+    Metadata,
+    MetricRecord,
+    RecordDict,
+)
+from google.protobuf import message_factory
+from google.protobuf.message import Message as ProtoMessage
+from PIL import Image
+
+from flower_app.protocol import codec
+from flower_app.protocol.metadata_log import BINARY_LOG, read_log
+from flower_app.testing import VENV_BIN
+from flower_meta.v1 import metadata_pb2
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord, TrainProcessMetadata
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPESCRIPT = ROOT / "examples" / "typescript"
+VECTORS = ROOT / "examples" / "vectors"
+MANIFEST = json.loads((VECTORS / "manifest.json").read_text())["vectors"]
+VALID = [vector for vector in MANIFEST if vector["expect"] == "valid"]
+INVALID = [vector for vector in MANIFEST if vector["expect"] != "valid"]
+RUNS_FOLDER = "flower-meta-runs"
+
+
+def buf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the venv's buf with the venv's python (grpc_tools.protoc) first on PATH."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [str(VENV_BIN / "buf"), *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def require(tool: str, install: str) -> str:
+    """Path of `tool`; without it skip (fail in CI) naming what to install."""
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} not found: install {install}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def reply_from(
+    node_id: int, content: RecordDict, kind: str = MessageType.TRAIN
+) -> Message:
+    """A reply from `node_id` carrying `content`, to an instruction of `kind`."""
+    instruction = Message(RecordDict(), dst_node_id=node_id, message_type=kind)
+    return Message(content, reply_to=instruction)
+
+
+def node_context(node_id: int, partition_id: int, partitions: int = 10) -> Context:
+    """A SuperNode's context in a simulation, run config empty."""
+    return Context(
+        run_id=1,
+        node_id=node_id,
+        node_config={"partition-id": partition_id, "num-partitions": partitions},
+        state=RecordDict(),
+        run_config={},
+    )
+
+
+def sample_metadata(epochs: int = 2) -> TrainProcessMetadata:
+    """A valid report with `epochs` decreasing losses: 1, 1/2, 1/3, ..."""
+    return TrainProcessMetadata(
+        training_time=12.5,
+        converged=True,
+        training_losses=[1.0 / (epoch + 1) for epoch in range(epochs)],
+    )
+
+
+def train_content(
+    arrays: ArrayRecord, num_examples: int, meta: TrainProcessMetadata | None
+) -> RecordDict:
+    """What a ClientApp's train function replies, optionally without metadata."""
+    content = RecordDict(
+        {
+            "arrays": arrays,
+            "metrics": MetricRecord({"train_loss": 0.5, "num-examples": num_examples}),
+        }
+    )
+    if meta is not None:
+        content[codec.TRAIN_RECORD_KEY] = codec.to_config_record(meta)
+    return content
+
+
+class NodeList:
+    """What `configure_train` asks of a Grid: the connected node ids.
+
+    A stand-in for the Grid in unit tests (a real one needs a SuperLink; the
+    simulations run the real one).
+    """
+
+    def __init__(self, nodes: list[int]) -> None:
+        """Pretend `nodes` are connected."""
+        self.nodes = nodes
+
+    def get_node_ids(self) -> list[int]:
+        """Return the connected node ids."""
+        return self.nodes
+
+
+def delivered(messages: Iterable[Message]) -> list[Message]:
+    """The messages with the ids a SuperLink gives them when it takes them."""
+    found = list(messages)
+    for message in found:
+        message.metadata.__dict__["_message_id"] = message.object_id
+    return found
+
+
+def answer(
+    instruction: Message, content: RecordDict | Error, sender: int | None = None
+) -> Message:
+    """A reply to `instruction`, signed by `sender` (default: the addressee)."""
+    meta = instruction.metadata
+    metadata = Metadata(
+        run_id=meta.run_id,
+        message_id="",
+        src_node_id=meta.dst_node_id if sender is None else sender,
+        dst_node_id=meta.src_node_id,
+        reply_to_message_id=meta.message_id,
+        group_id=meta.group_id,
+        created_at=meta.created_at,
+        ttl=meta.ttl,
+        message_type=meta.message_type,
+    )
+    build: Any = Message  # its typed overloads omit the metadata= form it takes
+    if isinstance(content, Error):
+        return cast(Message, build(metadata=metadata, error=content))
+    return cast(Message, build(metadata=metadata, content=content))
+
+
+DEFAULT_PLOTS = [
+    "train_training_time.png",
+    "train_converged.png",
+    "train_training_losses.png",
+    "evaluate_evaluation_time.png",
+    "evaluate_num_examples.png",
+    "evaluate_loss.png",
+    "evaluate_accuracy.png",
+]
+"""The plots of a run of the example app: one per number field of each stage."""
+
+
+def assert_report_plots(run_dir: Path, names: list[str] = DEFAULT_PLOTS) -> None:
+    """The report folder holds exactly these plots, as 800 x 450 PNG images."""
+    folder = run_dir / "report"
+    assert sorted(p.name for p in folder.glob("*.png")) == sorted(names)
+    for name in names:
+        with Image.open(folder / name) as image:
+            assert (image.format, image.size) == ("PNG", (800, 450)), name
+
+
+def run_records(flwr_home: Path, run_id: str) -> list[MetadataLogRecord]:
+    """The metadata log the example app wrote for `run_id` under FLWR_HOME."""
+    return list(read_log(flwr_home / RUNS_FOLDER / run_id / BINARY_LOG))
+
+
+def message_type(type_url: str) -> type[ProtoMessage]:
+    """The flower_meta.v1 class a type URL names; TrainProcessMetadata otherwise.
+
+    For an unknown name the decoder then refuses the type URL itself.
+    """
+    found = metadata_pb2.DESCRIPTOR.message_types_by_name.get(
+        type_url.rsplit(".", 1)[-1]
+    )
+    if found is None or not type_url.endswith(found.full_name):
+        return metadata_pb2.TrainProcessMetadata
+    return message_factory.GetMessageClass(found)

@@ -1,0 +1,271 @@
+"""The schema's rules, enforced from the descriptor: every rule, both sides.
+
+The expected outcomes are written out here by hand (the oracle), from the
+rules as proto/flower_meta/v1/metadata.proto states them.
+"""
+
+import math
+
+import pytest
+from google.protobuf.message import Message
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flower_app.protocol.rules import Limits, MetadataDecodeError, validate
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateInstructions,
+    EvaluateProcessMetadata,
+    MetadataLogRecord,
+    TrainInstructions,
+    TrainProcessMetadata,
+)
+
+TINY = 5e-324  # the smallest positive double
+MAX = 1.7976931348623157e308
+NAN, INF = math.nan, math.inf
+TIME = "training_time_out_of_range: training_time: must be finite and >= 0, got "
+LOSS = "loss_out_of_range: training_losses["
+
+
+def _outcome(message: Message, limits: Limits | None = None) -> str:
+    """Say "valid", or the reason code and detail of the refusal."""
+    try:
+        validate(message, limits or Limits())
+    except MetadataDecodeError as err:
+        return str(err)
+    return "valid"
+
+
+def _train(time: float | None = 1.0, losses: list[float] | None = None) -> Message:
+    meta = TrainProcessMetadata(training_losses=losses or [])
+    if time is not None:
+        meta.training_time = time
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (_train(None), "missing_training_time: training_time: missing; it is required"),
+        (_train(0.0), "valid"),
+        (_train(-0.0), "valid"),
+        (_train(MAX), "valid"),
+        (
+            _train(-TINY),
+            TIME + "-5e-324",
+        ),
+        (
+            _train(NAN),
+            TIME + "NaN",
+        ),
+        (
+            _train(INF),
+            TIME + "Infinity",
+        ),
+        (
+            _train(-INF),
+            TIME + "-Infinity",
+        ),
+        (_train(losses=[0.0, TINY, MAX]), "valid"),
+        (
+            _train(losses=[-TINY]),
+            LOSS + "0]: must be finite and >= 0, got -5e-324",
+        ),
+        (
+            _train(losses=[0.1, NAN]),
+            LOSS + "1]: must be finite and >= 0, got NaN",
+        ),
+        (
+            _train(losses=[0.1, 0.2, INF]),
+            LOSS + "2]: must be finite and >= 0, got Infinity",
+        ),
+        (
+            _train(losses=[-INF]),
+            LOSS + "0]: must be finite and >= 0, got -Infinity",
+        ),
+        (TrainProcessMetadata(training_time=1, converged=False), "valid"),
+    ],
+)
+def test_train_metadata_rules(message: Message, expected: str) -> None:
+    assert _outcome(message) == expected
+
+
+def _without(name: str) -> Message:
+    meta = EvaluateProcessMetadata(evaluation_time=1.0, loss=0.5, accuracy=0.5)
+    meta.ClearField(name)  # type: ignore[arg-type]
+    return meta
+
+
+OUT = "evaluation_out_of_range: "
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            _without("evaluation_time"),
+            "missing_evaluation_field: evaluation_time: missing; it is required",
+        ),
+        (_without("loss"), "missing_evaluation_field: loss: missing; it is required"),
+        (
+            _without("accuracy"),
+            "missing_evaluation_field: accuracy: missing; it is required",
+        ),
+        (EvaluateProcessMetadata(evaluation_time=0, loss=0, accuracy=0), "valid"),
+        (
+            EvaluateProcessMetadata(
+                evaluation_time=0, loss=0, accuracy=1, num_examples=0
+            ),
+            "valid",
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=-TINY, loss=0, accuracy=0),
+            OUT + "evaluation_time: must be finite and >= 0, got -5e-324",
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=INF, loss=0, accuracy=0),
+            OUT + "evaluation_time: must be finite and >= 0, got Infinity",
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=0, loss=-TINY, accuracy=0),
+            OUT + "loss: must be finite and >= 0, got -5e-324",
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=0, loss=NAN, accuracy=0),
+            OUT + "loss: must be finite and >= 0, got NaN",
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=0, loss=INF, accuracy=0),
+            OUT + "loss: must be finite and >= 0, got Infinity",
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=0, loss=0, accuracy=-TINY),
+            OUT + "accuracy: must be >= 0 and <= 1, got -5e-324",
+        ),
+        (
+            EvaluateProcessMetadata(
+                evaluation_time=0, loss=0, accuracy=1.0000000000000002
+            ),
+            OUT + "accuracy: must be >= 0 and <= 1, got 1.0000000000000002",
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=0, loss=0, accuracy=NAN),
+            OUT + "accuracy: must be >= 0 and <= 1, got NaN",
+        ),
+    ],
+)
+def test_evaluate_metadata_rules(message: Message, expected: str) -> None:
+    assert _outcome(message) == expected
+
+
+def _instructions(**fields: float) -> Message:
+    values = {
+        "local_epochs": 1,
+        "batch_size": 1,
+        "learning_rate": TINY,
+        "convergence_tolerance": 0.0,
+    } | fields
+    return TrainInstructions(**values)  # type: ignore[arg-type]
+
+
+BAD = "invalid_instructions: "
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (_instructions(), "valid"),
+        (_instructions(local_epochs=0), BAD + "local_epochs: must be >= 1, got 0"),
+        (_instructions(batch_size=0), BAD + "batch_size: must be >= 1, got 0"),
+        (
+            _instructions(learning_rate=0.0),
+            BAD + "learning_rate: must be finite and > 0, got 0",
+        ),
+        (
+            _instructions(learning_rate=INF),
+            BAD + "learning_rate: must be finite and > 0, got Infinity",
+        ),
+        (
+            _instructions(learning_rate=NAN),
+            BAD + "learning_rate: must be finite and > 0, got NaN",
+        ),
+        (
+            _instructions(convergence_tolerance=-TINY),
+            BAD + "convergence_tolerance: must be finite and >= 0, got -5e-324",
+        ),
+        (
+            _instructions(convergence_tolerance=INF),
+            BAD + "convergence_tolerance: must be finite and >= 0, got Infinity",
+        ),
+        (EvaluateInstructions(), "valid"),
+    ],
+)
+def test_instruction_rules(message: Message, expected: str) -> None:
+    assert _outcome(message) == expected
+
+
+@pytest.mark.parametrize(
+    ("epochs", "limits", "expected"),
+    [
+        (3, Limits(max_epochs=3), "valid"),
+        (
+            4,
+            Limits(max_epochs=3),
+            "too_many_epochs: training_losses: 4 epochs exceed the limit of 3 "
+            "(run config max-epochs)",
+        ),
+        (5, Limits(expected_epochs=5), "valid"),
+        (
+            4,
+            Limits(expected_epochs=5),
+            "epochs_missing: training_losses: epochs 5..5 are missing: the server "
+            "asked for 5 local epochs",
+        ),
+        (0, Limits(expected_epochs=None), "valid"),
+        (
+            0,
+            Limits(expected_epochs=1),
+            "epochs_missing: training_losses: epochs 1..1 are missing: the server "
+            "asked for 1 local epochs",
+        ),
+    ],
+)
+def test_epoch_policy_on_both_sides(epochs: int, limits: Limits, expected: str) -> None:
+    assert _outcome(_train(losses=[0.5] * epochs), limits) == expected
+
+
+def test_the_schema_rules_come_before_the_policy() -> None:
+    assert _outcome(_train(None), Limits(expected_epochs=2)).startswith(
+        "missing_training_time: "
+    )
+    assert _outcome(_train(losses=[NAN] * 4), Limits(max_epochs=3)).startswith(
+        "loss_out_of_range: "
+    )
+
+
+def test_nested_messages_are_checked_with_their_path() -> None:
+    record = MetadataLogRecord(accepted=TrainProcessMetadata(training_time=-1.0))
+    assert _outcome(record) == (
+        "training_time_out_of_range: accepted.training_time: must be finite "
+        "and >= 0, got -1"
+    )
+    assert _outcome(MetadataLogRecord()) == "valid"
+
+
+@given(
+    time=st.none() | st.floats(),
+    losses=st.lists(st.floats(), max_size=8),
+)
+def test_train_rules_match_an_independent_reading(
+    time: float | None, losses: list[float]
+) -> None:
+    """The rules, restated here without the library: time present, finite, >= 0..."""
+    if time is None:
+        expected = "missing_training_time"
+    elif not (math.isfinite(time) and time >= 0):
+        expected = "training_time_out_of_range"
+    elif not all(math.isfinite(x) and x >= 0 for x in losses):
+        expected = "loss_out_of_range"
+    else:
+        expected = "valid"
+    assert _outcome(_train(time, losses)).split(":")[0] == expected
