@@ -51,7 +51,8 @@ class TrainProcessMetadata(_message.Message):
     CONVERGED_FIELD_NUMBER: _builtins.int
     TRAINING_LOSSES_FIELD_NUMBER: _builtins.int
     training_time: _builtins.float
-    """Wall-clock time of the local training loop, in seconds.
+    """Wall-clock time of the ClientApp's train call, in seconds: the
+    metadata mod measures it unless the train function reports its own.
     Absent: not a valid report. Explicit presence keeps a missing time from
     passing as 0 s.
     """
@@ -108,8 +109,8 @@ class EvaluateProcessMetadata(_message.Message):
     LOSS_FIELD_NUMBER: _builtins.int
     ACCURACY_FIELD_NUMBER: _builtins.int
     evaluation_time: _builtins.float
-    """Wall-clock time of the evaluation pass, in seconds.
-    Absent: not a valid report.
+    """Wall-clock time of the ClientApp's evaluate call, in seconds, measured
+    as training_time is. Absent: not a valid report.
     """
     num_examples: _builtins.int
     """Number of local test examples evaluated. 0: the node has no test data,

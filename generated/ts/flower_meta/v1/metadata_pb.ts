@@ -43,7 +43,8 @@ export const file_flower_meta_v1_metadata: GenFile = /*@__PURE__*/
  */
 export type TrainProcessMetadata = Message<"flower_meta.v1.TrainProcessMetadata"> & {
   /**
-   * Wall-clock time of the local training loop, in seconds.
+   * Wall-clock time of the ClientApp's train call, in seconds: the
+   * metadata mod measures it unless the train function reports its own.
    * Absent: not a valid report. Explicit presence keeps a missing time from
    * passing as 0 s.
    *
@@ -91,8 +92,8 @@ export const TrainProcessMetadataSchema: GenMessage<TrainProcessMetadata> = /*@_
  */
 export type EvaluateProcessMetadata = Message<"flower_meta.v1.EvaluateProcessMetadata"> & {
   /**
-   * Wall-clock time of the evaluation pass, in seconds.
-   * Absent: not a valid report.
+   * Wall-clock time of the ClientApp's evaluate call, in seconds, measured
+   * as training_time is. Absent: not a valid report.
    *
    * @generated from field: optional double evaluation_time = 1;
    */
