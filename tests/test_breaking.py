@@ -121,7 +121,7 @@ def test_gate_stops_breaking_edits(
     [
         pytest.param(
             r"(  repeated double training_losses = 3 \[[^\]]*\];\n)",
-            rf"\1  optional uint32 num_examples = {FREE};\n",
+            rf"\1  optional uint32 added_field_{FREE} = {FREE};\n",
             id="field-added",
         ),
         pytest.param(

@@ -104,6 +104,8 @@ void Check(const Message& message, const std::string& path) {
       continue;
     }
     if (!HasValueRule(spec) || !IsNumber(field)) continue;
+    // absent is not 0: `required` alone says whether it may be
+    if (!field.is_repeated() && field.has_presence() && !r.HasField(message, &field)) continue;
     const int count = field.is_repeated() ? r.FieldSize(message, &field) : 1;
     for (int k = 0; k < count; ++k) {
       const double value = NumberAt(message, field, k);

@@ -141,9 +141,11 @@ def _refusal(field: FieldDescriptor, path: str, value: float) -> MetadataDecodeE
 
 
 def _value(field: FieldDescriptor, test: Callable[[float], bool]) -> Check:
-    name = field.name
+    name, presence = field.name, field.has_presence
 
     def check(message: Message, _: Limits, path: str) -> None:
+        if presence and not message.HasField(name):
+            return  # absent is not 0: `required` alone says whether it may be
         value = getattr(message, name)
         if not test(value):
             raise _refusal(field, f"{path}{name}", value)

@@ -156,3 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_report.set_defaults(command=_report)
     return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

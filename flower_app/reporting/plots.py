@@ -101,7 +101,16 @@ def _per_client(
             label=f"centralized {field.name} (server's test set)",
         )
     _log_scale_if_skewed(axes, stage, field)
-    axes.legend(fontsize="small")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")
+    else:
+        axes.text(
+            0.5,
+            0.5,
+            f"no client reported {field.name}",
+            ha="center",
+            transform=axes.transAxes,
+        )
     axes.set_xticks(rounds)
     axes.set(
         title=f"{stage.name}: {field.name} per client, by round",

@@ -6,6 +6,7 @@
 // Python and C++ readers: "training_losses[2]: must be finite and >= 0, got -1".
 import { getOption, ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
+import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import {
   field as fieldSpec,
   message as messageSpec,
@@ -99,7 +100,8 @@ function checkMessage(message: ReflectMessage, path: string): void {
       if (field.fieldKind === "list") {
         let index = 0;
         for (const item of message.get(field)) checkNumber(field, parent, item, `${at}[${index++}]`);
-      } else {
+      } else if (message.isSet(field) || field.presence === FeatureSet_FieldPresence.IMPLICIT) {
+        // absent is not 0: `required` alone says whether it may be
         checkNumber(field, parent, message.get(field), at);
       }
     }
