@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
@@ -184,3 +186,29 @@ def message_type(type_url: str) -> type[ProtoMessage]:
     if found is None or not type_url.endswith(found.full_name):
         return metadata_pb2.TrainProcessMetadata
     return message_factory.GetMessageClass(found)
+
+
+def dependencies_only_venv(folder: Path) -> Path:
+    """A venv that sees every installed dependency, but not this project.
+
+    Its one .pth file points at our site-packages without running the .pth
+    files there, so the editable install of this project is invisible; the
+    Flower entry points are copied with their shebang pointed at it. Returns
+    its bin folder (with pip, to install a wheel of the project into it).
+    """
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    site = next(folder.glob("lib/python*/site-packages"))
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    for script in VENV_BIN.glob("fl*"):
+        lines = script.read_text().splitlines(keepends=True)
+        target = folder / "bin" / script.name
+        target.write_text(f"#!{folder / 'bin' / 'python'}\n" + "".join(lines[1:]))
+        target.chmod(0o755)
+    probe = subprocess.run(
+        [folder / "bin" / "python", "-c", "import flower_app"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert "No module named 'flower_app'" in probe.stderr, "project must not import"
+    return folder / "bin"

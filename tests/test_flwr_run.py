@@ -5,9 +5,6 @@ Each test has its own FLWR_HOME and ports and stops every process it started
 """
 
 import re
-import subprocess
-import sys
-import sysconfig
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +16,6 @@ from flwr.cli.build import build_fab_from_disk
 
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.testing import (
-    VENV_BIN,
     Flower,
     flower_env,
     pids_with,
@@ -27,7 +23,12 @@ from flower_app.testing import (
     run_id_of,
     stop,
 )
-from tests.helpers import ROOT, RUNS_FOLDER, assert_report_plots
+from tests.helpers import (
+    ROOT,
+    RUNS_FOLDER,
+    assert_report_plots,
+    dependencies_only_venv,
+)
 
 FAB_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".json", ".jsonl"}
 
@@ -45,29 +46,8 @@ def test_fab_holds_the_app_and_generated_code_only() -> None:
 
 @pytest.fixture
 def fab_only_bin(tmp_path: Path) -> Path:
-    """A venv that sees every installed dependency but not this project.
-
-    Its one .pth file points at our site-packages without running the .pth
-    files there, so the editable install of this project is invisible; the
-    Flower entry points are copied with their shebang pointed at it.
-    """
-    venv = tmp_path / "fab-only-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    site = next(venv.glob("lib/python*/site-packages"))
-    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    for script in VENV_BIN.glob("fl*"):
-        lines = script.read_text().splitlines(keepends=True)
-        target = venv / "bin" / script.name
-        target.write_text(f"#!{venv / 'bin' / 'python'}\n" + "".join(lines[1:]))
-        target.chmod(0o755)
-    probe = subprocess.run(
-        [venv / "bin" / "python", "-c", "import flower_app"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert "No module named 'flower_app'" in probe.stderr, "project must not import"
-    return venv / "bin"
+    """Flower's commands in a venv where only the FAB can provide this app."""
+    return dependencies_only_venv(tmp_path / "fab-only-venv")
 
 
 @pytest.fixture

@@ -15,8 +15,13 @@ JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "Jso
 
 
 def to_canonical_json(message: Message) -> str:
-    """Print `message` as RFC 8785 canonical proto3 JSON."""
-    return dumps(json_format.MessageToDict(message))
+    """Print `message` as RFC 8785 canonical proto3 JSON.
+
+    An Any inside is printed with the message's own descriptor pool, so a
+    record read with a log's own schema prints the app's types it holds.
+    """
+    pool = message.DESCRIPTOR.file.pool
+    return dumps(json_format.MessageToDict(message, descriptor_pool=pool))
 
 
 def dumps(value: JsonValue) -> str:

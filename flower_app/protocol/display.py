@@ -77,13 +77,14 @@ def summary(messages: Sequence[Message], field: FieldDescriptor) -> str | None:
     Numbers: min, median and max; booleans: how many are true; series
     (repeated numbers): the mean of each client's last element.
     """
+    is_flag = schema.is_bool(field) and not field.is_repeated
+    if not (is_flag or schema.is_number(field)):
+        return None
     present = values(messages, field)
-    if schema.is_bool(field) and not field.is_repeated:
+    if is_flag:
         absent = len(messages) - len(present)
         text = f"{sum(present):g}/{len(present)} true"
         return text + (f" ({absent} not reported)" if absent else "")
-    if not schema.is_number(field):
-        return None
     if not present:
         return "none reported"
     if field.is_repeated:

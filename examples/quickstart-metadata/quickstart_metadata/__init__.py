@@ -1,0 +1,1 @@
+"""quickstart_metadata: Flower's PyTorch quickstart, plus typed metadata."""

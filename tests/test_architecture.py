@@ -1,0 +1,83 @@
+"""Dependencies point one way: the example app uses the library, never the reverse.
+
+The library's parts and what each may import of this project:
+protocol (the wire contract) imports nothing of ours but the generated types;
+client and server import protocol; reporting imports protocol; codegen
+imports protocol; testing imports nothing of ours. Only `app` may import
+them all, and the ClientApp imports no server or reporting code, not even
+indirectly.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "flower_app"
+ALLOWED = {
+    "protocol": {"protocol"},
+    "client": {"client", "protocol"},
+    "server": {"server", "protocol"},
+    "reporting": {"reporting", "protocol"},
+    "codegen": {"codegen", "protocol"},
+    "testing": set(),
+}
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The flower_app modules a file imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            base = node.module
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    modules = {_module(p) for p in PACKAGE.rglob("*.py")}
+    return {name for name in found if name in modules and name != "flower_app"}
+
+
+GRAPH = {_module(p): _imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else ""
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if _part(m) in ALLOWED))
+def test_library_modules_import_only_what_their_part_may(module: str) -> None:
+    parts = {_part(name) for name in GRAPH[module]}
+    assert parts <= ALLOWED[_part(module)], f"{module} imports {GRAPH[module]}"
+
+
+def test_nothing_outside_the_app_imports_the_app() -> None:
+    offenders = {
+        module
+        for module, imports in GRAPH.items()
+        if _part(module) != "app" and any(_part(name) == "app" for name in imports)
+    }
+    assert not offenders
+
+
+def _reachable(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for name in GRAPH.get(todo.pop(), set()) - seen:
+            seen.add(name)
+            todo.append(name)
+    return seen
+
+
+def test_the_client_app_reaches_no_server_or_reporting_code() -> None:
+    reached = _reachable("flower_app.app.client_app")
+    assert "flower_app.client.mod" in reached  # the graph is read right
+    assert not {m for m in reached if _part(m) in {"server", "reporting"}}
+    assert "flower_app.app.server_app" not in reached
