@@ -68,7 +68,8 @@ def test_nothing_outside_the_app_imports_the_app() -> None:
 
 
 def _reachable(start: str) -> set[str]:
-    seen, todo = set(), [start]
+    seen: set[str] = set()
+    todo = [start]
     while todo:
         for name in GRAPH.get(todo.pop(), set()) - seen:
             seen.add(name)

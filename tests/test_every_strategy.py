@@ -89,6 +89,7 @@ def test_the_pipeline_runs_on(
     )
     strategy, result, initial = out
     assert isinstance(strategy, kind)
+    assert isinstance(strategy, MetadataStrategy)
     assert isinstance(result, Result)
     for server_round in (1, 2):
         assert (
@@ -104,5 +105,5 @@ def test_the_pipeline_runs_on(
         for name in initial
     ]
     assert all(moved), "the global model did not change"
-    outcomes = [r.WhichOneof("outcome") for r in read_log(tmp_path / BINARY_LOG)]
+    outcomes = [str(r.WhichOneof("outcome")) for r in read_log(tmp_path / BINARY_LOG)]
     assert sorted(outcomes) == ["accepted"] * 4 + ["evaluated"] * 4

@@ -20,7 +20,8 @@ README = (EXAMPLE / "README.md").read_text()
 
 
 def _diff() -> str:
-    return re.findall(r"```diff\n(.*?)```", README, flags=re.DOTALL)[0]
+    (diff,) = re.findall(r"```diff\n(.*?)```", README, flags=re.DOTALL)
+    return str(diff)
 
 
 def test_the_readme_diff_is_what_separates_it_from_the_plain_quickstart(

@@ -21,7 +21,7 @@ def to_canonical_json(message: Message) -> str:
     record read with a log's own schema prints the app's types it holds.
     """
     pool = message.DESCRIPTOR.file.pool
-    return dumps(json_format.MessageToDict(message, descriptor_pool=pool))
+    return dumps(json_format.MessageToDict(message, descriptor_pool=pool))  # type: ignore[arg-type]
 
 
 def dumps(value: JsonValue) -> str:

@@ -5,6 +5,8 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+Loader = DataLoader[tuple[torch.Tensor, ...]]
+
 
 class Net(nn.Module):
     """A small multilayer perceptron for 8x8 digit images."""
@@ -22,7 +24,7 @@ class Net(nn.Module):
 
 def load_data(
     partition_id: int, num_partitions: int, batch_size: int
-) -> tuple[DataLoader[tuple[torch.Tensor, ...]], DataLoader[tuple[torch.Tensor, ...]]]:
+) -> tuple[Loader, Loader]:
     """Load this partition of scikit-learn's bundled digits: 80 % train, 20 % test."""
     digits = load_digits()
     features = torch.tensor(digits.data / 16.0, dtype=torch.float32)
@@ -34,9 +36,7 @@ def load_data(
     return DataLoader(train, batch_size=batch_size, shuffle=True), DataLoader(test)
 
 
-def train(
-    net: Net, trainloader: DataLoader[tuple[torch.Tensor, ...]], epochs: int, lr: float
-) -> list[float]:
+def train(net: Net, trainloader: Loader, epochs: int, lr: float) -> list[float]:
     """Train with SGD; return the mean loss of each epoch."""
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     net.train()
@@ -54,9 +54,7 @@ def train(
 
 
 @torch.no_grad()
-def test(
-    net: Net, testloader: DataLoader[tuple[torch.Tensor, ...]]
-) -> tuple[float, float]:
+def test(net: Net, testloader: Loader) -> tuple[float, float]:
     """Return the mean loss and the accuracy of `net` on the test data."""
     net.eval()
     loss, correct, count = 0.0, 0, 0
