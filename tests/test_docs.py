@@ -1,11 +1,17 @@
-"""The README's two commands are the ones CI and users run."""
+"""The READMEs say what is true: commands CI and users run, keys, links."""
 
 import re
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+from tests.helpers import ROOT
+
 README = (ROOT / "README.md").read_text()
+READMES = sorted(
+    p for p in ROOT.rglob("README.md") if not {"node_modules", ".venv"} & set(p.parts)
+)
 
 
 def _bash_blocks() -> list[str]:
@@ -18,13 +24,27 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
-def test_run_command_is_flwr_run_on_this_app() -> None:
+def test_run_command_is_flwr_run_on_this_app_from_a_venv_outside_it() -> None:
     run_command = _bash_blocks()[0]
     assert "flwr run . --stream" in run_command
-    assert run_command.startswith("python3.11 -m venv .venv")
+    venv = re.match(r"python3\.11 -m venv (\S+) ", run_command)
+    assert venv is not None
+    assert venv.group(1).startswith("~/"), "a venv inside the app folder slows flwr run"
+    assert run_command.startswith(_bash_blocks()[1].split(" && pip")[0])
 
 
-def test_every_run_config_key_is_documented() -> None:
+def test_every_run_config_key_is_documented_beside_the_app() -> None:
+    app_readme = (ROOT / "flower_app" / "app" / "README.md").read_text()
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     for key in config["tool"]["flwr"]["app"]["config"]:
-        assert f"| `{key}` |" in README, f"README misses run-config key {key!r}"
+        assert f"| `{key}` |" in app_readme, f"README misses run-config key {key!r}"
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_lead_somewhere(readme: Path) -> None:
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme.read_text()):
+        assert (readme.parent / target).exists(), f"{readme}: no {target}"
+
+
+def test_the_top_readme_stays_short() -> None:
+    assert len(README.splitlines()) <= 110

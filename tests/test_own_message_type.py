@@ -96,13 +96,16 @@ def _round(stats: ModuleType, folder: Path, norms: list[list[float]]) -> Metadat
         min_available_nodes=len(norms),
         min_train_nodes=len(norms),
     )
-    sent = delivered(
-        strategy.configure_train(
-            1,
-            ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))}),
-            ConfigRecord(),
-            NodeList(list(range(1, len(norms) + 1))),  # type: ignore[arg-type]
-        )
+    sent = sorted(
+        delivered(
+            strategy.configure_train(
+                1,
+                ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))}),
+                ConfigRecord(),
+                NodeList(list(range(1, len(norms) + 1))),  # type: ignore[arg-type]
+            )
+        ),
+        key=lambda message: message.metadata.dst_node_id,
     )
     replies = [
         _client(stats, node_norms)(

@@ -2,6 +2,7 @@
 
 from functools import cache
 
+import datasets
 import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, load_dataset
@@ -9,6 +10,8 @@ from flwr_datasets import FederatedDataset
 from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner, Partitioner
 from sklearn.datasets import load_digits
 from torch.utils.data import TensorDataset
+
+datasets.disable_progress_bars()  # a run's log is for the run, not for progress bars
 
 DIGITS = "digits"
 """Dataset name of scikit-learn's bundled 8x8 digits: no network needed."""

@@ -11,23 +11,32 @@
 Around every train (and evaluate) call the mod starts an empty metadata
 message of the configured type, times the call, fills the field whose role
 is ROLE_DURATION with the seconds it took (unless the function reported
-it), validates the message by the schema's rules and puts it into the reply
-under "train_metadata" ("evaluate_metadata"). The function reports what
-only it knows with `report(field=value, ...)`. A report that breaks a rule
-raises, so the node fails instead of sending what the server would refuse.
+it), applies the node's egress policy (see `egress`), validates the message
+by the schema's rules and puts it into the reply under "train_metadata"
+("evaluate_metadata"). The function reports what only it knows with
+`report(field=value, ...)`. A report that breaks a rule raises, so the node
+fails instead of sending what the server would refuse.
 """
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from contextvars import ContextVar
+from pathlib import Path
 
 from flwr.app import Context, Message, MessageType
 from flwr.clientapp.typing import ClientAppCallable
 from google.protobuf.message import Message as ProtoMessage
 
+from flower_app.client.egress import EgressPolicy
 from flower_app.protocol import codec, schema
+from flower_app.protocol.metadata_log import MetadataLog, file_accepted, new_record
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
-from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import (
+    EgressNote,
+    EvaluateProcessMetadata,
+    TrainProcessMetadata,
+)
 from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 
@@ -106,8 +115,31 @@ class MetadataMod:
         duration = schema.with_role(kind.DESCRIPTOR, ROLE_DURATION)
         if duration is not None and not schema.is_present(meta, duration):
             setattr(meta, duration.name, elapsed)
-        reply.content[record_key] = codec.to_config_record(meta, self.limits)
+        policy = EgressPolicy.from_node_config(context.node_config)
+        note = policy.apply(meta)
+        reply.content[record_key] = codec.to_config_record(meta, self.limits, note)
+        if policy.log is not None:
+            _keep_a_copy(policy.log, msg, context, record_key, meta, note)
         return reply
+
+
+def _keep_a_copy(
+    folder: Path,
+    msg: Message,
+    context: Context,
+    record_key: str,
+    meta: ProtoMessage,
+    note: EgressNote,
+) -> None:
+    """Append what this node sent to its own metadata log in `folder`."""
+    config = msg.content.config_records.get("config") if msg.has_content() else None
+    server_round = config.get("server-round", 0) if config is not None else 0
+    record = new_record(context.run_id, int(server_round), context.node_id, record_key)  # type: ignore[arg-type]
+    file_accepted(record, meta)
+    if note.ByteSize():
+        record.egress.CopyFrom(note)
+    with closing(MetadataLog(folder, types=[type(meta)])) as copy:
+        copy.append(record)
 
 
 metadata_mod = MetadataMod()

@@ -16,13 +16,18 @@ from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol.rules import (
     DEFAULT_LIMITS,
+    Excused,
     Limits,
     MetadataDecodeError,
     Reason,
     validate,
 )
 from flower_app.protocol.text import printable
-from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import (
+    EgressNote,
+    EvaluateProcessMetadata,
+    TrainProcessMetadata,
+)
 
 M = TypeVar("M", bound=Message)
 
@@ -36,6 +41,8 @@ META_KEY = "meta"
 """Key of the serialized message inside such a `ConfigRecord`."""
 TYPE_URL_KEY = "type_url"
 """Key of the message's type URL inside such a `ConfigRecord`."""
+EGRESS_KEY = "egress"
+"""Key of the node's `EgressNote` inside such a `ConfigRecord`, if its policy acted."""
 MAX_TYPE_URL = 256
 """Longest type URL a reader looks at."""
 _TYPE_URL = re.compile(rf"[A-Za-z0-9._~:/-]{{1,{MAX_TYPE_URL}}}")
@@ -60,12 +67,36 @@ class Refused(MetadataDecodeError):
         self.payload = payload
 
 
-def to_config_record(message: Message, limits: Limits = DEFAULT_LIMITS) -> ConfigRecord:
-    """Validate `message` and put its type URL and bytes into a `ConfigRecord`."""
-    validate(message, limits)
+def to_config_record(
+    message: Message, limits: Limits = DEFAULT_LIMITS, note: EgressNote | None = None
+) -> ConfigRecord:
+    """Validate `message`; put its type URL, bytes and egress note into a record."""
+    validate(message, limits, excused_by(note))
     payload = message.SerializeToString()
     _check_size(payload, limits)
-    return ConfigRecord({TYPE_URL_KEY: type_url_of(type(message)), META_KEY: payload})
+    record = ConfigRecord({TYPE_URL_KEY: type_url_of(type(message)), META_KEY: payload})
+    if note is not None and note.ByteSize():
+        record[EGRESS_KEY] = note.SerializeToString()
+    return record
+
+
+def read(
+    schema: type[M],
+    message: FlowerMessage,
+    record_key: str,
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[M, EgressNote]:
+    """Decode the `schema` message a Flower message carries under `record_key`.
+
+    Returns it with the node's egress note (empty if its policy did nothing).
+    Raises `Refused` for anything that is not a valid `schema` message.
+    """
+    type_url, payload = "", b""
+    try:
+        type_url, payload, note = _envelope(message, record_key, schema)
+        return decode(schema, type_url, payload, limits, note), note
+    except MetadataDecodeError as err:
+        raise Refused(err, type_url, payload) from err
 
 
 def from_message(
@@ -74,20 +105,23 @@ def from_message(
     record_key: str,
     limits: Limits = DEFAULT_LIMITS,
 ) -> M:
-    """Decode the `schema` message a Flower message carries under `record_key`.
+    """Decode the `schema` message a Flower message carries (see `read`)."""
+    return read(schema, message, record_key, limits)[0]
 
-    Raises `Refused` for anything that is not a valid `schema` message.
-    """
-    type_url, payload = "", b""
-    try:
-        type_url, payload = _envelope(message, record_key)
-        return decode(schema, type_url, payload, limits)
-    except MetadataDecodeError as err:
-        raise Refused(err, type_url, payload) from err
+
+def excused_by(note: EgressNote | None) -> Excused:
+    """Read what the rules excuse a report for from its egress note."""
+    if note is None:
+        return Excused()
+    return Excused(frozenset(note.withheld), frozenset(note.last_only))
 
 
 def decode(
-    schema: type[M], type_url: str, payload: bytes, limits: Limits = DEFAULT_LIMITS
+    schema: type[M],
+    type_url: str,
+    payload: bytes,
+    limits: Limits = DEFAULT_LIMITS,
+    note: EgressNote | None = None,
 ) -> M:
     """Check the type URL and size, parse, then validate one `schema` payload."""
     check_type_url(type_url, schema)
@@ -100,7 +134,7 @@ def decode(
             f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
             f"({err}); was the sender built from this project's proto/?",
         ) from err
-    validate(message, limits)
+    validate(message, limits, excused_by(note))
     return message
 
 
@@ -140,8 +174,10 @@ def _check_size(payload: bytes, limits: Limits) -> None:
         )
 
 
-def _envelope(message: FlowerMessage, record_key: str) -> tuple[str, bytes]:
-    """Return the type URL and payload bytes a Flower message carries."""
+def _envelope(
+    message: FlowerMessage, record_key: str, schema: type[Message]
+) -> tuple[str, bytes, EgressNote]:
+    """Return the type URL, payload bytes and egress note a Flower message carries."""
     if not message.has_content():
         raise MetadataDecodeError(
             Reason.MISSING_RECORD, "message carries an error, not content"
@@ -170,4 +206,27 @@ def _envelope(message: FlowerMessage, record_key: str) -> tuple[str, bytes]:
             f"ConfigRecord {record_key!r} needs the payload's type URL under "
             f"{TYPE_URL_KEY!r}, e.g. {TRAIN_TYPE_URL!r}",
         )
-    return type_url, payload
+    return type_url, payload, _note(record.get(EGRESS_KEY), schema)
+
+
+def _note(value: object, schema: type[Message]) -> EgressNote:
+    """Parse the egress note beside a payload; it may only name message fields."""
+    if value is None:
+        return EgressNote()
+    try:
+        if not isinstance(value, bytes):
+            raise DecodeError(f"{EGRESS_KEY!r} holds {type(value).__name__}, not bytes")
+        note = EgressNote.FromString(value)
+    except DecodeError as err:
+        raise MetadataDecodeError(
+            Reason.MALFORMED, f"the egress note does not parse: {err}"
+        ) from err
+    fields = schema.DESCRIPTOR.fields_by_name
+    unknown = [n for n in (*note.withheld, *note.last_only) if n not in fields]
+    if unknown:
+        raise MetadataDecodeError(
+            Reason.MALFORMED,
+            f"the egress note names {printable(repr(unknown), 120)}, not fields of "
+            f"{schema.DESCRIPTOR.full_name}",
+        )
+    return note

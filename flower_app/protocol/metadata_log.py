@@ -20,7 +20,11 @@ from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.schema import FileDescriptor
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    MetadataLogRecord,
+    TrainProcessMetadata,
+)
 
 BINARY_LOG = "metadata.binpb"
 JSON_LOG = "metadata.jsonl"
@@ -73,6 +77,27 @@ class MetadataLog:
         self.flush()
         for file in self._files:
             file.close()
+
+
+def new_record(
+    run_id: int, server_round: int, node_id: int, record_key: str
+) -> MetadataLogRecord:
+    """Start a record of one outcome, stamped with the time it is written."""
+    record = MetadataLogRecord(
+        run_id=run_id, server_round=server_round, node_id=node_id, record_key=record_key
+    )
+    record.received_at.GetCurrentTime()
+    return record
+
+
+def file_accepted(record: MetadataLogRecord, meta: Message) -> None:
+    """File accepted metadata under its own field, or packed as an Any."""
+    if isinstance(meta, TrainProcessMetadata):
+        record.accepted.CopyFrom(meta)
+    elif isinstance(meta, EvaluateProcessMetadata):
+        record.evaluated.CopyFrom(meta)
+    else:
+        record.accepted_other.Pack(meta)
 
 
 def file_descriptor_set(

@@ -67,14 +67,31 @@ class Limits:
 EPOCH = "epoch"
 """The series the epoch limits apply to."""
 DEFAULT_LIMITS = Limits()
-Check = Callable[[Message, Limits, str], None]
-"""One compiled rule: (message, limits, path prefix) -> None or raise."""
 
 
-def validate(message: Message, limits: Limits = DEFAULT_LIMITS) -> None:
+@dataclass(frozen=True)
+class Excused:
+    """What a node's egress policy did to a report, not counted against it."""
+
+    withheld: frozenset[str] = frozenset()
+    """Top-level fields absent on purpose: their `required` does not apply."""
+    last_only: frozenset[str] = frozenset()
+    """Series sent as their last element: the epoch policy does not apply."""
+
+
+NOTHING_EXCUSED = Excused()
+Check = Callable[[Message, Limits, Excused, str], None]
+"""One compiled rule: (message, limits, excused, path prefix) -> None or raise."""
+
+
+def validate(
+    message: Message,
+    limits: Limits = DEFAULT_LIMITS,
+    excused: Excused = NOTHING_EXCUSED,
+) -> None:
     """Raise `MetadataDecodeError` unless `message` obeys its schema and `limits`."""
     for check in checks(message.DESCRIPTOR):
-        check(message, limits, "")
+        check(message, limits, excused, "")
 
 
 @cache
@@ -105,8 +122,8 @@ def _field_checks(field: FieldDescriptor) -> list[Check]:
 def _presence(field: FieldDescriptor) -> Check:
     name, reason = field.name, schema.missing_reason(field)
 
-    def check(message: Message, _: Limits, path: str) -> None:
-        if not message.HasField(name):
+    def check(message: Message, _: Limits, excused: Excused, path: str) -> None:
+        if not message.HasField(name) and (path or name not in excused.withheld):
             raise MetadataDecodeError(reason, f"{path}{name}: missing; it is required")
 
     return check
@@ -143,7 +160,7 @@ def _refusal(field: FieldDescriptor, path: str, value: float) -> MetadataDecodeE
 def _value(field: FieldDescriptor, test: Callable[[float], bool]) -> Check:
     name, presence = field.name, field.has_presence
 
-    def check(message: Message, _: Limits, path: str) -> None:
+    def check(message: Message, _: Limits, __: Excused, path: str) -> None:
         if presence and not message.HasField(name):
             return  # absent is not 0: `required` alone says whether it may be
         value = getattr(message, name)
@@ -156,7 +173,7 @@ def _value(field: FieldDescriptor, test: Callable[[float], bool]) -> Check:
 def _values(field: FieldDescriptor, test: Callable[[float], bool]) -> Check:
     name = field.name
 
-    def check(message: Message, _: Limits, path: str) -> None:
+    def check(message: Message, _: Limits, __: Excused, path: str) -> None:
         values: Sequence[float] = getattr(message, name)
         for index, value in enumerate(values):
             if not test(value):
@@ -168,7 +185,7 @@ def _values(field: FieldDescriptor, test: Callable[[float], bool]) -> Check:
 def _nested(field: FieldDescriptor) -> Check:
     name, repeated = field.name, field.is_repeated
 
-    def check(message: Message, limits: Limits, path: str) -> None:
+    def check(message: Message, limits: Limits, _: Excused, path: str) -> None:
         if repeated:
             items = [(f"[{i}]", item) for i, item in enumerate(getattr(message, name))]
         elif message.HasField(name):
@@ -178,7 +195,7 @@ def _nested(field: FieldDescriptor) -> Check:
         for index, item in items:
             prefix = f"{path}{name}{index}."
             for nested in checks(item.DESCRIPTOR):
-                nested(item, limits, prefix)
+                nested(item, limits, NOTHING_EXCUSED, prefix)
 
     return check
 
@@ -186,7 +203,9 @@ def _nested(field: FieldDescriptor) -> Check:
 def _epoch_policy(field: FieldDescriptor) -> Check:
     name = field.name
 
-    def check(message: Message, limits: Limits, path: str) -> None:
+    def check(message: Message, limits: Limits, excused: Excused, path: str) -> None:
+        if name in excused.last_only:
+            return
         epochs = len(getattr(message, name))
         if epochs > limits.max_epochs:
             raise MetadataDecodeError(

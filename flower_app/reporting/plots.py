@@ -154,7 +154,7 @@ def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
         xlabel="server round",
         ylabel="clients",
     )
-    axes.legend()
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:

@@ -13,6 +13,7 @@ from google.protobuf import message_factory
 from google.protobuf.message import Message
 
 from flower_app.protocol import codec
+from flower_app.protocol.display import egress_text
 from flower_app.protocol.metadata_log import (
     BINARY_LOG,
     CorruptLogError,
@@ -39,6 +40,8 @@ class Stage:
     accepted: Rounds = field(default_factory=lambda: defaultdict(dict))
     rejected: Reasons = field(default_factory=lambda: defaultdict(dict))
     failed: Reasons = field(default_factory=lambda: defaultdict(dict))
+    egress: dict[int, str] = field(default_factory=dict)
+    """node -> what its egress policy did, in words (its latest report)."""
 
     @property
     def name(self) -> str:
@@ -89,6 +92,8 @@ class RunRecords:
             stage = self.stage(key)
             stage.message_type = meta.DESCRIPTOR
             stage.accepted[at][node] = meta
+            if record.HasField("egress"):  # type: ignore[attr-defined]
+                stage.egress[node] = egress_text(record.egress)  # type: ignore[attr-defined]
 
 
 def _accepted(value: Message) -> Message:

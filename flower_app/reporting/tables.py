@@ -27,6 +27,9 @@ def tables(records: RunRecords) -> list[Table]:
     found = [_stage_table(stage) for stage in records.stages.values()]
     if records.centralized:
         found.append(_centralized_table(records.centralized))
+    for stage in records.stages.values():
+        if stage.egress:
+            found.append(_egress_table(stage))
     return found
 
 
@@ -104,6 +107,15 @@ def _stage_table(stage: Stage) -> Table:
             str(len(stage.failed[server_round])),
             *(cell(accepted, found) for found in fields),
         )
+    return table
+
+
+def _egress_table(stage: Stage) -> Table:
+    table = Table(title=f"{stage.name}: what node egress policies kept back")
+    table.add_column("node", justify="right")
+    table.add_column("policy")
+    for node, text in sorted(stage.egress.items()):
+        table.add_row(str(node), text)
     return table
 
 

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from flower_app.protocol import display, schema
 from flower_app.protocol.schema import Descriptor
+from flower_meta.v1.metadata_pb2 import EgressNote
 from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 M = TypeVar("M", bound=Message)
@@ -31,6 +32,8 @@ class RoundReport(Generic[M]):
     failed: dict[NodeId, str] = field(default_factory=dict)
     duplicates: dict[NodeId, int] = field(default_factory=dict)
     """Replies after a node's first, which were ignored."""
+    egress: dict[NodeId, EgressNote] = field(default_factory=dict)
+    """What accepted nodes' egress policies withheld or reduced."""
 
     def counts(self) -> str:
         """Count accepted, rejected and failed replies in one phrase."""
@@ -107,6 +110,11 @@ def summary_table(
         if late.warm_up:
             warm = [f"node {n}: {t:.3g} {unit}" for n, t in late.warm_up.items()]
             rows.append(("warm-up (first report, not a straggler)", capped(warm, cap)))
+    if report.egress:
+        policies = [
+            f"node {n}: {display.egress_text(e)}" for n, e in report.egress.items()
+        ]
+        rows.append(("node egress policies", capped(policies, cap, separator="\n")))
     for label, reasons in (("rejected", report.rejected), ("failed", report.failed)):
         if reasons:
             lines = [f"node {node}: {why}" for node, why in reasons.items()]

@@ -26,7 +26,7 @@ from flwr.serverapp.strategy import FedAvg, Result
 from google.protobuf.message import Message as ProtoMessage
 
 from flower_app.protocol import codec, display
-from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.protocol.metadata_log import MetadataLog, file_accepted, new_record
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
 from flower_app.protocol.text import printable
 from flower_app.server.admission import Expected, admit, array_shape
@@ -77,10 +77,14 @@ class _Stage:
     name: str
     record_key: str
     with_arrays: bool
+    verb: str
+    """How a client's log line says what it reports."""
 
 
-TRAIN = _Stage("train", codec.TRAIN_RECORD_KEY, with_arrays=True)
-EVALUATE = _Stage("evaluate", codec.EVALUATE_RECORD_KEY, with_arrays=False)
+TRAIN = _Stage("train", codec.TRAIN_RECORD_KEY, with_arrays=True, verb="")
+EVALUATE = _Stage(
+    "evaluate", codec.EVALUATE_RECORD_KEY, with_arrays=False, verb=" evaluated"
+)
 
 
 @dataclass
@@ -142,7 +146,7 @@ class MetadataStrategy(FedAvg):
                 numbers = {
                     k: float(v) for k, v in metrics.items() if not isinstance(v, list)
                 }
-                record = self._record(server_round, 0, "")
+                record = new_record(self.run_id, server_round, 0, "")
                 record.centralized.CopyFrom(CentralizedEvaluation(metrics=numbers))
                 self._append(record, flush=True)
             return metrics
@@ -253,29 +257,30 @@ class MetadataStrategy(FedAvg):
     def _read_metadata(
         self, current: _Round, schema: type[ProtoMessage], node: NodeId, reply: Message
     ) -> None:
-        record = self._record(current.number, node, current.stage.record_key)
+        key = current.stage.record_key
+        record = new_record(self.run_id, current.number, node, key)
         try:
-            meta = codec.from_message(
-                schema, reply, current.stage.record_key, self._limits(current.stage)
-            )
+            meta, note = codec.read(schema, reply, key, self._limits(current.stage))
         except codec.Refused as err:
             current.report.rejected[node] = printable(str(err))
-            record.rejected.CopyFrom(_rejection(err, current.stage.record_key))
-            self._line(
-                current,
-                WARNING,
-                f"node {node}: metadata skipped: {printable(str(err))}",
-            )
+            record.rejected.CopyFrom(_rejection(err, key))
+            text = f"node {node}: metadata skipped: {printable(str(err))}"
+            self._line(current, WARNING, text)
         else:
             current.report.accepted[node] = meta
-            _set_accepted(record, meta)
-            verb = "" if current.stage is TRAIN else " evaluated"
-            self._line(current, INFO, f"node {node}{verb}: {display.shown(meta)}")
+            file_accepted(record, meta)
+            text = f"node {node}{current.stage.verb}: {display.shown(meta, 4, note)}"
+            if note.ByteSize():
+                record.egress.CopyFrom(note)
+                current.report.egress[node] = note
+                text += f" (node policy: {display.egress_text(note)})"
+            self._line(current, INFO, text)
         self._append(record)
 
     def _fail(self, current: _Round, node: NodeId, reason: str) -> None:
         current.report.failed[node] = reason
-        record = self._record(current.number, node, current.stage.record_key)
+        key = current.stage.record_key
+        record = new_record(self.run_id, current.number, node, key)
         record.failed.CopyFrom(Failure(reason=reason))
         self._append(record)
         self._line(current, WARNING, f"node {node}: reply failed: {reason}")
@@ -327,33 +332,11 @@ class MetadataStrategy(FedAvg):
             return limits
         return Limits(limits.max_payload_bytes, limits.max_epochs)
 
-    def _record(
-        self, server_round: int, node: NodeId, record_key: str
-    ) -> MetadataLogRecord:
-        record = MetadataLogRecord(
-            run_id=self.run_id,
-            server_round=server_round,
-            node_id=node,
-            record_key=record_key,
-        )
-        record.received_at.GetCurrentTime()
-        return record
-
     def _append(self, record: MetadataLogRecord, flush: bool = False) -> None:
         if self.metadata_log is not None:
             self.metadata_log.append(record)
             if flush:
                 self.metadata_log.flush()
-
-
-def _set_accepted(record: MetadataLogRecord, meta: ProtoMessage) -> None:
-    """File accepted metadata under its own field, or packed as an Any."""
-    if isinstance(meta, TrainProcessMetadata):
-        record.accepted.CopyFrom(meta)
-    elif isinstance(meta, EvaluateProcessMetadata):
-        record.evaluated.CopyFrom(meta)
-    else:
-        record.accepted_other.Pack(meta)
 
 
 def _rejection(err: codec.Refused, record_key: str) -> Rejection:

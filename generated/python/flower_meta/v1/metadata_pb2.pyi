@@ -251,6 +251,7 @@ class MetadataLogRecord(_message.Message):
     FAILED_FIELD_NUMBER: _builtins.int
     CENTRALIZED_FIELD_NUMBER: _builtins.int
     RECORD_KEY_FIELD_NUMBER: _builtins.int
+    EGRESS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.int
     """Flower run id of the run the ServerApp was executing."""
     server_round: _builtins.int
@@ -297,6 +298,12 @@ class MetadataLogRecord(_message.Message):
         round (node_id 0).
         """
 
+    @_builtins.property
+    def egress(self) -> Global___EgressNote:
+        """What the node's egress policy kept back or reduced in this report;
+        absent when it sent everything as measured.
+        """
+
     def __init__(
         self,
         *,
@@ -311,16 +318,64 @@ class MetadataLogRecord(_message.Message):
         failed: Global___Failure | None = ...,
         centralized: Global___CentralizedEvaluation | None = ...,
         record_key: _builtins.str = ...,
+        egress: Global___EgressNote | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_other", b"accepted_other", "centralized", b"centralized", "evaluated", b"evaluated", "failed", b"failed", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_other", b"accepted_other", "centralized", b"centralized", "egress", b"egress", "evaluated", b"evaluated", "failed", b"failed", "outcome", b"outcome", "received_at", b"received_at", "rejected", b"rejected"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_other", b"accepted_other", "centralized", b"centralized", "evaluated", b"evaluated", "failed", b"failed", "node_id", b"node_id", "outcome", b"outcome", "received_at", b"received_at", "record_key", b"record_key", "rejected", b"rejected", "run_id", b"run_id", "server_round", b"server_round"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_other", b"accepted_other", "centralized", b"centralized", "egress", b"egress", "evaluated", b"evaluated", "failed", b"failed", "node_id", b"node_id", "outcome", b"outcome", "received_at", b"received_at", "record_key", b"record_key", "rejected", b"rejected", "run_id", b"run_id", "server_round", b"server_round"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["accepted", "rejected", "evaluated", "accepted_other", "failed", "centralized"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
 
 Global___MetadataLogRecord: _TypeAlias = MetadataLogRecord  # noqa: Y015
+
+@_typing.final
+class EgressNote(_message.Message):
+    """What a node's egress policy kept back or reduced in one report, sent
+    beside the payload (ConfigRecord key "egress", this message serialized).
+
+    The node's operator sets the policy in the node config, not the server:
+    metadata-allow (fields that may leave, comma-separated; "*" for all),
+    metadata-series ("all", or "last": repeated fields reduced to their last
+    element) and metadata-digits (significant digits to round numbers to; 0
+    keeps them as measured). A field withheld by policy is not "missing": the
+    server accepts the report and shows the field as withheld.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHHELD_FIELD_NUMBER: _builtins.int
+    LAST_ONLY_FIELD_NUMBER: _builtins.int
+    SIGNIFICANT_DIGITS_FIELD_NUMBER: _builtins.int
+    significant_digits: _builtins.int
+    """Significant digits every floating-point value was rounded to before it
+    left the node; 0 or absent: not rounded.
+    """
+    @_builtins.property
+    def withheld(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Fields the policy kept at the node: absent from the payload on purpose."""
+
+    @_builtins.property
+    def last_only(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Repeated fields sent as their last element only (e.g. the last epoch's
+        loss instead of every epoch's).
+        """
+
+    def __init__(
+        self,
+        *,
+        withheld: _abc.Iterable[_builtins.str] | None = ...,
+        last_only: _abc.Iterable[_builtins.str] | None = ...,
+        significant_digits: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_only", b"last_only", "significant_digits", b"significant_digits", "withheld", b"withheld"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EgressNote: _TypeAlias = EgressNote  # noqa: Y015
 
 @_typing.final
 class Rejection(_message.Message):

@@ -30,7 +30,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flower_meta/v1/metadata.proto.
  */
 export const file_flower_meta_v1_metadata: GenFile = /*@__PURE__*/
-  fileDesc("Ch1mbG93ZXJfbWV0YS92MS9tZXRhZGF0YS5wcm90bxIOZmxvd2VyX21ldGEudjEijwIKFFRyYWluUHJvY2Vzc01ldGFkYXRhEmUKDXRyYWluaW5nX3RpbWUYASABKAFCSYq1GEUIARABGQAAAAAAAAAAOhVtaXNzaW5nX3RyYWluaW5nX3RpbWVCGnRyYWluaW5nX3RpbWVfb3V0X29mX3JhbmdlSgFzWAFIAIgBARIeCgljb252ZXJnZWQYAiABKAhCBoq1GAJYAkgBiAEBElAKD3RyYWluaW5nX2xvc3NlcxgDIAMoAUI3irUYMxABGQAAAAAAAAAAQhFsb3NzX291dF9vZl9yYW5nZUoMbmF0cy9leGFtcGxlUgVlcG9jaEIQCg5fdHJhaW5pbmdfdGltZUIMCgpfY29udmVyZ2VkIrwCChdFdmFsdWF0ZVByb2Nlc3NNZXRhZGF0YRI0Cg9ldmFsdWF0aW9uX3RpbWUYASABKAFCFoq1GBIIARABGQAAAAAAAAAASgFzWAFIAIgBARIcCgxudW1fZXhhbXBsZXMYAiABKA1CBoq1GAJYAxIyCgRsb3NzGAMgASgBQh+KtRgbCAEQARkAAAAAAAAAAEoMbmF0cy9leGFtcGxlSAGIAQESNgoIYWNjdXJhY3kYBCABKAFCH4q1GBsIARkAAAAAAAAAACkAAAAAAADwP0oFc2hhcmVIAogBATo3irUYMwoYbWlzc2luZ19ldmFsdWF0aW9uX2ZpZWxkEhdldmFsdWF0aW9uX291dF9vZl9yYW5nZUISChBfZXZhbHVhdGlvbl90aW1lQgcKBV9sb3NzQgsKCV9hY2N1cmFjeSKKAgoRVHJhaW5JbnN0cnVjdGlvbnMSIwoMbG9jYWxfZXBvY2hzGAEgASgNQg2KtRgJGQAAAAAAAPA/EiYKDWxlYXJuaW5nX3JhdGUYAiABKAFCD4q1GAsQASEAAAAAAAAAABIrCgpiYXRjaF9zaXplGAMgASgNQheKtRgTGQAAAAAAAPA/SghleGFtcGxlcxIuChVjb252ZXJnZW5jZV90b2xlcmFuY2UYBCABKAFCD4q1GAsQARkAAAAAAAAAABIZChFtZXRhZGF0YV90eXBlX3VybBgFIAEoCTowirUYLAoUaW52YWxpZF9pbnN0cnVjdGlvbnMSFGludmFsaWRfaW5zdHJ1Y3Rpb25zIjEKFEV2YWx1YXRlSW5zdHJ1Y3Rpb25zEhkKEW1ldGFkYXRhX3R5cGVfdXJsGAEgASgJItoDChFNZXRhZGF0YUxvZ1JlY29yZBIOCgZydW5faWQYASABKAQSFAoMc2VydmVyX3JvdW5kGAIgASgNEg8KB25vZGVfaWQYAyABKAQSLwoLcmVjZWl2ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKCGFjY2VwdGVkGAUgASgLMiQuZmxvd2VyX21ldGEudjEuVHJhaW5Qcm9jZXNzTWV0YWRhdGFIABItCghyZWplY3RlZBgGIAEoCzIZLmZsb3dlcl9tZXRhLnYxLlJlamVjdGlvbkgAEjwKCWV2YWx1YXRlZBgHIAEoCzInLmZsb3dlcl9tZXRhLnYxLkV2YWx1YXRlUHJvY2Vzc01ldGFkYXRhSAASLgoOYWNjZXB0ZWRfb3RoZXIYCCABKAsyFC5nb29nbGUucHJvdG9idWYuQW55SAASKQoGZmFpbGVkGAkgASgLMhcuZmxvd2VyX21ldGEudjEuRmFpbHVyZUgAEjwKC2NlbnRyYWxpemVkGAogASgLMiUuZmxvd2VyX21ldGEudjEuQ2VudHJhbGl6ZWRFdmFsdWF0aW9uSAASEgoKcmVjb3JkX2tleRgLIAEoCUIJCgdvdXRjb21lIpABCglSZWplY3Rpb24SDgoGcmVhc29uGAEgASgJEg4KBmRldGFpbBgCIAEoCRIPCgdwYXlsb2FkGAMgASgMEhAKCHR5cGVfdXJsGAQgASgJEhIKCnJlY29yZF9rZXkYBSABKAkSFAoMcGF5bG9hZF9zaXplGAYgASgEEhYKDnBheWxvYWRfc2hhMjU2GAcgASgMIhkKB0ZhaWx1cmUSDgoGcmVhc29uGAEgASgJIowBChVDZW50cmFsaXplZEV2YWx1YXRpb24SQwoHbWV0cmljcxgBIAMoCzIyLmZsb3dlcl9tZXRhLnYxLkNlbnRyYWxpemVkRXZhbHVhdGlvbi5NZXRyaWNzRW50cnkaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAFiBnByb3RvMw", [file_flower_meta_v1_options, file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("Ch1mbG93ZXJfbWV0YS92MS9tZXRhZGF0YS5wcm90bxIOZmxvd2VyX21ldGEudjEijwIKFFRyYWluUHJvY2Vzc01ldGFkYXRhEmUKDXRyYWluaW5nX3RpbWUYASABKAFCSYq1GEUIARABGQAAAAAAAAAAOhVtaXNzaW5nX3RyYWluaW5nX3RpbWVCGnRyYWluaW5nX3RpbWVfb3V0X29mX3JhbmdlSgFzWAFIAIgBARIeCgljb252ZXJnZWQYAiABKAhCBoq1GAJYAkgBiAEBElAKD3RyYWluaW5nX2xvc3NlcxgDIAMoAUI3irUYMxABGQAAAAAAAAAAQhFsb3NzX291dF9vZl9yYW5nZUoMbmF0cy9leGFtcGxlUgVlcG9jaEIQCg5fdHJhaW5pbmdfdGltZUIMCgpfY29udmVyZ2VkIrwCChdFdmFsdWF0ZVByb2Nlc3NNZXRhZGF0YRI0Cg9ldmFsdWF0aW9uX3RpbWUYASABKAFCFoq1GBIIARABGQAAAAAAAAAASgFzWAFIAIgBARIcCgxudW1fZXhhbXBsZXMYAiABKA1CBoq1GAJYAxIyCgRsb3NzGAMgASgBQh+KtRgbCAEQARkAAAAAAAAAAEoMbmF0cy9leGFtcGxlSAGIAQESNgoIYWNjdXJhY3kYBCABKAFCH4q1GBsIARkAAAAAAAAAACkAAAAAAADwP0oFc2hhcmVIAogBATo3irUYMwoYbWlzc2luZ19ldmFsdWF0aW9uX2ZpZWxkEhdldmFsdWF0aW9uX291dF9vZl9yYW5nZUISChBfZXZhbHVhdGlvbl90aW1lQgcKBV9sb3NzQgsKCV9hY2N1cmFjeSKKAgoRVHJhaW5JbnN0cnVjdGlvbnMSIwoMbG9jYWxfZXBvY2hzGAEgASgNQg2KtRgJGQAAAAAAAPA/EiYKDWxlYXJuaW5nX3JhdGUYAiABKAFCD4q1GAsQASEAAAAAAAAAABIrCgpiYXRjaF9zaXplGAMgASgNQheKtRgTGQAAAAAAAPA/SghleGFtcGxlcxIuChVjb252ZXJnZW5jZV90b2xlcmFuY2UYBCABKAFCD4q1GAsQARkAAAAAAAAAABIZChFtZXRhZGF0YV90eXBlX3VybBgFIAEoCTowirUYLAoUaW52YWxpZF9pbnN0cnVjdGlvbnMSFGludmFsaWRfaW5zdHJ1Y3Rpb25zIjEKFEV2YWx1YXRlSW5zdHJ1Y3Rpb25zEhkKEW1ldGFkYXRhX3R5cGVfdXJsGAEgASgJIoYEChFNZXRhZGF0YUxvZ1JlY29yZBIOCgZydW5faWQYASABKAQSFAoMc2VydmVyX3JvdW5kGAIgASgNEg8KB25vZGVfaWQYAyABKAQSLwoLcmVjZWl2ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKCGFjY2VwdGVkGAUgASgLMiQuZmxvd2VyX21ldGEudjEuVHJhaW5Qcm9jZXNzTWV0YWRhdGFIABItCghyZWplY3RlZBgGIAEoCzIZLmZsb3dlcl9tZXRhLnYxLlJlamVjdGlvbkgAEjwKCWV2YWx1YXRlZBgHIAEoCzInLmZsb3dlcl9tZXRhLnYxLkV2YWx1YXRlUHJvY2Vzc01ldGFkYXRhSAASLgoOYWNjZXB0ZWRfb3RoZXIYCCABKAsyFC5nb29nbGUucHJvdG9idWYuQW55SAASKQoGZmFpbGVkGAkgASgLMhcuZmxvd2VyX21ldGEudjEuRmFpbHVyZUgAEjwKC2NlbnRyYWxpemVkGAogASgLMiUuZmxvd2VyX21ldGEudjEuQ2VudHJhbGl6ZWRFdmFsdWF0aW9uSAASEgoKcmVjb3JkX2tleRgLIAEoCRIqCgZlZ3Jlc3MYDCABKAsyGi5mbG93ZXJfbWV0YS52MS5FZ3Jlc3NOb3RlQgkKB291dGNvbWUiTQoKRWdyZXNzTm90ZRIQCgh3aXRoaGVsZBgBIAMoCRIRCglsYXN0X29ubHkYAiADKAkSGgoSc2lnbmlmaWNhbnRfZGlnaXRzGAMgASgNIpABCglSZWplY3Rpb24SDgoGcmVhc29uGAEgASgJEg4KBmRldGFpbBgCIAEoCRIPCgdwYXlsb2FkGAMgASgMEhAKCHR5cGVfdXJsGAQgASgJEhIKCnJlY29yZF9rZXkYBSABKAkSFAoMcGF5bG9hZF9zaXplGAYgASgEEhYKDnBheWxvYWRfc2hhMjU2GAcgASgMIhkKB0ZhaWx1cmUSDgoGcmVhc29uGAEgASgJIowBChVDZW50cmFsaXplZEV2YWx1YXRpb24SQwoHbWV0cmljcxgBIAMoCzIyLmZsb3dlcl9tZXRhLnYxLkNlbnRyYWxpemVkRXZhbHVhdGlvbi5NZXRyaWNzRW50cnkaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAFiBnByb3RvMw", [file_flower_meta_v1_options, file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
  * Facts about one ClientApp's local training in one server round.
@@ -318,6 +318,14 @@ export type MetadataLogRecord = Message<"flower_meta.v1.MetadataLogRecord"> & {
    * @generated from field: string record_key = 11;
    */
   recordKey: string;
+
+  /**
+   * What the node's egress policy kept back or reduced in this report;
+   * absent when it sent everything as measured.
+   *
+   * @generated from field: flower_meta.v1.EgressNote egress = 12;
+   */
+  egress?: EgressNote | undefined;
 };
 
 /**
@@ -326,6 +334,51 @@ export type MetadataLogRecord = Message<"flower_meta.v1.MetadataLogRecord"> & {
  */
 export const MetadataLogRecordSchema: GenMessage<MetadataLogRecord> = /*@__PURE__*/
   messageDesc(file_flower_meta_v1_metadata, 4);
+
+/**
+ * What a node's egress policy kept back or reduced in one report, sent
+ * beside the payload (ConfigRecord key "egress", this message serialized).
+ *
+ * The node's operator sets the policy in the node config, not the server:
+ * metadata-allow (fields that may leave, comma-separated; "*" for all),
+ * metadata-series ("all", or "last": repeated fields reduced to their last
+ * element) and metadata-digits (significant digits to round numbers to; 0
+ * keeps them as measured). A field withheld by policy is not "missing": the
+ * server accepts the report and shows the field as withheld.
+ *
+ * @generated from message flower_meta.v1.EgressNote
+ */
+export type EgressNote = Message<"flower_meta.v1.EgressNote"> & {
+  /**
+   * Fields the policy kept at the node: absent from the payload on purpose.
+   *
+   * @generated from field: repeated string withheld = 1;
+   */
+  withheld: string[];
+
+  /**
+   * Repeated fields sent as their last element only (e.g. the last epoch's
+   * loss instead of every epoch's).
+   *
+   * @generated from field: repeated string last_only = 2;
+   */
+  lastOnly: string[];
+
+  /**
+   * Significant digits every floating-point value was rounded to before it
+   * left the node; 0 or absent: not rounded.
+   *
+   * @generated from field: uint32 significant_digits = 3;
+   */
+  significantDigits: number;
+};
+
+/**
+ * Describes the message flower_meta.v1.EgressNote.
+ * Use `create(EgressNoteSchema)` to create a new message.
+ */
+export const EgressNoteSchema: GenMessage<EgressNote> = /*@__PURE__*/
+  messageDesc(file_flower_meta_v1_metadata, 5);
 
 /**
  * A reply whose metadata the server refused; its model update still counts.
@@ -396,7 +449,7 @@ export type Rejection = Message<"flower_meta.v1.Rejection"> & {
  * Use `create(RejectionSchema)` to create a new message.
  */
 export const RejectionSchema: GenMessage<Rejection> = /*@__PURE__*/
-  messageDesc(file_flower_meta_v1_metadata, 5);
+  messageDesc(file_flower_meta_v1_metadata, 6);
 
 /**
  * A reply that did not count.
@@ -418,7 +471,7 @@ export type Failure = Message<"flower_meta.v1.Failure"> & {
  * Use `create(FailureSchema)` to create a new message.
  */
 export const FailureSchema: GenMessage<Failure> = /*@__PURE__*/
-  messageDesc(file_flower_meta_v1_metadata, 6);
+  messageDesc(file_flower_meta_v1_metadata, 7);
 
 /**
  * The server's own evaluation of the global model on its test set.
@@ -441,5 +494,5 @@ export type CentralizedEvaluation = Message<"flower_meta.v1.CentralizedEvaluatio
  * Use `create(CentralizedEvaluationSchema)` to create a new message.
  */
 export const CentralizedEvaluationSchema: GenMessage<CentralizedEvaluation> = /*@__PURE__*/
-  messageDesc(file_flower_meta_v1_metadata, 7);
+  messageDesc(file_flower_meta_v1_metadata, 8);
 
