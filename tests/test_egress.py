@@ -114,14 +114,14 @@ def _client() -> ClientApp:
     return app
 
 
-def _node(node_id: int, **config: object) -> Context:
-    base: dict[str, object] = {"partition-id": 0, "num-partitions": 1}
+def _node(node_id: int, **config: str | int) -> Context:
+    base: dict[str, str | int] = {"partition-id": 0, "num-partitions": 1}
     return Context(
         run_id=5,
         node_id=node_id,
-        node_config=base | config,
+        node_config=dict(base | config),
         state=RecordDict(),
-        run_config={},  # type: ignore[arg-type]
+        run_config={},
     )
 
 

@@ -92,7 +92,7 @@ class RunRecords:
             stage = self.stage(key)
             stage.message_type = meta.DESCRIPTOR
             stage.accepted[at][node] = meta
-            if record.HasField("egress"):  # type: ignore[attr-defined]
+            if record.HasField("egress"):
                 stage.egress[node] = egress_text(record.egress)  # type: ignore[attr-defined]
 
 
