@@ -114,7 +114,7 @@ def _client() -> ClientApp:
     return app
 
 
-def _node(node_id: int, **config: str | int) -> Context:
+def _node(node_id: int, config: dict[str, str | int]) -> Context:
     base: dict[str, str | int] = {"partition-id": 0, "num-partitions": 1}
     return Context(
         run_id=5,
@@ -145,12 +145,12 @@ def test_two_nodes_two_policies_through_the_server(
     contexts = {
         1: _node(
             1,
-            **{
+            {
                 "metadata-allow": "training_losses",
                 "metadata-egress-log": str(tmp_path / "node-1"),
             },
         ),
-        2: _node(2, **{"metadata-series": "last", "metadata-digits": 2}),
+        2: _node(2, {"metadata-series": "last", "metadata-digits": 2}),
     }
     replies = [_client()(sent[n], contexts[n]) for n in (1, 2)]
     with caplog.at_level(logging.INFO, logger="flwr"):
