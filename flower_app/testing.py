@@ -82,6 +82,21 @@ class Flower:
         self.started.append(process)
         return process
 
+    def start_script(self, script: str, log_name: str, cwd: Path) -> subprocess.Popen[str]:
+        """Start a bash script (e.g. a documented command) in the background."""
+        output = (self.home / f"{log_name}.log").open("w")
+        process = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=cwd,
+            env=self.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.started.append(process)
+        return process
+
     def run_streaming(self, app: Path, *args: str) -> subprocess.Popen[str]:
         """Start `flwr run APP ARGS --stream`, its output readable line by line."""
         process = subprocess.Popen(
