@@ -20,14 +20,17 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
 
+from flower_app.app import client_app
 from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.client.egress import EgressPolicy
-from flower_app.client.mod import MetadataMod, report
+from flower_app.client.mod import MetadataMod, metadata_mod, report
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.reporting import tables
 from flower_app.reporting.run_records import load
 from flower_meta.v1.metadata_pb2 import EgressNote, TrainProcessMetadata
+from tests.conftest import Simulate
 from tests.helpers import NodeList, answer, delivered
 
 LOSSES = [1.23456789, 0.87654321, 0.5]
@@ -219,3 +222,43 @@ def test_a_note_that_names_no_field_is_refused() -> None:
     reason = strategy.reports[1].rejected[1]
     assert reason.startswith("malformed: the egress note names")
     assert reason.isprintable()
+
+
+POLICIES: dict[int, dict[str, str | int]] = {
+    0: {"metadata-allow": "training_losses,evaluation_time,num_examples,loss,accuracy"},
+    1: {"metadata-series": "last", "metadata-digits": 2},
+}
+"""What each simulated node's operator allows to leave, by partition."""
+
+
+def _operator(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Set this node's egress policy, as its operator's node config would.
+
+    A simulation gives every node the same node config; this stands in for
+    the two operators' own `--node-config`.
+    """
+    context.node_config.update(POLICIES[int(context.node_config["partition-id"])])
+    return call_next(msg, context)
+
+
+policy_app = ClientApp(mods=[_operator, metadata_mod])
+policy_app.train()(client_app.train)
+policy_app.evaluate()(client_app.evaluate)
+
+
+@pytest.mark.e2e
+def test_two_nodes_under_two_policies_in_a_simulation(
+    simulate: Simulate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path))
+    strategy = simulate(policy_app, 2)
+    for server_round in (1, 2, 3):
+        report_ = strategy.reports[server_round]
+        assert report_.counts() == "2 accepted, 0 rejected, 0 failed"
+        notes = sorted(report_.egress.values(), key=lambda n: len(n.withheld))
+        assert [list(n.withheld) for n in notes] == [[], ["training_time", "converged"]]
+        assert [list(n.last_only) for n in notes] == [["training_losses"], []]
+    (run_dir,) = (tmp_path / "flower-meta-runs").iterdir()
+    text = tables.as_text(load(run_dir))
+    assert "withheld training_time, converged" in text
+    assert "training_losses: last element only; rounded to 2 significant digits" in text
