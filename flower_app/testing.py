@@ -82,7 +82,9 @@ class Flower:
         self.started.append(process)
         return process
 
-    def start_script(self, script: str, log_name: str, cwd: Path) -> subprocess.Popen[str]:
+    def start_script(
+        self, script: str, log_name: str, cwd: Path
+    ) -> subprocess.Popen[str]:
         """Start a bash script (e.g. a documented command) in the background."""
         output = (self.home / f"{log_name}.log").open("w")
         process = subprocess.Popen(

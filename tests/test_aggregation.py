@@ -12,13 +12,9 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message
 from flwr.serverapp.strategy import FedAdagrad
 
 from flower_app.app.server_app import CustomFedAdagrad
+from flower_app.protocol.display import Stragglers, stragglers
 from flower_app.server.aggregation import Policy
-from flower_app.server.round_report import (
-    RoundReport,
-    Stragglers,
-    stragglers,
-    summary_table,
-)
+from flower_app.server.round_report import RoundReport, summary_table
 from flower_app.server.strategy import MetadataOptions
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import NodeList, answer, delivered, train_content
@@ -130,7 +126,7 @@ def _report(times: list[float]) -> RoundReport[TrainProcessMetadata]:
 
 def test_planted_slow_clients_are_flagged() -> None:
     report = _report([1.0, 1.2, 0.9, 1.1, 5.0, 2.5, 2.3])
-    late = stragglers(report, DESCRIPTOR, factor=2.0, first_reports=set())
+    late = stragglers(report.accepted, factor=2.0, first_reports=set())
     assert late == Stragglers({5: 5.0, 6: 2.5}, {})  # median 1.2: limit 2.4
     table = summary_table("Round 4", report, DESCRIPTOR, late, 2.0, cap=10)
     assert table.endswith("node 5: 5 s; node 6: 2.5 s")
@@ -142,13 +138,13 @@ def test_planted_slow_clients_are_flagged() -> None:
 
 def test_the_straggler_limit_is_exclusive() -> None:
     report = _report([1.0, 1.0, 1.0, 2.0, 2.0000001])  # median 1: limit 2
-    late = stragglers(report, DESCRIPTOR, factor=2.0, first_reports=set())
+    late = stragglers(report.accepted, factor=2.0, first_reports=set())
     assert late.slow == {5: 2.0000001}
 
 
 def test_a_first_report_is_warm_up_not_a_straggler() -> None:
     report = _report([1.0, 1.0, 1.0, 3.0, 4.0])
-    late = stragglers(report, DESCRIPTOR, factor=2.0, first_reports={4})
+    late = stragglers(report.accepted, factor=2.0, first_reports={4})
     assert late == Stragglers({5: 4.0}, {4: 3.0})
     table = summary_table("Round 1", report, DESCRIPTOR, late, 2.0, cap=10)
     assert "warm-up (first report, not a straggler)  node 4: 3 s" in table
@@ -157,7 +153,7 @@ def test_a_first_report_is_warm_up_not_a_straggler() -> None:
 def test_summary_of_a_thousand_clients_stays_short() -> None:
     report = _report([1.0] * 1000)
     report.rejected = {node: "malformed: garbage" for node in range(2000, 2500)}
-    late = stragglers(report, DESCRIPTOR, 2.0, set())
+    late = stragglers(report.accepted, 2.0, set())
     table = summary_table("Round 1", report, DESCRIPTOR, late, 2.0, cap=10)
     assert "1000 accepted, 500 rejected, 0 failed" in table
     assert "... and 490 more" in table

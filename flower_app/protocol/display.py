@@ -8,7 +8,8 @@ with a `series` option is numbered from 1, text is escaped and bounded.
 """
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
@@ -16,6 +17,7 @@ from flower_app.protocol import schema
 from flower_app.protocol.schema import FieldDescriptor
 from flower_app.protocol.text import printable
 from flower_meta.v1.metadata_pb2 import EgressNote
+from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 TEXT_LIMIT = 200
 """Characters of a string field shown in a log line."""
@@ -133,3 +135,33 @@ def egress_text(note: EgressNote) -> str:
     if note.significant_digits:
         parts.append(f"rounded to {note.significant_digits} significant digits")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Stragglers:
+    """Clients far above the round's median duration."""
+
+    slow: dict[int, float]
+    """node -> duration: slower than the factor x the median."""
+    warm_up: dict[int, float]
+    """As slow, but in the node's first report: start-up cost, not a straggler."""
+
+
+def stragglers(
+    accepted: Mapping[int, Message], factor: float, first_reports: set[int]
+) -> Stragglers:
+    """Clients whose ROLE_DURATION field exceeds `factor` x the round's median."""
+    times: dict[int, float] = {}
+    for node, meta in accepted.items():
+        duration = schema.with_role(meta.DESCRIPTOR, ROLE_DURATION)
+        present = values([meta], duration) if duration is not None else []
+        if present:
+            times[node] = present[0]
+    if not times:
+        return Stragglers({}, {})
+    limit = factor * statistics.median(times.values())
+    slow = {node: time for node, time in times.items() if time > limit}
+    return Stragglers(
+        {n: t for n, t in slow.items() if n not in first_reports},
+        {n: t for n, t in slow.items() if n in first_reports},
+    )

@@ -8,7 +8,6 @@ stays one block however many clients there are: every number field summed
 up (its unit from the schema), stragglers, and capped lists of reasons.
 """
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -47,46 +46,11 @@ class RoundReport(Generic[M]):
         return text
 
 
-@dataclass(frozen=True)
-class Stragglers:
-    """Clients far above the round's median duration."""
-
-    slow: dict[NodeId, float]
-    """Stragglers: slower than the factor x the median."""
-    warm_up: dict[NodeId, float]
-    """As slow, but in the node's first report: start-up cost, not a straggler."""
-
-
-def stragglers(
-    report: RoundReport[M],
-    descriptor: Descriptor,
-    factor: float,
-    first_reports: set[NodeId],
-) -> Stragglers:
-    """Clients whose duration field exceeds `factor` x the round's median."""
-    duration = schema.with_role(descriptor, ROLE_DURATION)
-    if duration is None or not report.accepted:
-        return Stragglers({}, {})
-    times = {
-        node: value
-        for node, meta in report.accepted.items()
-        for value in display.values([meta], duration)
-    }
-    if not times:
-        return Stragglers({}, {})
-    limit = factor * statistics.median(times.values())
-    slow = {node: time for node, time in times.items() if time > limit}
-    return Stragglers(
-        {n: t for n, t in slow.items() if n not in first_reports},
-        {n: t for n, t in slow.items() if n in first_reports},
-    )
-
-
 def summary_table(
     title: str,
     report: RoundReport[M],
     descriptor: Descriptor,
-    late: Stragglers,
+    late: display.Stragglers,
     straggler_factor: float,
     cap: int,
 ) -> str:

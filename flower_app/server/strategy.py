@@ -34,7 +34,6 @@ from flower_app.server.aggregation import Policy, choose
 from flower_app.server.round_report import (
     NodeId,
     RoundReport,
-    stragglers,
     summary_table,
 )
 from flower_meta.v1.metadata_pb2 import (
@@ -305,9 +304,8 @@ class MetadataStrategy(FedAvg):
             self.metadata_log.flush()
         if schema is not None:
             seen = self._reported[stage.name]
-            late = stragglers(
-                report,
-                schema.DESCRIPTOR,
+            late = display.stragglers(
+                report.accepted,
                 self.metadata.straggler_factor,
                 set(report.accepted) - seen,
             )
