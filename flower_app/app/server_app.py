@@ -1,5 +1,6 @@
 """ServerApp: `CustomFedAdagrad` with centralized evaluation every round."""
 
+import json
 import os
 from contextlib import closing
 from logging import INFO
@@ -16,7 +17,8 @@ from flower_app.app.settings import Settings
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
 from flower_app.reporting import tables
-from flower_app.reporting.report import REPORT_FOLDER, write_report
+from flower_app.reporting.report import REPORT_FOLDER, RUN_CONFIG, write_report
+from flower_app.reporting.trackers import Guarded, trackers
 from flower_app.server.aggregation import Policy
 from flower_app.server.round_report import RoundReport
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
@@ -54,12 +56,16 @@ def main(grid: Grid, context: Context) -> None:
     evaluate_instructions = EvaluateInstructions(
         metadata_type_url=codec.EVALUATE_TYPE_URL
     )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_CONFIG).write_text(json.dumps(dict(context.run_config), indent=2))
+    tracking = _trackers(settings, run_dir, context)
     with closing(
         MetadataLog(run_dir, settings.json_log, options.types)
     ) as metadata_log:
         strategy = CustomFedAdagrad(
             metadata=options,
             metadata_log=metadata_log,
+            trackers=tracking,
             run_id=context.run_id,
             **settings.fedadagrad_options,
         )
@@ -85,7 +91,23 @@ def main(grid: Grid, context: Context) -> None:
     )
     log(INFO, "Metadata log: %s", run_dir)
     if settings.report:
-        _write_report(run_dir)
+        _write_report(run_dir, settings.straggler_factor)
+    for tracker in tracking:
+        tracker.close(run_dir)
+
+
+def _trackers(settings: Settings, run_dir: Path, context: Context) -> list[Guarded]:
+    """Start the run config's trackers, fed live; none by default."""
+    kinds = [kind.strip() for kind in settings.trackers.split(",") if kind.strip()]
+    if not kinds:
+        return []
+    uri = settings.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    params = {k: str(v) for k, v in context.run_config.items()}
+    found = trackers(
+        kinds, run_dir, str(context.run_id), params, uri, settings.straggler_factor
+    )
+    log(INFO, "Trackers: %s", ", ".join(t.name for t in found) or "none started")
+    return found
 
 
 def metadata_options(settings: Settings) -> MetadataOptions:
@@ -105,9 +127,9 @@ def metadata_options(settings: Settings) -> MetadataOptions:
     )
 
 
-def _write_report(run_dir: Path) -> None:
+def _write_report(run_dir: Path, straggler_factor: float) -> None:
     """Log the run's summary tables and write its report into the run folder."""
-    records, written = write_report(run_dir)
+    records, written = write_report(run_dir, straggler_factor)
     log(INFO, "%s", tables.as_text(records))
     log(INFO, "Report: %s", run_dir / REPORT_FOLDER)
     for path in written:

@@ -44,6 +44,8 @@ class Settings:
     client_log_cap: int
     report: bool
     json_log: bool
+    trackers: str
+    mlflow_tracking_uri: str
 
     @classmethod
     def from_context(cls, context: Context) -> "Settings":

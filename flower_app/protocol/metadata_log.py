@@ -13,7 +13,7 @@ A run folder holds:
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar, overload
+from typing import IO, Any, Protocol, TypeVar, overload
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, proto
 from google.protobuf.message import DecodeError, Message
@@ -30,6 +30,16 @@ BINARY_LOG = "metadata.binpb"
 JSON_LOG = "metadata.jsonl"
 SCHEMA = "schema.binpb"
 R = TypeVar("R", bound=Message)
+
+
+class RecordSink(Protocol):
+    """Where records go as the server writes them: the log, a tracker."""
+
+    def append(self, record: MetadataLogRecord) -> None:
+        """Take one record."""
+
+    def flush(self) -> None:
+        """Finish a stage of a round: make what was taken durable or visible."""
 
 
 class CorruptLogError(ValueError):

@@ -8,6 +8,7 @@ output piped into a command that stops reading (`| head`) ends quietly.
 import argparse
 import base64
 import binascii
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 from rich.console import Console
+from rich.progress import Progress
 
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import to_canonical_json
@@ -28,8 +30,8 @@ from flower_app.protocol.metadata_log import (
     schema_pool,
 )
 from flower_app.protocol.rules import MetadataDecodeError
-from flower_app.reporting import tables
-from flower_app.reporting.report import write_report
+from flower_app.reporting import tables, trackers
+from flower_app.reporting.report import RUN_CONFIG, write_report
 from flower_app.reporting.run_records import run_folder
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
@@ -110,7 +112,7 @@ def _report(args: argparse.Namespace) -> int:
     records, written = write_report(run_folder(Path(args.run_dir)))
     console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
     for table in tables.tables(records):
-        console.print(table)
+        console.print(tables.as_rich(table))
     for path in written:
         print(f"wrote {path.resolve()}")
     if records.damage:
@@ -119,6 +121,29 @@ def _report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Load a run folder's metadata into MLflow or TensorBoard."""
+    folder = run_folder(Path(args.run_dir))
+    config = folder / RUN_CONFIG
+    params = json.loads(config.read_text()) if config.is_file() else {}
+    backend: trackers.Backend
+    if args.to == "mlflow":
+        uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+        uri = uri or f"sqlite:///{folder.parent / 'mlflow.db'}"
+        params = {k: str(v) for k, v in params.items()}
+        backend = trackers.MlflowBackend(uri, args.experiment, folder.name, params)
+    else:
+        backend = trackers.TensorBoardBackend(
+            Path(args.logdir or folder / "tensorboard")
+        )
+    with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
+        task = progress.add_task(f"exporting {folder.name} to {args.to}", total=None)
+        tracker = trackers.Tracker(backend)
+        trackers.export(folder, tracker, lambda n: progress.update(task, completed=n))
+    print(f"exported {folder} to {args.to}")
     return 0
 
 
@@ -155,6 +180,23 @@ def _parser() -> argparse.ArgumentParser:
         "run_dir", help="a run's folder (printed at the end of a run)"
     )
     run_report.set_defaults(command=_report)
+
+    export = commands.add_parser(
+        "export", help="load a run folder into MLflow or TensorBoard"
+    )
+    export.add_argument("run_dir", help="a run's folder (printed at the end of a run)")
+    export.add_argument("--to", choices=trackers.KINDS, required=True)
+    export.add_argument(
+        "--tracking-uri",
+        default="",
+        help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<runs folder>/mlflow.db)",
+    )
+    export.add_argument("--experiment", default="flower-meta", help="MLflow experiment")
+    export.add_argument(
+        "--logdir", help="TensorBoard folder (default: RUN_DIR/tensorboard)"
+    )
+    export.set_defaults(command=_export)
     return parser
 
 

@@ -1,14 +1,26 @@
-"""Write a run folder's report: its plots, into `<run folder>/report/`."""
+"""Write a run folder's report into `<run folder>/report/`: plots and one page."""
 
 from pathlib import Path
 
 from flower_app.reporting import plots
+from flower_app.reporting.html import write_html
 from flower_app.reporting.run_records import RunRecords, load
 
 REPORT_FOLDER = "report"
+RUN_CONFIG = "run_config.json"
+"""The run config a run folder was written with, if the app kept it."""
+STRAGGLER_FACTOR = 2.0
 
 
-def write_report(run_dir: Path) -> tuple[RunRecords, list[Path]]:
-    """Read the run's log and write its report; return the records and files."""
+def write_report(
+    run_dir: Path, straggler_factor: float = STRAGGLER_FACTOR
+) -> tuple[RunRecords, list[Path]]:
+    """Read the run's log, write its plots and report.html; return both."""
     records = load(run_dir)
-    return records, plots.write_plots(records, run_dir / REPORT_FOLDER)
+    folder = run_dir / REPORT_FOLDER
+    drawn = plots.write_plots(records, folder)
+    title = f"Flower run {run_dir.name}: metadata report"
+    return records, [
+        *drawn,
+        write_html(records, drawn, folder, title, straggler_factor),
+    ]

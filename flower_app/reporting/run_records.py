@@ -8,6 +8,7 @@ every record before it and says why the log ended early.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import message_factory
 from google.protobuf.message import Message
@@ -68,19 +69,21 @@ class RunRecords:
         """Return the stage of `record_key`, created when first needed."""
         return self.stages.setdefault(record_key, Stage(record_key))
 
-    def add(self, record: Message) -> None:
-        """File one record under its stage, round and node."""
+    def add(self, record: Message) -> str:
+        """File one record under its stage, round and node; return the stage's key.
+
+        The key is "" for the server's own evaluation, and for an outcome
+        newer than this build's schema knows (skipped).
+        """
         outcome = record.WhichOneof("outcome")
         at = record.server_round  # type: ignore[attr-defined]
         node = record.node_id  # type: ignore[attr-defined]
+        key = stage_key(record)
         if outcome == "centralized":
             self.centralized[at] = dict(record.centralized.metrics)  # type: ignore[attr-defined]
-            return
-        if outcome is None:
-            return  # an outcome newer than this build's schema knows
-        key = record.record_key or _KEYS.get(outcome, "")  # type: ignore[attr-defined]
+        if not key:
+            return ""
         if outcome == "rejected":
-            key = key or record.rejected.record_key  # type: ignore[attr-defined]
             rejection = record.rejected  # type: ignore[attr-defined]
             self.stage(key).rejected[at][node] = (
                 f"{rejection.reason}: {rejection.detail}"
@@ -92,8 +95,32 @@ class RunRecords:
             stage = self.stage(key)
             stage.message_type = meta.DESCRIPTOR
             stage.accepted[at][node] = meta
-            if record.HasField("egress"):
-                stage.egress[node] = egress_text(record.egress)  # type: ignore[attr-defined]
+            note = _field(record, "egress", None)
+            if note is not None and note.ByteSize():
+                stage.egress[node] = egress_text(note)
+        return str(key)
+
+
+def stage_key(record: Message) -> str:
+    """Return the record key of the stage a record is about; "" if none.
+
+    Logs written before records named it: "train_metadata" for `accepted`,
+    "evaluate_metadata" for `evaluated`, a rejection's own record key.
+    """
+    outcome = record.WhichOneof("outcome")
+    if outcome in (None, "centralized"):
+        return ""
+    key = _field(record, "record_key", "") or _KEYS.get(str(outcome), "")
+    if not key and outcome == "rejected":
+        key = record.rejected.record_key  # type: ignore[attr-defined]
+    return str(key)
+
+
+def _field(record: Message, name: str, default: Any) -> Any:
+    """Return a record's field, or `default` in a log whose schema predates it."""
+    if name not in record.DESCRIPTOR.fields_by_name:
+        return default
+    return getattr(record, name)
 
 
 def _accepted(value: Message) -> Message:

@@ -5,16 +5,18 @@ unit: numbers show their median (their mean weighted by the ROLE_EXAMPLES
 field, where the message has one), booleans the share that is true, series
 the mean of each client's last element. The server's own evaluation gets a
 table of its own, so a centralized number is never taken for a federated one.
+The tables are plain data (`Table`); `as_rich` and the HTML page render them.
 """
 
 import io
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from rich.console import Console
-from rich.table import Table
+from rich.table import Table as RichTable
 
 from flower_app.protocol import display, schema
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
@@ -22,23 +24,54 @@ from flower_app.reporting.run_records import RunRecords, Stage
 from flower_meta.v1.options_pb2 import ROLE_EXAMPLES
 
 
+@dataclass(frozen=True)
+class Table:
+    """A titled table of text cells; the first column is the row's label."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
 def tables(records: RunRecords) -> list[Table]:
-    """One table per stage, then the centralized evaluation, if any."""
+    """One table per stage, then the centralized evaluation and egress policies."""
     found = [_stage_table(stage) for stage in records.stages.values()]
     if records.centralized:
         found.append(_centralized_table(records.centralized))
-    for stage in records.stages.values():
-        if stage.egress:
-            found.append(_egress_table(stage))
+    found += [_egress_table(s) for s in records.stages.values() if s.egress]
     return found
+
+
+def as_rich(table: Table) -> RichTable:
+    """Lay the table out for a terminal, numbers right-aligned."""
+    shown = RichTable(title=table.title)
+    for index, column in enumerate(table.columns):
+        shown.add_column(
+            column, justify="left" if index and not _numeric(table, index) else "right"
+        )
+    for row in table.rows:
+        shown.add_row(*row)
+    return shown
 
 
 def as_text(records: RunRecords) -> str:
     """Render the tables as plain text, for the log."""
     console = Console(width=160, record=True, file=io.StringIO())
     for table in tables(records):
-        console.print(table)
+        console.print(as_rich(table))
     return console.export_text().rstrip()
+
+
+def _numeric(table: Table, index: int) -> bool:
+    return all(_is_number(row[index]) for row in table.rows)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.removesuffix("% true"))
+    except ValueError:
+        return text == "-"
+    return True
 
 
 def numeric_fields(message_type: Descriptor | None) -> list[FieldDescriptor]:
@@ -91,40 +124,40 @@ def _weights(messages: Sequence[Message], found: FieldDescriptor) -> list[float]
 
 def _stage_table(stage: Stage) -> Table:
     kind = stage.message_type.name if stage.message_type else "no accepted metadata"
-    table = Table(title=f"{stage.name}: {kind}, by round")
     fields = numeric_fields(stage.message_type)
-    for column in ["round", "accepted", "rejected", "failed"]:
-        table.add_column(column, justify="right")
-    for found in fields:
-        assert stage.message_type is not None
-        table.add_column(heading(found, stage.message_type), justify="right")
+    columns = ["round", "accepted", "rejected", "failed"]
+    if stage.message_type is not None:
+        columns += [heading(found, stage.message_type) for found in fields]
+    rows = []
     for server_round in stage.rounds:
         accepted = list(stage.accepted[server_round].values())
-        table.add_row(
-            str(server_round),
-            str(len(accepted)),
-            str(len(stage.rejected[server_round])),
-            str(len(stage.failed[server_round])),
-            *(cell(accepted, found) for found in fields),
+        rows.append(
+            [
+                str(server_round),
+                str(len(accepted)),
+                str(len(stage.rejected[server_round])),
+                str(len(stage.failed[server_round])),
+                *(cell(accepted, found) for found in fields),
+            ]
         )
-    return table
+    return Table(f"{stage.name}: {kind}, by round", columns, rows)
 
 
 def _egress_table(stage: Stage) -> Table:
-    table = Table(title=f"{stage.name}: what node egress policies kept back")
-    table.add_column("node", justify="right")
-    table.add_column("policy")
-    for node, text in sorted(stage.egress.items()):
-        table.add_row(str(node), text)
-    return table
+    rows = [[str(node), text] for node, text in sorted(stage.egress.items())]
+    return Table(
+        f"{stage.name}: what node egress policies kept back", ["node", "policy"], rows
+    )
 
 
 def _centralized_table(centralized: dict[int, dict[str, float]]) -> Table:
     names = sorted({name for metrics in centralized.values() for name in metrics})
-    table = Table(title="centralized evaluation (the server's test set), by round")
-    for column in ["round", *names]:
-        table.add_column(column, justify="right")
-    for server_round, metrics in sorted(centralized.items()):
-        row = [f"{metrics[n]:.4g}" if n in metrics else "-" for n in names]
-        table.add_row(str(server_round), *row)
-    return table
+    rows = [
+        [str(r), *(f"{m[n]:.4g}" if n in m else "-" for n in names)]
+        for r, m in sorted(centralized.items())
+    ]
+    return Table(
+        "centralized evaluation (the server's test set), by round",
+        ["round", *names],
+        rows,
+    )

@@ -14,7 +14,7 @@ chooses, by the aggregation policy, what the global model is built from.
 """
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
 from typing import Any
@@ -26,7 +26,12 @@ from flwr.serverapp.strategy import FedAvg, Result
 from google.protobuf.message import Message as ProtoMessage
 
 from flower_app.protocol import codec, display
-from flower_app.protocol.metadata_log import MetadataLog, file_accepted, new_record
+from flower_app.protocol.metadata_log import (
+    MetadataLog,
+    RecordSink,
+    file_accepted,
+    new_record,
+)
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
 from flower_app.protocol.text import printable
 from flower_app.server.admission import Expected, admit, array_shape
@@ -104,15 +109,25 @@ class MetadataStrategy(FedAvg):
         *,
         metadata: MetadataOptions = MetadataOptions(),
         metadata_log: MetadataLog | None = None,
+        trackers: Sequence[RecordSink] = (),
         run_id: int = 0,
         **strategy_kwargs: Any,
     ) -> None:
-        """Take the strategy's own keyword arguments, and what to do with metadata."""
+        """Take the strategy's own keyword arguments, and what to do with metadata.
+
+        Every outcome goes to `metadata_log` (durable, flushed every stage)
+        and to the `trackers` (e.g. `reporting.trackers`), which must not
+        raise.
+        """
         super().__init__(**strategy_kwargs)
         if not 0 < metadata.downweight_factor <= 1:
             raise ValueError("downweight-factor must be in (0, 1]")
         self.metadata = metadata
         self.metadata_log = metadata_log
+        self.sinks: list[RecordSink] = [
+            *([metadata_log] if metadata_log else []),
+            *trackers,
+        ]
         self.run_id = run_id
         self.reports: dict[int, Report] = {}
         """Train outcomes by round."""
@@ -300,8 +315,8 @@ class MetadataStrategy(FedAvg):
                 stage.name,
                 hidden,
             )
-        if self.metadata_log is not None:
-            self.metadata_log.flush()
+        for sink in self.sinks:
+            sink.flush()
         if schema is not None:
             seen = self._reported[stage.name]
             late = display.stragglers(
@@ -331,10 +346,10 @@ class MetadataStrategy(FedAvg):
         return Limits(limits.max_payload_bytes, limits.max_epochs)
 
     def _append(self, record: MetadataLogRecord, flush: bool = False) -> None:
-        if self.metadata_log is not None:
-            self.metadata_log.append(record)
+        for sink in self.sinks:
+            sink.append(record)
             if flush:
-                self.metadata_log.flush()
+                sink.flush()
 
 
 def _rejection(err: codec.Refused, record_key: str) -> Rejection:

@@ -1,0 +1,150 @@
+"""A run's report as one self-contained HTML page.
+
+Summary, the tables by round, every refusal and failure with its reason,
+stragglers, node egress policies and the plots, inline: no script, and no
+stylesheet or image from elsewhere, so the page opens offline and can be
+mailed or archived as one file. Every text that came from a client is
+escaped.
+"""
+
+import base64
+from html import escape
+from pathlib import Path
+
+from flower_app.protocol import display
+from flower_app.reporting.run_records import RunRecords
+from flower_app.reporting.tables import Table, tables
+
+PAGE = "report.html"
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
+       padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f3f3f3; } td.text { text-align: left; }
+.scroll { max-height: 24rem; overflow: auto; }
+figure { margin: 1rem 0; } img { max-width: 100%; height: auto; }
+.note { color: #a33; }
+"""
+
+
+def write_html(
+    records: RunRecords, plots: list[Path], folder: Path, title: str, factor: float
+) -> Path:
+    """Write the page into `folder`; return its path."""
+    path = folder / PAGE
+    path.write_text(page(records, plots, title, factor), encoding="utf-8")
+    return path
+
+
+def page(records: RunRecords, plots: list[Path], title: str, factor: float) -> str:
+    """Compose the page's HTML."""
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        _summary(records),
+        *(_table(table) for table in tables(records)),
+        _refusals(records),
+        _stragglers(records, factor),
+        *(_figure(plot) for plot in plots),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _summary(records: RunRecords) -> str:
+    rounds = sorted({r for s in records.stages.values() for r in s.rounds})
+    nodes = {
+        node
+        for stage in records.stages.values()
+        for outcomes in (stage.accepted, stage.rejected, stage.failed)
+        for by_node in outcomes.values()
+        for node in by_node
+    }
+    items = [
+        f'<li><span id="rounds">{len(rounds)}</span> rounds, '
+        f'<span id="clients">{len(nodes)}</span> clients</li>'
+    ]
+    for stage in records.stages.values():
+        counts = [
+            sum(len(by_node) for by_node in outcomes.values())
+            for outcomes in (stage.accepted, stage.rejected, stage.failed)
+        ]
+        items.append(
+            f"<li>{escape(stage.name)}: {counts[0]} accepted, {counts[1]} rejected, "
+            f"{counts[2]} failed</li>"
+        )
+    if records.centralized:
+        last = max(records.centralized)
+        metrics = ", ".join(
+            f"{escape(k)} {v:.4g}" for k, v in sorted(records.centralized[last].items())
+        )
+        items.append(f"<li>centralized evaluation after round {last}: {metrics}</li>")
+    if records.damage:
+        items.append(f'<li class="note">{escape(records.damage)}</li>')
+    return "<h2>Summary</h2><ul>" + "".join(items) + "</ul>"
+
+
+def _table(table: Table) -> str:
+    head = "".join(f"<th>{escape(column)}</th>" for column in table.columns)
+    body = "".join(
+        "<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in table.rows
+    )
+    return (
+        f"<h2>{escape(table.title)}</h2><div class=scroll><table>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def _cell(value: str) -> str:
+    numeric = value.replace(".", "", 1).replace("-", "", 1).replace("e", "", 1)
+    kind = "" if numeric.isdigit() or value == "-" else " class=text"
+    return f"<td{kind}>{escape(value)}</td>"
+
+
+def _refusals(records: RunRecords) -> str:
+    rows = [
+        [stage.name, str(at), str(node), outcome, reason]
+        for stage in records.stages.values()
+        for outcome, found in (("rejected", stage.rejected), ("failed", stage.failed))
+        for at, by_node in sorted(found.items())
+        for node, reason in sorted(by_node.items())
+    ]
+    if not rows:
+        return "<h2>Refusals and failures</h2><p>None: every reply was accepted.</p>"
+    columns = ["stage", "round", "node", "outcome", "reason"]
+    return _table(Table("Refusals and failures", columns, rows))
+
+
+def _stragglers(records: RunRecords, factor: float) -> str:
+    rows = []
+    for stage in records.stages.values():
+        seen: set[int] = set()
+        for at in stage.rounds:
+            accepted = stage.accepted.get(at, {})
+            late = display.stragglers(accepted, factor, set(accepted) - seen)
+            seen |= set(accepted)
+            rows += [
+                [stage.name, str(at), str(n), f"{t:.3g}", "straggler"]
+                for n, t in late.slow.items()
+            ]
+            rows += [
+                [stage.name, str(at), str(n), f"{t:.3g}", "warm-up"]
+                for n, t in late.warm_up.items()
+            ]
+    title = f"Stragglers (duration above {factor:g} x the round's median)"
+    if not rows:
+        return f"<h2>{escape(title)}</h2><p>None.</p>"
+    return _table(Table(title, ["stage", "round", "node", "duration", "kind"], rows))
+
+
+def _figure(plot: Path) -> str:
+    data = base64.b64encode(plot.read_bytes()).decode()
+    name = escape(plot.stem)
+    return (
+        f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{name}</figcaption></figure>"
+    )

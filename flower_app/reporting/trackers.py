@@ -1,0 +1,321 @@
+"""A run's metadata in the experiment trackers people look at: MLflow, TensorBoard.
+
+The same records the metadata log holds become scalars, live (the strategy
+hands each record to a `Tracker` as it writes it) or afterwards (`export`
+replays a run folder's log), so both give the same numbers:
+
+- `<stage>/<field>/node_<id>`: each client's value per round (step: the
+  round); a number series (e.g. per-epoch losses) one step per element,
+  continuing across rounds;
+- `<stage>/<field>/min|median|max`, `<stage>/<flag>/share_true`,
+  `<stage>/accepted|rejected|failed|stragglers`: the round's summary;
+- `centralized/<metric>`: the server's own evaluation, per round.
+
+Field names and units come from the schema: units are MLflow tags
+`unit/<stage>/<field>` and a TensorBoard text summary "units". A tracker
+that fails is reported once in the log and then left out; it never stops a
+run. MLflow and TensorBoard are optional dependencies
+(`pip install 'flower-meta-protocol[trackers]'`).
+"""
+
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from logging import WARNING
+from pathlib import Path
+from typing import Protocol
+
+from flwr.common import log
+from google.protobuf.message import Message
+
+from flower_app.protocol import display, schema
+from flower_app.protocol.metadata_log import (
+    BINARY_LOG,
+    read_log,
+    record_type,
+)
+from flower_app.protocol.schema import FieldDescriptor
+from flower_app.reporting.run_records import RunRecords, stage_key
+from flower_app.reporting.tables import numeric_fields
+
+Scalar = tuple[str, float, int]
+"""(name, value, step)"""
+KINDS = ("mlflow", "tensorboard")
+DEFAULT_STRAGGLER_FACTOR = 2.0
+
+
+class Backend(Protocol):
+    """What a tracker library is asked to do."""
+
+    def scalars(self, values: Sequence[Scalar]) -> None:
+        """Record scalars."""
+
+    def units(self, units: dict[str, str]) -> None:
+        """Record what each field's numbers are measured in."""
+
+    def close(self, run_dir: Path | None) -> None:
+        """Finish, keeping the run folder's files where the tracker can."""
+
+
+class Tracker:
+    """Turns metadata log records into a tracker's scalars, round by round."""
+
+    def __init__(
+        self, backend: Backend, straggler_factor: float = DEFAULT_STRAGGLER_FACTOR
+    ):
+        """Send to `backend`; flag stragglers above `straggler_factor` x the median."""
+        self.backend = backend
+        self.straggler_factor = straggler_factor
+        self.records = RunRecords()
+        self._steps: dict[str, int] = defaultdict(int)
+        self._pending: list[Scalar] = []
+        self._seen: dict[str, set[int]] = defaultdict(set)
+        self._units: dict[str, str] = {}
+        self._rounds: set[tuple[str, int]] = set()
+
+    def append(self, record: Message) -> None:
+        """Take one record: a client's values now, the round's summary at `flush`.
+
+        `record` is a `MetadataLogRecord` of this build or of a log's own schema.
+        """
+        key = self.records.add(record)
+        at = record.server_round  # type: ignore[attr-defined]
+        if record.WhichOneof("outcome") == "centralized":
+            metrics = self.records.centralized[at]
+            self._pending += [(f"centralized/{k}", v, at) for k, v in metrics.items()]
+            return
+        if not key:
+            return
+        stage = self.records.stage(key)
+        self._rounds.add((key, at))
+        meta = stage.accepted.get(at, {}).get(record.node_id)  # type: ignore[attr-defined]
+        if meta is not None:
+            self._client(stage.name, record.node_id, at, meta)  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        """Summarise the rounds taken since the last flush; send everything."""
+        for key, at in sorted(self._rounds):
+            self._summary(key, at)
+        self._rounds.clear()
+        if self._units:
+            self.backend.units(dict(self._units))
+            self._units.clear()
+        if self._pending:
+            self.backend.scalars(self._pending)
+            self._pending = []
+
+    def close(self, run_dir: Path | None = None) -> None:
+        """Send what is left and finish."""
+        self.flush()
+        self.backend.close(run_dir)
+
+    def _client(self, stage: str, node: int, at: int, meta: Message) -> None:
+        for field in numeric_fields(meta.DESCRIPTOR):
+            name = f"{stage}/{field.name}"
+            if unit := schema.unit(field):
+                self._units[name] = unit
+            if field.is_repeated:
+                for value in getattr(meta, field.name):
+                    series = f"{name}/node_{node}"
+                    self._steps[series] += 1
+                    self._pending.append((series, float(value), self._steps[series]))
+            else:
+                for value in display.values([meta], field):
+                    self._pending.append((f"{name}/node_{node}", value, at))
+
+    def _summary(self, key: str, at: int) -> None:
+        stage = self.records.stage(key)
+        accepted = stage.accepted.get(at, {})
+        counts = {
+            "accepted": len(accepted),
+            "rejected": len(stage.rejected.get(at, {})),
+            "failed": len(stage.failed.get(at, {})),
+        }
+        first = set(accepted) - self._seen[key]
+        self._seen[key] |= set(accepted)
+        late = display.stragglers(accepted, self.straggler_factor, first)
+        counts["stragglers"] = len(late.slow)
+        self._pending += [
+            (f"{stage.name}/{k}", float(v), at) for k, v in counts.items()
+        ]
+        messages = list(accepted.values())
+        for field in numeric_fields(stage.message_type):
+            self._pending += _field_summary(
+                f"{stage.name}/{field.name}", messages, field, at
+            )
+
+
+def _field_summary(
+    name: str, messages: list[Message], field: FieldDescriptor, at: int
+) -> list[Scalar]:
+    present = display.values(messages, field)
+    if not present:
+        return []
+    if schema.is_bool(field):
+        return [(f"{name}/share_true", present.count(1.0) / len(present), at)]
+    return [
+        (f"{name}/min", min(present), at),
+        (f"{name}/median", statistics.median(present), at),
+        (f"{name}/max", max(present), at),
+    ]
+
+
+class Guarded:
+    """A tracker that, when it fails, says so once and stops: the run goes on."""
+
+    def __init__(self, name: str, tracker: Tracker) -> None:
+        """Guard `tracker`, called `name` in the one warning it may cost."""
+        self.name = name
+        self.tracker: Tracker | None = tracker
+
+    def append(self, record: Message) -> None:
+        """Pass a record on, unless the tracker failed before."""
+        self._call(lambda tracker: tracker.append(record))
+
+    def flush(self) -> None:
+        """Flush the tracker, unless it failed before."""
+        self._call(lambda tracker: tracker.flush())
+
+    def close(self, run_dir: Path | None = None) -> None:
+        """Close the tracker, unless it failed before."""
+        self._call(lambda tracker: tracker.close(run_dir))
+
+    def _call(self, action: Callable[[Tracker], None]) -> None:
+        if self.tracker is None:
+            return
+        try:
+            action(self.tracker)
+        except Exception as err:  # a tracker must never stop a run
+            log(
+                WARNING,
+                "tracker %s failed, and is off for this run: %r",
+                self.name,
+                err,
+            )
+            self.tracker = None
+
+
+class MlflowBackend:
+    """One MLflow run per Flower run, in any tracking store."""
+
+    def __init__(
+        self, tracking_uri: str, experiment: str, run_name: str, params: dict[str, str]
+    ):
+        """Start an MLflow run named `run_name` in `experiment`, with `params`."""
+        from mlflow.entities import Param
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        experiment_id = (
+            found.experiment_id if found else self.client.create_experiment(experiment)
+        )
+        self.run_id = self.client.create_run(
+            experiment_id, run_name=run_name
+        ).info.run_id
+        if params:
+            self.client.log_batch(
+                self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()]
+            )
+
+    def scalars(self, values: Sequence[Scalar]) -> None:
+        """Log metrics in batches of 1000 (MLflow's limit)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(name, value, now, step) for name, value, step in values]
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
+
+    def units(self, units: dict[str, str]) -> None:
+        """Tag each field with its unit."""
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(
+            self.run_id, tags=[RunTag(f"unit/{k}", v) for k, v in units.items()]
+        )
+
+    def close(self, run_dir: Path | None) -> None:
+        """Keep the run folder (log, schema, report) as artifacts; end the run."""
+        if run_dir is not None:
+            self.client.log_artifacts(self.run_id, str(run_dir))
+        self.client.set_terminated(self.run_id)
+
+
+class TensorBoardBackend:
+    """TensorBoard event files in one folder per Flower run."""
+
+    def __init__(self, log_dir: Path) -> None:
+        """Write event files into `log_dir`."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(log_dir))
+
+    def scalars(self, values: Sequence[Scalar]) -> None:
+        """Add each scalar at its step."""
+        for name, value, step in values:
+            self.writer.add_scalar(name, value, step)
+        self.writer.flush()
+
+    def units(self, units: dict[str, str]) -> None:
+        """Write the units as a Markdown table under the tag "units"."""
+        rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(units.items()))
+        self.writer.add_text("units", f"| field | unit |\n| --- | --- |\n{rows}")
+
+    def close(self, run_dir: Path | None) -> None:
+        """Close the event file."""
+        self.writer.close()
+
+
+def trackers(
+    kinds: Iterable[str],
+    run_dir: Path,
+    run_name: str,
+    params: dict[str, str],
+    mlflow_uri: str = "",
+    straggler_factor: float = DEFAULT_STRAGGLER_FACTOR,
+) -> list[Guarded]:
+    """Start the trackers named in `kinds` for one run, each guarded.
+
+    MLflow's store defaults to `sqlite:///<runs folder>/mlflow.db` (one
+    experiment "flower-meta" for every run); TensorBoard writes into
+    `<run folder>/tensorboard`.
+    """
+    found = []
+    for kind in kinds:
+        try:
+            backend = _backend(kind, run_dir, run_name, params, mlflow_uri)
+        except Exception as err:  # e.g. not installed: say so, run on
+            log(WARNING, "tracker %s is off for this run: %r", kind, err)
+            continue
+        found.append(Guarded(kind, Tracker(backend, straggler_factor)))
+    return found
+
+
+def _backend(
+    kind: str, run_dir: Path, run_name: str, params: dict[str, str], mlflow_uri: str
+) -> Backend:
+    if kind == "mlflow":
+        uri = mlflow_uri or f"sqlite:///{run_dir.parent / 'mlflow.db'}"
+        return MlflowBackend(uri, "flower-meta", run_name, params)
+    if kind == "tensorboard":
+        return TensorBoardBackend(run_dir / "tensorboard")
+    raise ValueError(f"trackers are {', '.join(KINDS)}; not {kind!r}")
+
+
+def export(
+    run_dir: Path, tracker: Tracker, progress: Callable[[int], None] = lambda _: None
+) -> None:
+    """Replay a run folder's log into `tracker`, stage by stage, round by round."""
+    current: tuple[str, int] | None = None
+    for count, record in enumerate(
+        read_log(run_dir / BINARY_LOG, record_type(run_dir)), 1
+    ):
+        group = (stage_key(record), record.server_round)  # type: ignore[attr-defined]
+        if current is not None and group != current:
+            tracker.flush()
+        current = group
+        tracker.append(record)
+        progress(count)
+    tracker.close(run_dir)
