@@ -57,8 +57,8 @@ def main(grid: Grid, context: Context) -> None:
         metadata_type_url=codec.EVALUATE_TYPE_URL
     )
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_CONFIG).write_text(json.dumps(dict(context.run_config), indent=2))
-    tracking = _trackers(settings, run_dir, context)
+    (run_dir / RUN_CONFIG).write_text(json.dumps(settings.run_config, indent=2))
+    tracking = _trackers(settings, run_dir, context.run_id)
     with closing(
         MetadataLog(run_dir, settings.json_log, options.types)
     ) as metadata_log:
@@ -96,16 +96,15 @@ def main(grid: Grid, context: Context) -> None:
         tracker.close(run_dir)
 
 
-def _trackers(settings: Settings, run_dir: Path, context: Context) -> list[Guarded]:
+def _trackers(settings: Settings, run_dir: Path, run_id: int) -> list[Guarded]:
     """Start the run config's trackers, fed live; none by default."""
     kinds = [kind.strip() for kind in settings.trackers.split(",") if kind.strip()]
     if not kinds:
         return []
     uri = settings.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    params = {k: str(v) for k, v in context.run_config.items()}
-    found = trackers(
-        kinds, run_dir, str(context.run_id), params, uri, settings.straggler_factor
-    )
+    params = {k: str(v) for k, v in settings.run_config.items()}
+    factor = settings.straggler_factor
+    found = trackers(kinds, run_dir, str(run_id), params, uri, factor)
     log(INFO, "Trackers: %s", ", ".join(t.name for t in found) or "none started")
     return found
 

@@ -57,6 +57,11 @@ class Settings:
         return cls.from_run_config(context.run_config or pyproject_run_config())
 
     @property
+    def run_config(self) -> dict[str, bool | int | float | str]:
+        """The run config in effect, under its kebab-case keys."""
+        return {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}
+
+    @property
     def train_instructions(self) -> TrainInstructions:
         """What the server asks of every ClientApp's training."""
         return TrainInstructions(

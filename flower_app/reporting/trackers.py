@@ -36,7 +36,7 @@ from flower_app.protocol.metadata_log import (
     record_type,
 )
 from flower_app.protocol.schema import FieldDescriptor
-from flower_app.reporting.run_records import RunRecords, stage_key
+from flower_app.reporting.run_records import RunRecords
 from flower_app.reporting.tables import numeric_fields
 
 Scalar = tuple[str, float, int]
@@ -189,7 +189,7 @@ class Guarded:
         except Exception as err:  # a tracker must never stop a run
             log(
                 WARNING,
-                "tracker %s failed, and is off for this run: %r",
+                "tracker %s failed, off for this run: %r",
                 self.name,
                 err,
             )
@@ -307,15 +307,15 @@ def _backend(
 def export(
     run_dir: Path, tracker: Tracker, progress: Callable[[int], None] = lambda _: None
 ) -> None:
-    """Replay a run folder's log into `tracker`, stage by stage, round by round."""
-    current: tuple[str, int] | None = None
+    """Replay a run folder's log into `tracker`, round by round."""
+    current: int | None = None
     for count, record in enumerate(
         read_log(run_dir / BINARY_LOG, record_type(run_dir)), 1
     ):
-        group = (stage_key(record), record.server_round)  # type: ignore[attr-defined]
-        if current is not None and group != current:
+        server_round = record.server_round  # type: ignore[attr-defined]
+        if current is not None and server_round != current:
             tracker.flush()
-        current = group
+        current = server_round
         tracker.append(record)
         progress(count)
     tracker.close(run_dir)

@@ -1,0 +1,222 @@
+"""MLflow and TensorBoard hold what the metadata log holds, live and exported.
+
+Read back with the trackers' own readers (`MlflowClient`, TensorBoard's
+`EventAccumulator`) and compared, value by value, with the metadata log.
+"""
+
+import dataclasses
+import logging
+import subprocess
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.app import Context
+from mlflow.tracking import MlflowClient
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from flower_app.app.client_app import app as client_app
+from flower_app.app.settings import Settings
+from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
+from flower_app.reporting.trackers import Guarded, Scalar, Tracker, trackers
+from flower_app.testing import VENV_BIN
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    MetadataLogRecord,
+    Rejection,
+)
+from tests.conftest import Simulate
+from tests.helpers import sample_metadata
+
+Expected = dict[str, list[tuple[int, float]]]
+"""metric -> [(step, value)], in the order they were logged"""
+
+
+def _expected(run_dir: Path) -> Expected:
+    """What the trackers must show, computed from the log, not by the trackers."""
+    found: Expected = defaultdict(list)
+    epochs: dict[int, int] = defaultdict(int)
+    for record in read_log(run_dir / BINARY_LOG):
+        at, node = record.server_round, record.node_id
+        if record.HasField("accepted"):
+            meta = record.accepted
+            found[f"train/training_time/node_{node}"].append((at, meta.training_time))
+            found[f"train/converged/node_{node}"].append((at, float(meta.converged)))
+            for loss in meta.training_losses:
+                epochs[node] += 1
+                found[f"train/training_losses/node_{node}"].append((epochs[node], loss))
+        elif record.HasField("evaluated"):
+            evaluated = record.evaluated
+            found[f"evaluate/accuracy/node_{node}"].append((at, evaluated.accuracy))
+            found[f"evaluate/loss/node_{node}"].append((at, evaluated.loss))
+        elif record.HasField("centralized"):
+            for name, value in record.centralized.metrics.items():
+                found[f"centralized/{name}"].append((at, value))
+    return found
+
+
+def _mlflow(uri: str, run_name: str) -> tuple[MlflowClient, str]:
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("flower-meta")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id], f"run_name = '{run_name}'")
+    return client, run.info.run_id
+
+
+def _check_mlflow(uri: str, run_dir: Path, expected: Expected) -> MlflowClient:
+    client, run_id = _mlflow(uri, run_dir.name)
+    for metric, points in expected.items():
+        history = client.get_metric_history(run_id, metric)
+        assert [(m.step, m.value) for m in history] == points, metric
+    run = client.get_run(run_id)
+    assert run.data.tags["unit/train/training_time"] == "s"
+    assert run.data.tags["unit/train/training_losses"] == "nats/example"
+    return client
+
+
+def _check_tensorboard(folder: Path, expected: Expected) -> None:
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    for metric, points in expected.items():
+        shown = [(e.step, e.value) for e in events.Scalars(metric)]
+        assert [s for s, _ in shown] == [s for s, _ in points], metric
+        np.testing.assert_array_equal(
+            [v for _, v in shown],
+            np.array([v for _, v in points], dtype=np.float32),
+            metric,
+        )
+
+
+@pytest.mark.e2e
+def test_a_live_run_fills_both_trackers(
+    simulate: Simulate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    defaults = Settings.from_context
+
+    def settings(context: Context) -> Settings:
+        return dataclasses.replace(
+            defaults(context),
+            num_server_rounds=2,
+            output_dir=str(tmp_path / "runs"),
+            trackers="mlflow,tensorboard",
+            mlflow_tracking_uri=uri,
+        )
+
+    monkeypatch.setattr(Settings, "from_context", settings)
+    strategy = simulate(client_app, 3)
+    (run_dir,) = (p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    expected = _expected(run_dir)
+    assert (
+        len(
+            expected[
+                "train/training_losses/node_"
+                + str(next(iter(strategy.reports[1].accepted)))
+            ]
+        )
+        == 10
+    )
+    client = _check_mlflow(uri, run_dir, expected)
+    _, run_id = _mlflow(uri, run_dir.name)
+    summary = client.get_metric_history(run_id, "train/accepted")
+    assert [(m.step, m.value) for m in summary] == [(1, 3.0), (2, 3.0)]
+    params = client.get_run(run_id).data.params
+    assert params["num-server-rounds"] == "2"  # the run config in effect
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"metadata.binpb", "schema.binpb", "report"} <= artifacts
+    _check_tensorboard(run_dir / "tensorboard", expected)
+
+
+def _old_run(folder: Path) -> Path:
+    """A run folder as written before this project had trackers: no schema.binpb,
+    no record keys, no centralized records."""
+    folder.mkdir(parents=True)
+    with (folder / BINARY_LOG).open("wb") as log:
+        from google.protobuf import proto
+
+        for server_round in (1, 2):
+            for node in (3, 4):
+                record = MetadataLogRecord(
+                    run_id=1, server_round=server_round, node_id=node
+                )
+                record.accepted.CopyFrom(sample_metadata(2 + node))
+                proto.serialize_length_prefixed(record, log)  # type: ignore[arg-type]
+            evaluated = MetadataLogRecord(
+                run_id=1, server_round=server_round, node_id=3
+            )
+            evaluated.evaluated.CopyFrom(
+                EvaluateProcessMetadata(
+                    evaluation_time=0.1, num_examples=9, loss=0.4, accuracy=0.75
+                )
+            )
+            proto.serialize_length_prefixed(evaluated, log)  # type: ignore[arg-type]
+            rejected = MetadataLogRecord(run_id=1, server_round=server_round, node_id=5)
+            rejected.rejected.CopyFrom(
+                Rejection(reason="malformed", record_key="train_metadata")
+            )
+            proto.serialize_length_prefixed(rejected, log)  # type: ignore[arg-type]
+    return folder
+
+
+@pytest.mark.e2e
+def test_flower_meta_export_loads_an_old_run_folder(tmp_path: Path) -> None:
+    run_dir = _old_run(tmp_path / "runs" / "4242")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = str(VENV_BIN / "flower-meta")
+    for to in (["--to", "mlflow", "--tracking-uri", uri], ["--to", "tensorboard"]):
+        done = subprocess.run(
+            [command, "export", str(run_dir), *to], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    expected = _expected(run_dir)
+    client = _check_mlflow(uri, run_dir, expected)
+    _, run_id = _mlflow(uri, "4242")
+    rejected = client.get_metric_history(run_id, "train/rejected")
+    assert [(m.step, m.value) for m in rejected] == [(1, 1.0), (2, 1.0)]
+    _check_tensorboard(run_dir / "tensorboard", expected)
+
+
+class Broken:
+    """A tracker library that fails at the first write."""
+
+    def scalars(self, values: Sequence[Scalar]) -> None:
+        raise ConnectionError("tracking server gone")
+
+    def units(self, units: dict[str, str]) -> None:
+        raise ConnectionError("tracking server gone")
+
+    def close(self, run_dir: Path | None) -> None:
+        raise ConnectionError("tracking server gone")
+
+
+def test_a_failing_tracker_is_reported_once_and_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    guarded = Guarded("broken", Tracker(Broken()))
+    record = MetadataLogRecord(
+        run_id=1, server_round=1, node_id=3, record_key="train_metadata"
+    )
+    record.accepted.CopyFrom(sample_metadata())
+    with caplog.at_level(logging.WARNING, logger="flwr"):
+        for _ in range(3):
+            guarded.append(record)
+            guarded.flush()
+        guarded.close(tmp_path)
+    warnings = [
+        r.getMessage() for r in caplog.records if "tracker broken" in r.getMessage()
+    ]
+    gone = "ConnectionError('tracking server gone')"
+    assert warnings == [f"tracker broken failed, off for this run: {gone}"]
+    assert guarded.tracker is None
+
+
+def test_an_unknown_or_missing_tracker_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="flwr"):
+        found = trackers(["wandb"], tmp_path, "1", {})
+    assert found == []
+    assert "tracker wandb is off for this run" in caplog.text
+    MetadataLog(tmp_path)  # the run itself goes on
