@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol.rules import (
     DEFAULT_LIMITS,
+    NOTHING_EXCUSED,
     Excused,
     Limits,
     MetadataDecodeError,
@@ -45,6 +46,9 @@ EGRESS_KEY = "egress"
 """Key of the node's `EgressNote` inside such a `ConfigRecord`, if its policy acted."""
 MAX_TYPE_URL = 256
 """Longest type URL a reader looks at."""
+MAX_REMEMBERED = 1024
+"""Type URLs accepted before, remembered so that the next check is one lookup."""
+_ACCEPTED: dict[str, type[Message]] = {}
 _TYPE_URL = re.compile(rf"[A-Za-z0-9._~:/-]{{1,{MAX_TYPE_URL}}}")
 
 
@@ -111,8 +115,8 @@ def from_message(
 
 def excused_by(note: EgressNote | None) -> Excused:
     """Read what the rules excuse a report for from its egress note."""
-    if note is None:
-        return Excused()
+    if note is None or not (note.withheld or note.last_only):
+        return NOTHING_EXCUSED
     return Excused(frozenset(note.withheld), frozenset(note.last_only))
 
 
@@ -124,8 +128,10 @@ def decode(
     note: EgressNote | None = None,
 ) -> M:
     """Check the type URL and size, parse, then validate one `schema` payload."""
-    check_type_url(type_url, schema)
-    _check_size(payload, limits)
+    if _ACCEPTED.get(type_url) is not schema:
+        check_type_url(type_url, schema)
+    if len(payload) > limits.max_payload_bytes:
+        _check_size(payload, limits)
     try:
         message = schema.FromString(payload)
     except DecodeError as err:
@@ -134,7 +140,7 @@ def decode(
             f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
             f"({err}); was the sender built from this project's proto/?",
         ) from err
-    validate(message, limits, excused_by(note))
+    validate(message, limits, NOTHING_EXCUSED if note is None else excused_by(note))
     return message
 
 
@@ -149,6 +155,8 @@ def check_type_url(type_url: str, schema: type[Message]) -> None:
     expected = schema.DESCRIPTOR.full_name
     got = type_url.rsplit("/", 1)[-1]
     if got == expected:
+        if len(_ACCEPTED) < MAX_REMEMBERED:
+            _ACCEPTED[type_url] = schema
         return
     package, _, name = got.rpartition(".")
     family, _, version = package.rpartition(".")

@@ -2,15 +2,16 @@
 
 Each field's rules are `(flower_meta.v1.field)` options in proto/ (see
 options.proto): presence, finiteness and bounds, each with its reason code.
-They are compiled into checks once per message type. `Limits` adds the
-server's own policy: payload size, and how many epochs a report may hold.
+They are compiled once per message type into one Python function (its
+source is the rules, spelled out), so that checking a report costs little
+more than reading its fields. `Limits` adds the server's own policy:
+payload size, and how many epochs a report may hold.
 """
 
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 
 from google.protobuf.message import Message
 
@@ -80,8 +81,9 @@ class Excused:
 
 
 NOTHING_EXCUSED = Excused()
-Check = Callable[[Message, Limits, Excused, str], None]
-"""One compiled rule: (message, limits, excused, path prefix) -> None or raise."""
+Validator = Callable[[Message, Limits, Excused, str], None]
+"""A message type's rules: (message, limits, excused, path prefix) -> None or raise."""
+_VALIDATORS: dict[object, Validator] = {}
 
 
 def validate(
@@ -90,135 +92,190 @@ def validate(
     excused: Excused = NOTHING_EXCUSED,
 ) -> None:
     """Raise `MetadataDecodeError` unless `message` obeys its schema and `limits`."""
-    for check in checks(message.DESCRIPTOR):
-        check(message, limits, excused, "")
+    check = _VALIDATORS.get(message.DESCRIPTOR) or _validator(message.DESCRIPTOR)
+    check(message, limits, excused, "")
 
 
-@cache
-def checks(descriptor: Descriptor) -> tuple[Check, ...]:
-    """Compile the message's rules into checks: field by field, then the policy."""
-    rules = [c for field in descriptor.fields for c in _field_checks(field)]
-    policy = [
-        _epoch_policy(field)
-        for field in descriptor.fields
-        if field.is_repeated and schema.field_spec(field).series == EPOCH
-    ]
-    return (*rules, *policy)
+def compile_rules(descriptor: Descriptor) -> Validator:
+    """Write a message type's rules as one Python function: once per type.
+
+    The rules are checked field by field in declaration order, then the
+    epoch policy. The function's source names fields only by identifiers
+    (checked) and bounds only by their `repr`; it is kept as `__source__`.
+    """
+    fields: list[FieldDescriptor] = list(descriptor.fields)
+    env: dict[str, object] = {
+        "inf": math.inf,
+        "F": fields,
+        "NOTHING": NOTHING_EXCUSED,
+        "missing": _missing,
+        "refused": _refused,
+        "refused_in": _refused_in,
+        "epoch_policy": _epoch_policy,
+        "validator": _validator,
+    }
+    body: list[str] = []
+    for index, field in enumerate(fields):
+        if not field.name.isidentifier():
+            raise ValueError(f"field name {field.name!r} is not an identifier")
+        body += _field_source(index, field)
+    for index, field in enumerate(fields):
+        if field.is_repeated and schema.field_spec(field).series == EPOCH:
+            body += [
+                f"    n = len(m.{field.name})",
+                "    low = limits.expected_epochs",
+                "    if n > limits.max_epochs or (low is not None and n < low):",
+                f"        epoch_policy(F[{index}], n, limits, excused, path)",
+            ]
+    lines = "\n".join(body) or "    pass"
+    source = f"def check(m, limits, excused, path):\n{lines}\n"
+    exec(compile(source, f"<rules of {descriptor.full_name}>", "exec"), env)
+    check = env["check"]
+    check.__source__ = source  # type: ignore[attr-defined]
+    return check  # type: ignore[return-value]
 
 
-def _field_checks(field: FieldDescriptor) -> list[Check]:
-    spec = schema.field_spec(field)
-    found: list[Check] = []
+def _field_source(index: int, field: FieldDescriptor) -> list[str]:
+    """Write the source lines that check one field."""
+    name, spec = field.name, schema.field_spec(field)
+    if field.message_type is not None:
+        if field.message_type.GetOptions().map_entry:
+            return []
+        if field.is_repeated:
+            return [
+                f"    for k, item in enumerate(m.{name}):",
+                f"        validator(F[{index}].message_type)(item, limits, NOTHING, "
+                f"f'{{path}}{name}[{{k}}].')",
+            ]
+        lines = [f"    if m.HasField('{name}'):"]
+        lines.append(
+            f"        validator(F[{index}].message_type)(m.{name}, limits, NOTHING, "
+            f"path + '{name}.')"
+        )
+        return lines + _missing_source(index, field) if spec.required else lines
+    condition = _condition(spec)
+    if field.is_repeated:
+        if condition is None:
+            return []
+        return [
+            f"    values = m.{name}",
+            "    for v in values:",
+            f"        if not ({condition}):",
+            f"            refused_in(F[{index}], values, path)",
+        ]
+    checked = (
+        []
+        if condition is None
+        else [
+            f"        if not ({condition}):",
+            f"            refused(F[{index}], v, path)",
+        ]
+    )
+    if not field.has_presence:
+        return [f"    v = m.{name}", *(line[4:] for line in checked)]
+    lines = [f"    if m.HasField('{name}'):", f"        v = m.{name}", *checked]
     if spec.required:
-        found.append(_presence(field))
-    if field.message_type is not None and not field.message_type.GetOptions().map_entry:
-        if checks(field.message_type):
-            found.append(_nested(field))
-    elif (test := _value_test(spec)) is not None:
-        found.append(_values(field, test) if field.is_repeated else _value(field, test))
-    return found
+        return lines + _missing_source(index, field)
+    return lines if checked else []
 
 
-def _presence(field: FieldDescriptor) -> Check:
-    name, reason = field.name, schema.missing_reason(field)
+def _missing_source(index: int, field: FieldDescriptor) -> list[str]:
+    return [
+        "    elif path or " + repr(field.name) + " not in excused.withheld:",
+        f"        missing(F[{index}], path)",
+    ]
 
-    def check(message: Message, _: Limits, excused: Excused, path: str) -> None:
-        if not message.HasField(name) and (path or name not in excused.withheld):
-            raise MetadataDecodeError(reason, f"{path}{name}: missing; it is required")
 
+def _condition(spec: FieldSpec) -> str | None:
+    """Write the value rule of `spec` as one Python comparison on `v`, or None.
+
+    A bound is one comparison; `finite` adds the open bound -inf or +inf on
+    a side with no bound of its own. NaN fails every comparison, so it
+    fails any rule.
+    """
+    bounds = [name for name in ("gte", "gt", "lte", "lt") if spec.HasField(name)]
+    if {"gte", "gt"} <= set(bounds) or {"lte", "lt"} <= set(bounds):
+        raise ValueError("a field takes at most one lower and one upper bound")
+    values = {name: getattr(spec, name) for name in bounds}
+    if any(math.isnan(v) for v in values.values()):
+        raise ValueError("a bound is NaN")
+    low = (
+        f"{values['gte']!r} <= "
+        if "gte" in values
+        else f"{values['gt']!r} < "
+        if "gt" in values
+        else "-inf < "
+        if spec.finite
+        else ""
+    )
+    high = (
+        f" <= {values['lte']!r}"
+        if "lte" in values
+        else f" < {values['lt']!r}"
+        if "lt" in values
+        else " < inf"
+        if spec.finite
+        else ""
+    )
+    return f"{low}v{high}" if low or high else None
+
+
+def _validator(descriptor: Descriptor) -> Validator:
+    """Return the message type's compiled rules, compiling them on first use."""
+    check = _VALIDATORS.get(descriptor)
+    if check is None:
+        check = _VALIDATORS.setdefault(descriptor, compile_rules(descriptor))
     return check
 
 
-def _value_test(spec: FieldSpec) -> Callable[[float], bool] | None:
-    """Build a predicate for one value under the spec's bounds (None: no bounds)."""
-    tests: list[Callable[[float], bool]] = []
-    if spec.finite:
-        tests.append(math.isfinite)
-    if spec.HasField("gte"):
-        tests.append(spec.gte.__le__)
-    if spec.HasField("gt"):
-        tests.append(spec.gt.__lt__)
-    if spec.HasField("lte"):
-        tests.append(spec.lte.__ge__)
-    if spec.HasField("lt"):
-        tests.append(spec.lt.__gt__)
-    if not tests:
-        return None
-    if len(tests) == 1:
-        return tests[0]
-    return lambda value: all(test(value) for test in tests)
-
-
-def _refusal(field: FieldDescriptor, path: str, value: float) -> MetadataDecodeError:
-    rule = schema.describe_rule(schema.field_spec(field))
-    return MetadataDecodeError(
-        schema.invalid_reason(field),
-        f"{path}: must be {rule}, got {number_text(value)}",
+def _missing(field: FieldDescriptor, path: str) -> None:
+    raise MetadataDecodeError(
+        schema.missing_reason(field), f"{path}{field.name}: missing; it is required"
     )
 
 
-def _value(field: FieldDescriptor, test: Callable[[float], bool]) -> Check:
-    name, presence = field.name, field.has_presence
+def _refused(field: FieldDescriptor, value: float, path: str) -> None:
+    _refuse(field, f"{path}{field.name}", value)
 
-    def check(message: Message, _: Limits, __: Excused, path: str) -> None:
-        if presence and not message.HasField(name):
-            return  # absent is not 0: `required` alone says whether it may be
-        value = getattr(message, name)
+
+def _refused_in(field: FieldDescriptor, values: Sequence[float], path: str) -> None:
+    """Refuse the first element of `values` that breaks the field's rule."""
+    condition = _condition(schema.field_spec(field))
+    test = eval(f"lambda v: {condition}", {"inf": math.inf})
+    for index, value in enumerate(values):
         if not test(value):
-            raise _refusal(field, f"{path}{name}", value)
-
-    return check
+            _refuse(field, f"{path}{field.name}[{index}]", value)
 
 
-def _values(field: FieldDescriptor, test: Callable[[float], bool]) -> Check:
+def _refuse(field: FieldDescriptor, where: str, value: float) -> None:
+    rule = schema.describe_rule(schema.field_spec(field))
+    raise MetadataDecodeError(
+        schema.invalid_reason(field),
+        f"{where}: must be {rule}, got {number_text(value)}",
+    )
+
+
+def _epoch_policy(
+    field: FieldDescriptor,
+    epochs: int,
+    limits: Limits,
+    excused: Excused,
+    path: str,
+) -> None:
+    """Apply the server's limits to an epoch series: at most max, at least asked."""
     name = field.name
-
-    def check(message: Message, _: Limits, __: Excused, path: str) -> None:
-        values: Sequence[float] = getattr(message, name)
-        for index, value in enumerate(values):
-            if not test(value):
-                raise _refusal(field, f"{path}{name}[{index}]", value)
-
-    return check
-
-
-def _nested(field: FieldDescriptor) -> Check:
-    name, repeated = field.name, field.is_repeated
-
-    def check(message: Message, limits: Limits, _: Excused, path: str) -> None:
-        if repeated:
-            items = [(f"[{i}]", item) for i, item in enumerate(getattr(message, name))]
-        elif message.HasField(name):
-            items = [("", getattr(message, name))]
-        else:
-            items = []
-        for index, item in items:
-            prefix = f"{path}{name}{index}."
-            for nested in checks(item.DESCRIPTOR):
-                nested(item, limits, NOTHING_EXCUSED, prefix)
-
-    return check
-
-
-def _epoch_policy(field: FieldDescriptor) -> Check:
-    name = field.name
-
-    def check(message: Message, limits: Limits, excused: Excused, path: str) -> None:
-        if name in excused.last_only:
-            return
-        epochs = len(getattr(message, name))
-        if epochs > limits.max_epochs:
-            raise MetadataDecodeError(
-                Reason.TOO_MANY_EPOCHS,
-                f"{path}{name}: {epochs} epochs exceed the limit of "
-                f"{limits.max_epochs} (run config max-epochs)",
-            )
-        expected = limits.expected_epochs
-        if expected is not None and epochs < expected:
-            raise MetadataDecodeError(
-                Reason.EPOCHS_MISSING,
-                f"{path}{name}: epochs {epochs + 1}..{expected} are missing: the "
-                f"server asked for {expected} local epochs",
-            )
-
-    return check
+    if name in excused.last_only:
+        return
+    if epochs > limits.max_epochs:
+        raise MetadataDecodeError(
+            Reason.TOO_MANY_EPOCHS,
+            f"{path}{name}: {epochs} epochs exceed the limit of "
+            f"{limits.max_epochs} (run config max-epochs)",
+        )
+    expected = limits.expected_epochs
+    if expected is not None and epochs < expected:
+        raise MetadataDecodeError(
+            Reason.EPOCHS_MISSING,
+            f"{path}{name}: epochs {epochs + 1}..{expected} are missing: the "
+            f"server asked for {expected} local epochs",
+        )
