@@ -140,7 +140,8 @@ def decode(
             f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
             f"({err}); was the sender built from this project's proto/?",
         ) from err
-    validate(message, limits, NOTHING_EXCUSED if note is None else excused_by(note))
+    excused = NOTHING_EXCUSED if note is None else excused_by(note)
+    validate(message, limits, excused, payload)
     return message
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from google.protobuf.message import Message
 
-from flower_app.protocol import schema
+from flower_app.protocol import schema, series
 from flower_app.protocol.canonical_json import number_text
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
 from flower_meta.v1.options_pb2 import FieldSpec
@@ -81,8 +81,9 @@ class Excused:
 
 
 NOTHING_EXCUSED = Excused()
-Validator = Callable[[Message, Limits, Excused, str], None]
-"""A message type's rules: (message, limits, excused, path prefix) -> None or raise."""
+Validator = Callable[[Message, Limits, Excused, str, bytes], None]
+"""A message type's rules: (message, limits, excused, path prefix, its wire bytes
+or b"") -> None, or raise."""
 _VALIDATORS: dict[object, Validator] = {}
 
 
@@ -90,10 +91,15 @@ def validate(
     message: Message,
     limits: Limits = DEFAULT_LIMITS,
     excused: Excused = NOTHING_EXCUSED,
+    wire: bytes = b"",
 ) -> None:
-    """Raise `MetadataDecodeError` unless `message` obeys its schema and `limits`."""
+    """Raise `MetadataDecodeError` unless `message` obeys its schema and `limits`.
+
+    `wire`, the bytes `message` was parsed from, lets long series be checked
+    on them (see `series`).
+    """
     check = _VALIDATORS.get(message.DESCRIPTOR) or _validator(message.DESCRIPTOR)
-    check(message, limits, excused, "")
+    check(message, limits, excused, "", wire)
 
 
 def compile_rules(descriptor: Descriptor) -> Validator:
@@ -113,6 +119,12 @@ def compile_rules(descriptor: Descriptor) -> Validator:
         "refused_in": _refused_in,
         "epoch_policy": _epoch_policy,
         "validator": _validator,
+        "within": {
+            index: series.checker(field, _rule(field))
+            for index, field in enumerate(fields)
+            if series.packable(field) and _condition(schema.field_spec(field))
+        },
+        "LONG": series.LONG,
     }
     body: list[str] = []
     for index, field in enumerate(fields):
@@ -128,7 +140,7 @@ def compile_rules(descriptor: Descriptor) -> Validator:
                 f"        epoch_policy(F[{index}], n, limits, excused, path)",
             ]
     lines = "\n".join(body) or "    pass"
-    source = f"def check(m, limits, excused, path):\n{lines}\n"
+    source = f"def check(m, limits, excused, path, wire):\n{lines}\n"
     exec(compile(source, f"<rules of {descriptor.full_name}>", "exec"), env)
     check = env["check"]
     check.__source__ = source  # type: ignore[attr-defined]
@@ -145,23 +157,29 @@ def _field_source(index: int, field: FieldDescriptor) -> list[str]:
             return [
                 f"    for k, item in enumerate(m.{name}):",
                 f"        validator(F[{index}].message_type)(item, limits, NOTHING, "
-                f"f'{{path}}{name}[{{k}}].')",
+                f"f'{{path}}{name}[{{k}}].', b'')",
             ]
         lines = [f"    if m.HasField('{name}'):"]
         lines.append(
             f"        validator(F[{index}].message_type)(m.{name}, limits, NOTHING, "
-            f"path + '{name}.')"
+            f"path + '{name}.', b'')"
         )
         return lines + _missing_source(index, field) if spec.required else lines
     condition = _condition(spec)
     if field.is_repeated:
         if condition is None:
             return []
-        return [
-            f"    values = m.{name}",
+        loop = [
             "    for v in values:",
             f"        if not ({condition}):",
             f"            refused_in(F[{index}], values, path)",
+        ]
+        if not series.packable(field):
+            return [f"    values = m.{name}", *loop]
+        return [
+            f"    values = m.{name}",
+            f"    if len(values) < LONG or not within[{index}](wire, len(values)):",
+            *("    " + line for line in loop),
         ]
     checked = (
         []
@@ -220,6 +238,14 @@ def _condition(spec: FieldSpec) -> str | None:
     return f"{low}v{high}" if low or high else None
 
 
+def _rule(field: FieldDescriptor) -> Callable[[float], bool]:
+    """Return the field's value rule as a function."""
+    rule: Callable[[float], bool] = eval(
+        f"lambda v: {_condition(schema.field_spec(field))}", {"inf": math.inf}
+    )
+    return rule
+
+
 def _validator(descriptor: Descriptor) -> Validator:
     """Return the message type's compiled rules, compiling them on first use."""
     check = _VALIDATORS.get(descriptor)
@@ -240,8 +266,7 @@ def _refused(field: FieldDescriptor, value: float, path: str) -> None:
 
 def _refused_in(field: FieldDescriptor, values: Sequence[float], path: str) -> None:
     """Refuse the first element of `values` that breaks the field's rule."""
-    condition = _condition(schema.field_spec(field))
-    test = eval(f"lambda v: {condition}", {"inf": math.inf})
+    test = _rule(field)
     for index, value in enumerate(values):
         if not test(value):
             _refuse(field, f"{path}{field.name}[{index}]", value)
