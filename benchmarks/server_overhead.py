@@ -1,48 +1,55 @@
-"""Server overhead: the metadata handling `aggregate_train` adds, per reply.
+"""Server overhead: what reading metadata adds to `aggregate_train`, per reply.
 
-For 25, 1,000 and 10,000 synthetic train replies (real payloads, 5 epochs
-each, a few rejected), times `CustomFedAdagrad.read_train_metadata` (decode,
-validate, log, persist to the metadata log, summarise, choose) apart from the
-array aggregation FedAdagrad does anyway, which is timed beside it; with the
-JSON-lines mirror of the log (the default, `json-log = true`) and without.
+One round as the SuperLink delivers it: `configure_train` to 1,000 or 10,000
+nodes, then their train replies (real payloads, 5 epochs each, every 50th
+undecodable), into `CustomFedAdagrad` built as the app builds it from
+pyproject.toml's run config (the defaults a user gets: metadata log with its
+JSON mirror, client log cap, aggregation policy), and into a plain
+`FedAdagrad`, interleaved, repeat by repeat. Metadata handling is timed
+directly, as `aggregate_train` of the metadata strategy over a FedAdagrad
+that aggregates nothing: admission, decode, validation, log lines, the
+metadata log, the round summary, the aggregation policy. The whole
+`CustomFedAdagrad` against `FedAdagrad` is beside it, as a ratio and a
+difference (the difference carries both runs' noise). The JSON mirror of
+the log is written when the log closes, at the end of a run: its cost is
+reported beside, per record.
 
-    python -m benchmarks.server_overhead [--quick] [--output DIR]
+Target: metadata handling <= 20 µs a reply at 1,000 and 10,000 replies.
+
+    python -m benchmarks.server_overhead [--quick] [--force] [--output DIR]
 """
 
-import argparse
+import gc
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from flwr.app import (
-    Array,
-    ArrayRecord,
-    Message,
-    MessageType,
-    MetricRecord,
-    RecordDict,
-)
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAdagrad
-from flwr.supercore.task_identity import TaskIdentity
+from rich.progress import track
 
-from benchmarks.common import RESULTS, publish
-from flower_app.app.server_app import CustomFedAdagrad
+from benchmarks.common import Spread, parser, publish, ratio, require_quiet
+from flower_app.app.server_app import CustomFedAdagrad, metadata_options
+from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.server.strategy import MetadataStrategy
+from flower_app.testing import NodeList, answer, as_in_a_server_app, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 TARGET_MICROSECONDS = 20.0
+MODEL = ArrayRecord({"w": Array(np.zeros(16, dtype=np.float32))})
 
 
-def replies(count: int) -> list[Message]:
-    """`count` train replies from distinct nodes; every 50th has bad metadata."""
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 1
+def contents(count: int) -> dict[int, RecordDict]:
+    """Train reply contents of nodes 1..count; every 50th has bad metadata."""
     rng = np.random.default_rng(count)
-    arrays = ArrayRecord({"w": Array(np.zeros(16, dtype=np.float32))})
-    out = []
+    out = {}
     for node in range(1, count + 1):
         meta = TrainProcessMetadata(
             training_time=float(rng.uniform(0.5, 2)),
@@ -52,85 +59,132 @@ def replies(count: int) -> list[Message]:
         record = codec.to_config_record(meta)
         if node % 50 == 0:
             record[codec.META_KEY] = b"\xff\xff"
-        content = RecordDict(
+        arrays = np.full(16, node / count, dtype=np.float32)
+        out[node] = RecordDict(
             {
-                "arrays": arrays,
+                "arrays": ArrayRecord({"w": Array(arrays)}),
                 "metrics": MetricRecord({"train_loss": 0.5, "num-examples": 10}),
                 codec.TRAIN_RECORD_KEY: record,
             }
         )
-        instruction = Message(
-            RecordDict(), dst_node_id=node, message_type=MessageType.TRAIN
-        )
-        out.append(Message(content, reply_to=instruction))
     return out
 
 
-def measure(count: int, repeats: int, json_lines: bool) -> list[object]:
-    """Best metadata-handling and aggregation time for `count` replies."""
-    batch = replies(count)
-    metadata, aggregation = [], []
-    with tempfile.TemporaryDirectory() as folder:
-        metadata_log = MetadataLog(Path(folder), json_lines)
-        for _ in range(repeats):
-            strategy = CustomFedAdagrad(metadata_log=metadata_log, run_id=1)
-            strategy.current_arrays = {"w": np.zeros(16, dtype=np.float32)}
-            start = time.perf_counter()
-            strategy.aggregate_train(1, batch)
-            metadata.append(time.perf_counter() - start)
+def one_round(strategy: FedAdagrad, replies: dict[int, RecordDict]) -> float:
+    """Configure a round for the replies' nodes; time `aggregate_train`, in s."""
+    strategy.fraction_train = 1.0
+    strategy.min_available_nodes = strategy.min_train_nodes = len(replies)
+    sent = delivered(
+        strategy.configure_train(
+            1,
+            MODEL,
+            ConfigRecord(),
+            NodeList(list(replies)),  # type: ignore[arg-type]
+        )
+    )
+    answers = [answer(m, replies[m.metadata.dst_node_id]) for m in sent]
+    gc.collect()  # every timed round starts from the same heap
+    start = time.perf_counter()
+    strategy.aggregate_train(1, answers)
+    return time.perf_counter() - start
 
-            plain = FedAdagrad()
-            plain.current_arrays = {"w": np.zeros(16, dtype=np.float32)}
-            start = time.perf_counter()
-            plain.aggregate_train(1, batch)
-            aggregation.append(time.perf_counter() - start)
-        metadata_log.close()
-    metadata = [ours - min(aggregation) for ours in metadata]
-    per_reply = min(metadata) / count * 1e6
+
+class _NoAggregation(FedAdagrad):
+    """FedAdagrad minus its aggregation: what is left of a round is ours."""
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Take the replies the metadata strategy chose; aggregate nothing."""
+        list(replies)
+        return None, None
+
+
+class MetadataOnly(MetadataStrategy, _NoAggregation):
+    """CustomFedAdagrad's metadata handling, with nothing after it."""
+
+
+def measure(count: int, repeats: int) -> list[object]:
+    """Metadata handling a reply, directly and as a difference, for `count`."""
+    as_in_a_server_app()
+    settings = Settings.from_run_config(pyproject_run_config())
+    replies = contents(count)
+    times: dict[str, list[float]] = {"only": [], "ours": [], "plain": [], "json": []}
+    for _ in range(repeats):
+        for name, kind in (("only", MetadataOnly), ("ours", CustomFedAdagrad)):
+            with tempfile.TemporaryDirectory() as folder:
+                metadata_log = MetadataLog(Path(folder), settings.json_log)
+                strategy = kind(
+                    metadata=metadata_options(settings),
+                    metadata_log=metadata_log,
+                    run_id=1,
+                    **settings.fedadagrad_options,
+                )
+                times[name].append(one_round(strategy, replies))
+                start = time.perf_counter()
+                metadata_log.close()
+                if name == "only":
+                    times["json"].append(time.perf_counter() - start)
+        plain = FedAdagrad(**settings.fedadagrad_options)
+        times["plain"].append(one_round(plain, replies))
+    only = Spread.of([s / count * 1e6 for s in times["only"]])
     return [
         count,
-        "binary + JSON lines" if json_lines else "binary only",
-        min(metadata) * 1e3,
-        per_reply,
-        min(aggregation) * 1e3,
-        "yes" if per_reply <= TARGET_MICROSECONDS else "no",
+        only,
+        ratio(times["ours"], times["plain"]),
+        Spread.of(
+            [
+                (a - b) / count * 1e6
+                for a, b in zip(times["ours"], times["plain"], strict=True)
+            ]
+        ),
+        Spread.of([s / count * 1e6 for s in times["plain"]]),
+        Spread.of([s / count * 1e6 for s in times["json"]]),
+        "yes" if only.median <= TARGET_MICROSECONDS else "no",
     ]
+
+
+@contextmanager
+def _log_lines_unshown() -> Iterator[None]:
+    """Format Flower's log lines as a run does, but write them nowhere."""
+    handlers = [
+        h
+        for h in logging.getLogger("flwr").handlers
+        if isinstance(h, logging.StreamHandler)
+    ]
+    with open(os.devnull, "w") as devnull:
+        streams = [h.setStream(devnull) for h in handlers]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(handlers, streams, strict=True):
+                handler.setStream(stream)
 
 
 def main(argv: list[str] | None = None) -> Path:
     """Measure every size, print the table, write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    with open(os.devnull, "w") as devnull:  # log lines are formatted, not shown
-        for handler in logging.getLogger("flwr").handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(devnull)
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> Path:
-    sizes, repeats = ([25], 1) if args.quick else ([25, 1_000, 10_000], 5)
-    rows = [
-        measure(count, repeats, json_lines)
-        for json_lines in (True, False)
-        for count in sizes
-    ]
+    args = parser(__doc__).parse_args(argv)
+    require_quiet(args.force)
+    sizes, repeats = ([25], 2) if args.quick else ([1_000, 10_000], 7)
+    with _log_lines_unshown():
+        rows = [measure(n, repeats) for n in track(sizes, "server overhead")]
     return publish(
         "server_overhead",
-        "Metadata handling in aggregate_train "
+        f"Metadata handling in aggregate_train, default run config, median "
+        f"(lowest-highest) of {repeats} interleaved repeats "
         f"(target <= {TARGET_MICROSECONDS:g} µs a reply)",
         [
             "replies",
-            "metadata log",
-            "metadata ms",
-            "metadata µs/reply",
-            "array aggregation ms",
+            "metadata handling µs/reply",
+            "CustomFedAdagrad / FedAdagrad",
+            "CustomFedAdagrad - FedAdagrad µs/reply",
+            "FedAdagrad µs/reply",
+            "JSON mirror at close µs/record",
             "on target",
         ],
         rows,
         args.output,
+        args.force,
     )
 
 

@@ -1,9 +1,11 @@
-"""Run a Flower app end to end, in tests and benchmarks: start, watch, stop.
+"""Flower for tests and benchmarks: a SuperLink's part in one round, or a real run.
 
-Each `Flower` has its own FLWR_HOME and free ports, so it never talks to a
-SuperLink it did not start. Every process it starts, and every process those
-start, inherits that FLWR_HOME: `stop_all` finds them by it and stops them by
-pid, also when a test failed.
+`NodeList`, `delivered` and `answer` stand in for the SuperLink between a
+strategy's `configure_*` and `aggregate_*`. Each `Flower` has its own
+FLWR_HOME and free ports, so it never talks to a SuperLink it did not start.
+Every process it starts, and every process those start, inherits that
+FLWR_HOME: `stop_all` finds them by it and stops them by pid, also when a
+test failed.
 """
 
 import os
@@ -12,8 +14,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
+
+from flwr.app import Error, Message, Metadata, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
 
 VENV_BIN = Path(sys.executable).parent
 """The running environment's bin folder: flwr, flower-superlink, buf, ..."""
@@ -158,3 +165,54 @@ def run_id_of(lines: list[str]) -> str:
         if "Successfully started run" in line:
             return line.split()[-1]
     raise AssertionError("no run id in:\n" + "".join(lines))
+
+
+def as_in_a_server_app() -> None:
+    """Give new messages a run and task identity, as inside a real ServerApp."""
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 1
+
+
+class NodeList:
+    """What `configure_train` asks of a Grid: the connected node ids.
+
+    A stand-in for the Grid in unit tests (a real one needs a SuperLink; the
+    simulations run the real one).
+    """
+
+    def __init__(self, nodes: list[int]) -> None:
+        """Pretend `nodes` are connected."""
+        self.nodes = nodes
+
+    def get_node_ids(self) -> list[int]:
+        """Return the connected node ids."""
+        return self.nodes
+
+
+def delivered(messages: Iterable[Message]) -> list[Message]:
+    """Give the messages the ids a SuperLink gives them when it takes them."""
+    found = list(messages)
+    for message in found:
+        message.metadata.__dict__["_message_id"] = message.object_id
+    return found
+
+
+def answer(
+    instruction: Message, content: RecordDict | Error, sender: int | None = None
+) -> Message:
+    """Reply to `instruction`, signed by `sender` (default: the addressee)."""
+    meta = instruction.metadata
+    metadata = Metadata(
+        run_id=meta.run_id,
+        message_id="",
+        src_node_id=meta.dst_node_id if sender is None else sender,
+        dst_node_id=meta.src_node_id,
+        reply_to_message_id=meta.message_id,
+        group_id=meta.group_id,
+        created_at=meta.created_at,
+        ttl=meta.ttl,
+        message_type=meta.message_type,
+    )
+    build: Any = Message  # its typed overloads omit the metadata= form it takes
+    if isinstance(content, Error):
+        return cast(Message, build(metadata=metadata, error=content))
+    return cast(Message, build(metadata=metadata, content=content))

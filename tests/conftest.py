@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from flwr.clientapp import ClientApp
 from flwr.simulation import run_simulation
-from flwr.supercore.task_identity import TaskIdentity
 from hypothesis import settings
 
 from flower_app.app import server_app
 from flower_app.app.server_app import CustomFedAdagrad
+from flower_app.testing import as_in_a_server_app
 from tests.helpers import TYPESCRIPT, require
 
 settings.register_profile("default", max_examples=200, deadline=None)
@@ -39,7 +39,7 @@ def node_modules() -> Path:
 @pytest.fixture(autouse=True)
 def task_identity() -> None:
     """Messages need a run and task identity, as inside a real ServerApp."""
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 1
+    as_in_a_server_app()
 
 
 Simulate = Callable[[ClientApp, int], CustomFedAdagrad]

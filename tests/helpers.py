@@ -7,18 +7,14 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 from flwr.app import (
     ArrayRecord,
     Context,
-    Error,
     Message,
     MessageType,
-    Metadata,
     MetricRecord,
     RecordDict,
 )
@@ -101,52 +97,6 @@ def train_content(
     if meta is not None:
         content[codec.TRAIN_RECORD_KEY] = codec.to_config_record(meta)
     return content
-
-
-class NodeList:
-    """What `configure_train` asks of a Grid: the connected node ids.
-
-    A stand-in for the Grid in unit tests (a real one needs a SuperLink; the
-    simulations run the real one).
-    """
-
-    def __init__(self, nodes: list[int]) -> None:
-        """Pretend `nodes` are connected."""
-        self.nodes = nodes
-
-    def get_node_ids(self) -> list[int]:
-        """Return the connected node ids."""
-        return self.nodes
-
-
-def delivered(messages: Iterable[Message]) -> list[Message]:
-    """The messages with the ids a SuperLink gives them when it takes them."""
-    found = list(messages)
-    for message in found:
-        message.metadata.__dict__["_message_id"] = message.object_id
-    return found
-
-
-def answer(
-    instruction: Message, content: RecordDict | Error, sender: int | None = None
-) -> Message:
-    """A reply to `instruction`, signed by `sender` (default: the addressee)."""
-    meta = instruction.metadata
-    metadata = Metadata(
-        run_id=meta.run_id,
-        message_id="",
-        src_node_id=meta.dst_node_id if sender is None else sender,
-        dst_node_id=meta.src_node_id,
-        reply_to_message_id=meta.message_id,
-        group_id=meta.group_id,
-        created_at=meta.created_at,
-        ttl=meta.ttl,
-        message_type=meta.message_type,
-    )
-    build: Any = Message  # its typed overloads omit the metadata= form it takes
-    if isinstance(content, Error):
-        return cast(Message, build(metadata=metadata, error=content))
-    return cast(Message, build(metadata=metadata, content=content))
 
 
 DEFAULT_PLOTS = [

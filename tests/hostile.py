@@ -86,6 +86,22 @@ def _shrunk_model(content: RecordDict) -> None:
     content.array_records["arrays"][first] = Array(np.zeros(1, dtype=np.float32))
 
 
+def _unloadable_array(content: RecordDict) -> None:
+    """Bytes as long as the model's, but no .npy header."""
+    arrays = content.array_records["arrays"]
+    name, array = next(iter(arrays.items()))
+    garbage = b"\x00" * len(array.data)
+    arrays[name] = Array(array.dtype, array.shape, array.stype, garbage)
+
+
+def _lying_header(content: RecordDict) -> None:
+    """A .npy header of another shape, same element count, declared as the model's."""
+    arrays = content.array_records["arrays"]
+    name, array = next(iter(arrays.items()))
+    other = Array(array.numpy().reshape(1, -1))
+    arrays[name] = Array(array.dtype, array.shape, array.stype, other.data)
+
+
 def _armed(content: RecordDict) -> None:
     _payload(armed_payload(Path(os.environ[ARMED_MARKER])))(content)
 
@@ -200,6 +216,16 @@ BAD_INPUTS = [
         "two_array_records", _second_arrays, "failed", "needs exactly one ArrayRecord"
     ),
     BadInput("other_model_shape", _shrunk_model, "failed", "arrays differ"),
+    BadInput(
+        "unloadable_array", _unloadable_array, "failed", "array 'w' does not load"
+    ),
+    BadInput("npy_header_lies", _lying_header, "failed", "arrays differ"),
+    BadInput(
+        "nan_late_in_a_long_series",
+        _message(losses=(0.3,) * 299 + (math.nan,)),
+        "rejected",
+        "loss_out_of_range",
+    ),
 ]
 
 FAILURES = ["raises", "error_reply"]

@@ -29,9 +29,9 @@ from flower_app.client.mod import MetadataMod, metadata_mod, report
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.reporting import tables
 from flower_app.reporting.run_records import load
+from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import EgressNote, TrainProcessMetadata
 from tests.conftest import Simulate
-from tests.helpers import NodeList, answer, delivered
 
 LOSSES = [1.23456789, 0.87654321, 0.5]
 URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"

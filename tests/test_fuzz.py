@@ -29,8 +29,9 @@ from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
+from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
-from tests.helpers import NodeList, answer, delivered, sample_metadata, train_content
+from tests.helpers import sample_metadata, train_content
 
 URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
 doubles = st.floats(allow_nan=True, allow_infinity=True)

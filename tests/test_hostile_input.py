@@ -6,12 +6,20 @@ client untouched; nothing escapes `aggregate_train`.
 """
 
 import dataclasses
+import io
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    RecordDict,
+)
 from flwr.serverapp.strategy import FedAdagrad
 
 from flower_app.app.server_app import CustomFedAdagrad
@@ -19,9 +27,10 @@ from flower_app.app.settings import Settings
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.protocol.rules import Limits
 from flower_app.server.strategy import MetadataOptions
+from flower_app.testing import NodeList, answer, delivered
 from tests import hostile
 from tests.conftest import Simulate
-from tests.helpers import NodeList, answer, delivered, sample_metadata, train_content
+from tests.helpers import sample_metadata, train_content
 
 OPTIONS = MetadataOptions(limits=Limits(expected_epochs=hostile.EXPECTED_EPOCHS))
 MODEL = {"arrays": np.zeros(3, dtype=np.float32)}
@@ -115,6 +124,25 @@ def test_a_huge_type_url_is_stored_and_shown_bounded(
         _round(strategy, hostile._payload(hostile._VALID, "t" * 1_000_000))
     assert max(len(r.getMessage()) for r in caplog.records) < 2_000
     assert (tmp_path / BINARY_LOG).stat().st_size < 3_000
+
+
+def test_an_array_in_another_npy_format_version_still_counts() -> None:
+    """Header bytes unlike the server's send the array down the full load."""
+
+    def version_2(content: RecordDict) -> None:
+        arrays = content.array_records["arrays"]
+        array = arrays["w"]
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, array.numpy(), version=(2, 0))
+        arrays["w"] = Array(array.dtype, array.shape, array.stype, buffer.getvalue())
+
+    strategy = CustomFedAdagrad(metadata=OPTIONS)
+    ours = _round(strategy, version_2)
+    assert sorted(strategy.reports[3].accepted) == [1, 2, 3]
+    assert ours is not None
+    expected = _round(FedAdagrad(), None)
+    assert expected is not None
+    np.testing.assert_array_equal(ours["w"].numpy(), expected["w"].numpy())
 
 
 @pytest.fixture

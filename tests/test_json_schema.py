@@ -65,11 +65,9 @@ def test_there_are_invalid_vectors_for_absent_and_out_of_range_values() -> None:
 
 
 def test_every_log_line_passes_the_log_record_schema(tmp_path: Path) -> None:
-    _round(
-        CustomFedAdagrad(metadata_log=MetadataLog(tmp_path)),
-        [1, 2, 3, 4, 5, 6, 7],
-        _mixed(),
-    )
+    metadata_log = MetadataLog(tmp_path)
+    _round(CustomFedAdagrad(metadata_log=metadata_log), [1, 2, 3, 4, 5, 6, 7], _mixed())
+    metadata_log.close()
     lines = (tmp_path / JSON_LOG).read_text().splitlines()
     assert len(lines) == 7
     validator = _validator("flower_meta.v1.MetadataLogRecord")

@@ -31,8 +31,8 @@ from flower_app.client.mod import MetadataMod, report
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_app.testing import VENV_BIN
-from tests.helpers import ROOT, NodeList, answer, delivered, node_context
+from flower_app.testing import VENV_BIN, NodeList, answer, delivered
+from tests.helpers import ROOT, node_context
 
 URL = "type.googleapis.com/acme.stats.v1.ClientStats"
 

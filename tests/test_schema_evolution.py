@@ -257,15 +257,15 @@ import sys
 import textwrap
 from pathlib import Path
 from flwr.app import Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 from flower_app.app import client_app, task
 from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
-from tests.helpers import NodeList, delivered, node_context
+from flower_app.testing import NodeList, as_in_a_server_app, delivered
+from tests.helpers import node_context
 
-TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 1
+as_in_a_server_app()
 logging.getLogger("flwr").handlers = [logging.StreamHandler(sys.stdout)]
 settings = Settings.from_run_config(pyproject_run_config())
 strategy = CustomFedAdagrad(metadata_log=MetadataLog(Path(%r)))

@@ -22,18 +22,14 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.serverapp.strategy import FedAdagrad
+from google.protobuf import json_format
 
 from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
 from flower_app.server.strategy import MetadataOptions
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
-from tests.helpers import (
-    NodeList,
-    answer,
-    delivered,
-    sample_metadata,
-    train_content,
-)
+from flower_app.testing import NodeList, answer, delivered
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord, TrainProcessMetadata
+from tests.helpers import sample_metadata, train_content
 
 MODEL = {"w": np.zeros(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
 URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
@@ -180,9 +176,27 @@ def test_every_outcome_is_appended_to_the_log(tmp_path: Path) -> None:
     assert (rejected.type_url, rejected.record_key) == (URL, "train_metadata")
     assert records[5].failed.reason == "error reply: ClientApp raised"
     assert all(r.received_at.seconds > 0 for r in records)
+
+
+def test_the_json_mirror_holds_every_record_once_when_the_log_closes(
+    tmp_path: Path,
+) -> None:
+    metadata_log = MetadataLog(tmp_path)
+    _round(CustomFedAdagrad(metadata_log=metadata_log), [1, 2, 3, 4, 5, 6, 7], _mixed())
+    metadata_log.close()
+    continued = MetadataLog(tmp_path)  # a later run in the same folder
+    _round(
+        CustomFedAdagrad(metadata_log=continued),
+        [8],
+        {8: train_content(_arrays(8), 80, sample_metadata(8))},
+    )
+    continued.close()
+
     lines = (tmp_path / JSON_LOG).read_text().splitlines()
-    assert len(lines) == 7
-    assert lines[0].startswith('{"accepted":{"converged":true,')
+    records = list(read_log(tmp_path / BINARY_LOG))
+    assert len(lines) == len(records) == 8
+    for line, record in zip(lines, records, strict=True):
+        assert json_format.Parse(line, MetadataLogRecord()) == record
 
 
 def test_a_large_rejected_payload_is_kept_as_prefix_size_and_hash(

@@ -89,10 +89,10 @@ def read(
     message: FlowerMessage,
     record_key: str,
     limits: Limits = DEFAULT_LIMITS,
-) -> tuple[M, EgressNote]:
+) -> tuple[M, EgressNote | None]:
     """Decode the `schema` message a Flower message carries under `record_key`.
 
-    Returns it with the node's egress note (empty if its policy did nothing).
+    Returns it with the node's egress note (None if its policy did nothing).
     Raises `Refused` for anything that is not a valid `schema` message.
     """
     type_url, payload = "", b""
@@ -140,8 +140,7 @@ def decode(
             f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
             f"({err}); was the sender built from this project's proto/?",
         ) from err
-    excused = NOTHING_EXCUSED if note is None else excused_by(note)
-    validate(message, limits, excused, payload)
+    validate(message, limits, excused_by(note), payload)
     return message
 
 
@@ -185,7 +184,7 @@ def _check_size(payload: bytes, limits: Limits) -> None:
 
 def _envelope(
     message: FlowerMessage, record_key: str, schema: type[Message]
-) -> tuple[str, bytes, EgressNote]:
+) -> tuple[str, bytes, EgressNote | None]:
     """Return the type URL, payload bytes and egress note a Flower message carries."""
     if not message.has_content():
         raise MetadataDecodeError(
@@ -198,7 +197,8 @@ def _envelope(
             f"message has no ConfigRecord {record_key!r}; the sender must add "
             "codec.to_config_record(...) under that key",
         )
-    type_url, payload = record.get(TYPE_URL_KEY), record.get(META_KEY)
+    fields = dict(record.items())  # one pass: a record's lookups are slow
+    type_url, payload = fields.get(TYPE_URL_KEY), fields.get(META_KEY)
     if payload is None:
         raise MetadataDecodeError(
             Reason.MISSING_META, f"ConfigRecord {record_key!r} has no {META_KEY!r}"
@@ -215,13 +215,13 @@ def _envelope(
             f"ConfigRecord {record_key!r} needs the payload's type URL under "
             f"{TYPE_URL_KEY!r}, e.g. {TRAIN_TYPE_URL!r}",
         )
-    return type_url, payload, _note(record.get(EGRESS_KEY), schema)
+    return type_url, payload, _note(fields.get(EGRESS_KEY), schema)
 
 
-def _note(value: object, schema: type[Message]) -> EgressNote:
+def _note(value: object, schema: type[Message]) -> EgressNote | None:
     """Parse the egress note beside a payload; it may only name message fields."""
     if value is None:
-        return EgressNote()
+        return None
     try:
         if not isinstance(value, bytes):
             raise DecodeError(f"{EGRESS_KEY!r} holds {type(value).__name__}, not bytes")
@@ -238,4 +238,4 @@ def _note(value: object, schema: type[Message]) -> EgressNote:
             f"the egress note names {printable(repr(unknown), 120)}, not fields of "
             f"{schema.DESCRIPTOR.full_name}",
         )
-    return note
+    return note if note.ByteSize() else None

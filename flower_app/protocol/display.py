@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from flower_app.protocol import schema
-from flower_app.protocol.schema import FieldDescriptor
+from flower_app.protocol.schema import Descriptor, FieldDescriptor
 from flower_app.protocol.text import printable
 from flower_meta.v1.metadata_pb2 import EgressNote
 from flower_meta.v1.options_pb2 import ROLE_DURATION
@@ -152,11 +152,17 @@ def stragglers(
 ) -> Stragglers:
     """Clients whose ROLE_DURATION field exceeds `factor` x the round's median."""
     times: dict[int, float] = {}
+    by_type: dict[Descriptor, list[int]] = {}
     for node, meta in accepted.items():
-        duration = schema.with_role(meta.DESCRIPTOR, ROLE_DURATION)
-        present = values([meta], duration) if duration is not None else []
-        if present:
-            times[node] = present[0]
+        by_type.setdefault(meta.DESCRIPTOR, []).append(node)
+    for descriptor, nodes in by_type.items():
+        duration = schema.with_role(descriptor, ROLE_DURATION)
+        if duration is None:
+            continue
+        for node in nodes:
+            present = values([accepted[node]], duration)
+            if present:
+                times[node] = present[0]
     if not times:
         return Stragglers({}, {})
     limit = factor * statistics.median(times.values())

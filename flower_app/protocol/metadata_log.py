@@ -7,13 +7,16 @@ A run folder holds:
 - `schema.binpb`: the `FileDescriptorSet` the log was written with, so a
   reader reads every field by name, also fields its own build never saw and
   an app's own message types;
-- `metadata.jsonl`: the same records as canonical JSON, one a line.
+- `metadata.jsonl`: the same records as canonical JSON, one a line, written
+  when the log closes, at the end of the run (off the rounds' path; during
+  a run, or after one that died, `flower-meta decode --log` prints them).
 """
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar, overload
+from typing import BinaryIO, Protocol, TypeVar, overload
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, proto
 from google.protobuf.message import DecodeError, Message
@@ -58,35 +61,55 @@ class MetadataLog:
         """Open (or continue) the log in `folder`, creating it if needed.
 
         `types` are the message types the log may hold besides the built-in
-        ones; their schema goes into schema.binpb. Without `json_lines`,
-        only the binary log is written.
+        ones; their schema goes into schema.binpb. With `json_lines`, closing
+        the log mirrors what it took into metadata.jsonl.
         """
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         files = [MetadataLogRecord.DESCRIPTOR.file, *(t.DESCRIPTOR.file for t in types)]
         (folder / SCHEMA).write_bytes(file_descriptor_set(files).SerializeToString())
-        self._files: list[IO[Any]] = [(folder / BINARY_LOG).open("ab")]
-        if json_lines:
-            self._files.append((folder / JSON_LOG).open("a", encoding="utf-8"))
+        self._binary = (folder / BINARY_LOG).open("ab")
+        self._start = self._binary.tell() if json_lines else None
 
     def append(self, record: MetadataLogRecord) -> None:
-        """Write one record to the files (buffered until `flush`)."""
-        binary, *json = self._files
-        proto.serialize_length_prefixed(record, binary)  # type: ignore[arg-type]
-        for lines in json:
-            lines.write(to_canonical_json(record) + "\n")
+        """Write one record to the binary log (buffered until `flush`)."""
+        data = record.SerializeToString()
+        self._binary.write(_varint(len(data)) + data)
 
     def flush(self) -> None:
-        """Push everything written so far to disk."""
-        for file in self._files:
-            file.flush()
-            os.fsync(file.fileno())
+        """Push the binary log to disk."""
+        self._binary.flush()
+        os.fsync(self._binary.fileno())
 
     def close(self) -> None:
-        """Flush and close the files."""
+        """Flush and close the binary log; mirror its new records as JSON lines."""
         self.flush()
-        for file in self._files:
-            file.close()
+        self._binary.close()
+        if self._start is not None:
+            mirror_json_lines(self.folder, self._start)
+
+
+def mirror_json_lines(folder: Path, start: int = 0) -> None:
+    """Append the binary log's records from byte `start` on to metadata.jsonl.
+
+    Each record becomes one line of canonical JSON, the same line
+    `flower-meta decode --log` prints.
+    """
+    with (folder / BINARY_LOG).open("rb") as stream:
+        stream.seek(start)
+        records = read_records(stream)
+        with (folder / JSON_LOG).open("a", encoding="utf-8") as lines:
+            lines.writelines(to_canonical_json(record) + "\n" for record in records)
+
+
+def _varint(value: int) -> bytes:
+    """Encode a size as protobuf's delimited framing prefixes a record."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def new_record(
@@ -96,7 +119,8 @@ def new_record(
     record = MetadataLogRecord(
         run_id=run_id, server_round=server_round, node_id=node_id, record_key=record_key
     )
-    record.received_at.GetCurrentTime()
+    stamp = record.received_at
+    stamp.seconds, stamp.nanos = divmod(time.time_ns(), 1_000_000_000)
     return record
 
 
@@ -170,17 +194,24 @@ def read_log(
     the log's own (`record_type`).
     """
     with path.open("rb") as stream:
-        count = 0
-        while True:
-            offset = stream.tell()
-            try:
-                found = proto.parse_length_prefixed(record, stream)  # type: ignore[arg-type]
-            except (DecodeError, ValueError) as err:
-                raise CorruptLogError(
-                    f"{path}: record {count + 1} at byte {offset} is damaged ({err}); "
-                    f"the {count} records before it are intact"
-                ) from err
-            if found is None:
-                return
-            count += 1
-            yield found
+        yield from read_records(stream, record, str(path))
+
+
+def read_records(
+    stream: BinaryIO, record: type[Message] = MetadataLogRecord, name: str = "log"
+) -> Iterator[Message]:
+    """Yield the records from `stream`'s position on (see `read_log`)."""
+    count = 0
+    while True:
+        offset = stream.tell()
+        try:
+            found = proto.parse_length_prefixed(record, stream)  # type: ignore[arg-type]
+        except (DecodeError, ValueError) as err:
+            raise CorruptLogError(
+                f"{name}: record {count + 1} at byte {offset} is damaged ({err}); "
+                f"the {count} records before it are intact"
+            ) from err
+        if found is None:
+            return
+        count += 1
+        yield found

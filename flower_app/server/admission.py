@@ -16,10 +16,11 @@ reply holds exactly one MetricRecord with the weight key as a finite number
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
 
-from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
+from flwr.common.constant import SType
 
 from flower_app.protocol.text import printable
 
@@ -32,6 +33,26 @@ MetricShape = tuple[tuple[str, int | None], ...]
 
 
 @dataclass(frozen=True)
+class NpyHeader:
+    """What a sent array's bytes start with, and how long they are."""
+
+    header: bytes
+    size: int
+    shape: tuple[int, ...]
+
+    @classmethod
+    def of(cls, array: Array) -> "NpyHeader | None":
+        """Read the .npy header of `array`'s bytes; None if they are no .npy."""
+        data = array.data
+        if array.stype != SType.NUMPY or not data.startswith(b"\x93NUMPY"):
+            return None
+        length = 10 + int.from_bytes(data[8:10], "little")
+        if data[6] > 1:  # format 2.0 and later: a 4-byte header length
+            length = 12 + int.from_bytes(data[8:12], "little")
+        return cls(data[:length], len(data), tuple(array.shape))
+
+
+@dataclass(frozen=True)
 class Expected:
     """What every reply of a round must hold."""
 
@@ -40,16 +61,26 @@ class Expected:
     """Train replies carry arrays; evaluate replies do not."""
     arrays: ArrayShape | None = None
     """The arrays the server sent; None: most replies' arrays."""
+    headers: Mapping[str, NpyHeader | None] = field(default_factory=dict)
+    """The .npy headers of the arrays the server sent, by name: a reply's
+    array whose bytes start with the same header and are as long loads as
+    the same shape, unread."""
+
+    @classmethod
+    def sent(cls, weight_key: str, arrays: ArrayRecord, record_key: str) -> "Expected":
+        """Expect train replies shaped like `arrays`, sent under `record_key`."""
+        headers = {name: NpyHeader.of(array) for name, array in arrays.items()}
+        return cls(weight_key, True, array_shape(arrays, record_key), headers)
 
 
 class OutOfShape(ValueError):
     """A reply the aggregation would refuse."""
 
 
-@dataclass(frozen=True)
-class _Shape:
+class _Shape(NamedTuple):
     arrays: ArrayShape | None
     metrics: MetricShape
+    weight: float
 
 
 def admit(
@@ -65,7 +96,7 @@ def admit(
             failed[node] = str(err)
     arrays = expected.arrays or _most_common([s.arrays for _, _, s in shaped])
     metrics = _most_common([s.metrics for _, _, s in shaped])
-    admitted = []
+    admitted, weight = [], 0.0
     for node, reply, shape in shaped:
         if shape.arrays != arrays:
             failed[node] = "arrays differ in names or shapes from the global model's"
@@ -76,7 +107,8 @@ def admit(
             )
         else:
             admitted.append((node, reply))
-    if admitted and not sum(_weight(r, expected.weight_key) for _, r in admitted):
+            weight += shape.weight
+    if admitted and not weight:
         reason = f"every admitted reply weighs 0 ({expected.weight_key!r})"
         failed |= dict.fromkeys((node for node, _ in admitted), reason)
         admitted = []
@@ -92,54 +124,63 @@ def _shape(reply: Message, expected: Expected) -> _Shape:
     """Return the reply's shape; raise `OutOfShape` if it cannot be aggregated."""
     if not reply.has_content():
         raise OutOfShape(f"error reply: {printable(reply.error.reason or '')}")
-    content = reply.content
-    arrays = _loaded_arrays(content.array_records) if expected.with_arrays else None
-    if len(content.metric_records) != 1:
-        raise OutOfShape(
-            f"needs exactly one MetricRecord, has {len(content.metric_records)}"
-        )
-    (metrics,) = content.metric_records.values()
+    array_records: list[tuple[str, ArrayRecord]] = []
+    metric_records: list[MetricRecord] = []
+    for key, record in reply.content.items():
+        if isinstance(record, ArrayRecord):
+            array_records.append((key, record))
+        elif isinstance(record, MetricRecord):
+            metric_records.append(record)
+    arrays = _arrays(array_records, expected.headers) if expected.with_arrays else None
+    if len(metric_records) != 1:
+        raise OutOfShape(f"needs exactly one MetricRecord, has {len(metric_records)}")
+    metrics = dict(metric_records[0].items())  # one pass: a record's lookups are slow
     weight = metrics.get(expected.weight_key)
     if isinstance(weight, bool) or not isinstance(weight, int | float):
         raise OutOfShape(f"needs a number under {expected.weight_key!r}")
     if not (math.isfinite(weight) and weight >= 0):
         raise OutOfShape(f"{expected.weight_key!r} must be finite and >= 0")
-    return _Shape(arrays, _metric_shape(metrics))
+    return _Shape(arrays, _metric_shape(metrics), weight)
 
 
-def _loaded_arrays(records: Mapping[str, ArrayRecord]) -> ArrayShape:
+def _arrays(
+    records: list[tuple[str, ArrayRecord]], headers: Mapping[str, NpyHeader | None]
+) -> ArrayShape:
     if len(records) != 1:
         raise OutOfShape(f"needs exactly one ArrayRecord, has {len(records)}")
-    ((key, arrays),) = records.items()
-    shapes = []
-    for name, array in arrays.items():
-        try:
-            shapes.append((name, tuple(array.numpy().shape)))
-        except Exception as err:  # any bytes a client sent: np.load says why
-            raise OutOfShape(
-                f"array {printable(name, 80)!r} does not load: {type(err).__name__}"
-            ) from err
+    ((key, arrays),) = records
+    shapes = [
+        (name, _loaded_shape(name, array, headers.get(name)))
+        for name, array in arrays.items()
+    ]
     return key, tuple(shapes)
 
 
-def _metric_shape(metrics: MetricRecord) -> MetricShape:
-    return tuple(
-        sorted(
-            (name, len(value) if isinstance(value, list) else None)
-            for name, value in metrics.items()
-        )
-    )
+def _loaded_shape(name: str, array: Array, sent: NpyHeader | None) -> tuple[int, ...]:
+    """Return the shape the array's bytes load as; raise `OutOfShape` if they do not."""
+    if sent is not None and array.stype == SType.NUMPY:
+        data = array.data
+        if len(data) == sent.size and data.startswith(sent.header):
+            return sent.shape
+    try:
+        return tuple(array.numpy().shape)
+    except Exception as err:  # any bytes a client sent: np.load says why
+        raise OutOfShape(
+            f"array {printable(name, 80)!r} does not load: {type(err).__name__}"
+        ) from err
+
+
+def _metric_shape(metrics: Mapping[str, object]) -> MetricShape:
+    shape = [
+        (name, len(value) if isinstance(value, list) else None)
+        for name, value in metrics.items()
+    ]
+    shape.sort()
+    return tuple(shape)
 
 
 def _most_common(shapes: list[T]) -> T | None:
     return Counter(shapes).most_common(1)[0][0] if shapes else None
-
-
-def _weight(reply: Message, weight_key: str) -> float:
-    (metrics,) = reply.content.metric_records.values()
-    weight = metrics[weight_key]
-    assert isinstance(weight, int | float)
-    return float(weight)
 
 
 def _names(shape: MetricShape | None) -> str:

@@ -34,7 +34,7 @@ from flower_app.protocol.metadata_log import (
 )
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
 from flower_app.protocol.text import printable
-from flower_app.server.admission import Expected, admit, array_shape
+from flower_app.server.admission import Expected, admit
 from flower_app.server.aggregation import Policy, choose
 from flower_app.server.round_report import (
     NodeId,
@@ -43,6 +43,7 @@ from flower_app.server.round_report import (
 )
 from flower_meta.v1.metadata_pb2 import (
     CentralizedEvaluation,
+    EgressNote,
     EvaluateProcessMetadata,
     Failure,
     MetadataLogRecord,
@@ -261,12 +262,12 @@ class MetadataStrategy(FedAvg):
         return list(firsts.items())
 
     def _expected(self, stage: _Stage, sent: list[Message]) -> Expected:
-        arrays = None
+        model = None
         if stage.with_arrays and sent:
             model = sent[0].content.array_records.get(self.arrayrecord_key)
-            if model is not None:
-                arrays = array_shape(model, self.arrayrecord_key)
-        return Expected(self.weighted_by_key, stage.with_arrays, arrays)
+        if model is None:
+            return Expected(self.weighted_by_key, stage.with_arrays)
+        return Expected.sent(self.weighted_by_key, model, self.arrayrecord_key)
 
     def _read_metadata(
         self, current: _Round, schema: type[ProtoMessage], node: NodeId, reply: Message
@@ -276,19 +277,19 @@ class MetadataStrategy(FedAvg):
         try:
             meta, note = codec.read(schema, reply, key, self._limits(current.stage))
         except codec.Refused as err:
-            current.report.rejected[node] = printable(str(err))
+            reason = printable(str(err))
+            current.report.rejected[node] = reason
             record.rejected.CopyFrom(_rejection(err, key))
-            text = f"node {node}: metadata skipped: {printable(str(err))}"
-            self._line(current, WARNING, text)
+            if self._shown(current):
+                self._line(current, WARNING, f"node {node}: metadata skipped: {reason}")
         else:
             current.report.accepted[node] = meta
             file_accepted(record, meta)
-            text = f"node {node}{current.stage.verb}: {display.shown(meta, 4, note)}"
-            if note.ByteSize():
+            if note is not None:
                 record.egress.CopyFrom(note)
                 current.report.egress[node] = note
-                text += f" (node policy: {display.egress_text(note)})"
-            self._line(current, INFO, text)
+            if self._shown(current):
+                self._line(current, INFO, _accepted_line(node, current, meta, note))
         self._append(record)
 
     def _fail(self, current: _Round, node: NodeId, reason: str) -> None:
@@ -297,13 +298,16 @@ class MetadataStrategy(FedAvg):
         record = new_record(self.run_id, current.number, node, key)
         record.failed.CopyFrom(Failure(reason=reason))
         self._append(record)
-        self._line(current, WARNING, f"node {node}: reply failed: {reason}")
+        if self._shown(current):
+            self._line(current, WARNING, f"node {node}: reply failed: {reason}")
+
+    def _shown(self, current: _Round) -> bool:
+        """Count one per-client line; say whether it is under the cap, to be shown."""
+        current.shown += 1
+        return current.shown <= self.metadata.client_log_cap
 
     def _line(self, current: _Round, level: int, text: str) -> None:
-        """Log one per-client line, up to the cap."""
-        if current.shown < self.metadata.client_log_cap:
-            log(level, "round %s %s", current.number, text)
-        current.shown += 1
+        log(level, "round %s %s", current.number, text)
 
     def _summarise(self, current: _Round, schema: type[ProtoMessage] | None) -> None:
         stage, report, number = current.stage, current.report, current.number
@@ -350,6 +354,15 @@ class MetadataStrategy(FedAvg):
             sink.append(record)
             if flush:
                 sink.flush()
+
+
+def _accepted_line(
+    node: NodeId, current: _Round, meta: ProtoMessage, note: EgressNote | None
+) -> str:
+    text = f"node {node}{current.stage.verb}: {display.shown(meta, 4, note)}"
+    if note is not None:
+        text += f" (node policy: {display.egress_text(note)})"
+    return text
 
 
 def _rejection(err: codec.Refused, record_key: str) -> Rejection:
