@@ -47,8 +47,8 @@ class Spread:
         return cls(statistics.median(values), min(values), max(values))
 
     def __str__(self) -> str:
-        """Print as `median (low-high)`, three significant digits."""
-        return f"{self.median:.3g} ({self.low:.3g}-{self.high:.3g})"
+        """Print as `median (low to high)`, three significant digits."""
+        return f"{self.median:.3g} ({self.low:.3g} to {self.high:.3g})"
 
 
 def parser(description: str | None) -> argparse.ArgumentParser:
@@ -166,6 +166,10 @@ def _json(cell: object) -> object:
     if isinstance(cell, Spread):
         return {"median": cell.median, "low": cell.low, "high": cell.high}
     return cell
+
+
+def _memory_gib() -> float:
+    return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
 
 
 def _cpu_model() -> str:

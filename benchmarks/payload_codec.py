@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> Path:
     rows = [[name, *cells] for name, *cells in zip(MEASURES, *columns, strict=True)]
     return publish(
         "payload_codec",
-        f"Payload and decode by epochs, median (lowest-highest) of {repeats} "
+        f"Payload and decode by epochs, median (lowest to highest) of {repeats} "
         "interleaved repeats; targets: decode+validate / raw parse <= 2, "
         "decode+validate / msgpack <= 1, size / pickle <= 0.5",
         ["measure", *map(str, sizes)],

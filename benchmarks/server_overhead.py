@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> Path:
     return publish(
         "server_overhead",
         f"Metadata handling in aggregate_train, default run config, median "
-        f"(lowest-highest) of {repeats} interleaved repeats "
+        f"(lowest to highest) of {repeats} interleaved repeats "
         f"(target <= {TARGET_MICROSECONDS:g} µs a reply)",
         [
             "replies",

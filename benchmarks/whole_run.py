@@ -3,20 +3,19 @@
 Both apps run the same config (pyproject.toml's defaults, 10 SuperNodes) on
 one managed local SuperLink in a private FLWR_HOME, alternating, so that
 machine noise hits both alike. Reports each run's wall time and final
-centralized accuracy, and the median wall-time ratio (target <= 1.05).
+centralized accuracy, and the wall-time ratio, run pair by run pair
+(target <= 1.05).
 
 Each app runs from a folder holding just its FAB's files: flwr 1.42 walks
 every file under the app folder to build the FAB, so a checkout with its
 .venv inside would add seconds that have nothing to do with the app; that
 cost is measured on its own, as "FAB build".
 
-    python -m benchmarks.whole_run [--runs N] [--quick] [--output DIR]
+    python -m benchmarks.whole_run [--runs N] [--quick] [--force] [--output DIR]
 """
 
-import argparse
 import re
 import shutil
-import statistics
 import tempfile
 import time
 import tomllib
@@ -26,8 +25,9 @@ from pathlib import Path
 
 import tomli_w
 from flwr.cli.build import build_fab_from_disk
+from rich.progress import track
 
-from benchmarks.common import RESULTS, ROOT, publish
+from benchmarks.common import ROOT, Spread, parser, publish, ratio, require_quiet
 from flower_app.testing import Flower, flower_env
 
 TWIN = Path(__file__).resolve().parent / "pickle_twin.py"
@@ -82,11 +82,10 @@ def run(flower: Flower, app: Path, run_config: str) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> Path:
     """Alternate the two apps, print the table, write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5, help="runs of each app")
-    parser.add_argument("--quick", action="store_true", help="one round, one run each")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    arguments = parser(__doc__)
+    arguments.add_argument("--runs", type=int, default=5, help="runs of each app")
+    args = arguments.parse_args(argv)
+    require_quiet(args.force)
     runs, run_config = (1, "num-server-rounds=1") if args.quick else (args.runs, "")
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "flwr-home"
@@ -96,30 +95,34 @@ def main(argv: list[str] | None = None) -> Path:
             "protobuf": make_app(Path(folder) / "protobuf-app"),
             "pickle": make_twin(Path(folder) / "pickle-twin"),
         }
-        fab_builds = [
-            ["FAB build", f"{name} folder", fab_build_seconds(app), "-"]
+        fab_builds = {
+            name: fab_build_seconds(app)
             for name, app in [("checkout", ROOT), *apps.items()]
-        ]
+        }
+        times: dict[str, list[float]] = {name: [] for name in apps}
+        accuracy: dict[str, list[float]] = {name: [] for name in apps}
         try:
             run(flower, apps["protobuf"], run_config)  # warm-up: starts the SuperLink
-            times: dict[str, list[float]] = {name: [] for name in apps}
-            rows = []
-            for index in range(runs):
+            for _ in track(range(runs), "whole runs"):
                 for name, app in apps.items():
-                    elapsed, accuracy = run(flower, app, run_config)
+                    elapsed, final = run(flower, app, run_config)
                     times[name].append(elapsed)
-                    rows.append([index + 1, name, elapsed, accuracy])
+                    accuracy[name].append(final)
         finally:
             flower.stop_all()
-    ratio = statistics.median(times["protobuf"]) / statistics.median(times["pickle"])
-    rows.append(["median", "protobuf / pickle", ratio, "-"])
-    rows += fab_builds
+    rows: list[list[object]] = [
+        [name, Spread.of(times[name]), Spread.of(accuracy[name])] for name in apps
+    ]
+    rows.append(["protobuf / pickle", ratio(times["protobuf"], times["pickle"]), "-"])
+    rows += [[f"FAB build, {name} folder", s, "-"] for name, s in fab_builds.items()]
     return publish(
         "whole_run",
-        "Whole run: flwr run . against the pickle twin (target ratio <= 1.05)",
-        ["run", "app", "wall s", "final accuracy"],
+        f"Whole run: flwr run . against the pickle twin, {runs} alternating runs "
+        "each, median (lowest to highest) (target ratio <= 1.05)",
+        ["app", "wall s", "final accuracy"],
         rows,
         args.output,
+        args.force,
     )
 
 

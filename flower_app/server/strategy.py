@@ -14,6 +14,7 @@ chooses, by the aggregation policy, what the global model is built from.
 """
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
@@ -222,6 +223,7 @@ class MetadataStrategy(FedAvg):
         replies: Iterable[Message],
     ) -> tuple[Report, list[tuple[NodeId, Message]]]:
         """Sort one stage's replies into outcomes; return them and the admitted."""
+        start = time.perf_counter()
         current = _Round(stage, server_round)
         sent = self._sent.pop(stage.name, [])
         firsts = self._first_replies(current, sent, replies)
@@ -234,7 +236,7 @@ class MetadataStrategy(FedAvg):
         answered = {node for node, _ in firsts}
         for node in sorted({m.metadata.dst_node_id for m in sent} - answered):
             self._fail(current, node, "no reply before the round's timeout")
-        self._summarise(current, schema)
+        self._summarise(current, schema, start)
         return current.report, admitted
 
     def _first_replies(
@@ -309,7 +311,10 @@ class MetadataStrategy(FedAvg):
     def _line(self, current: _Round, level: int, text: str) -> None:
         log(level, "round %s %s", current.number, text)
 
-    def _summarise(self, current: _Round, schema: type[ProtoMessage] | None) -> None:
+    def _summarise(
+        self, current: _Round, schema: type[ProtoMessage] | None, start: float
+    ) -> None:
+        """Log the stage's table and counts, with the time since `start`."""
         stage, report, number = current.stage, current.report, current.number
         if (hidden := current.shown - self.metadata.client_log_cap) > 0:
             log(
@@ -340,7 +345,14 @@ class MetadataStrategy(FedAvg):
             )
             log(INFO, "%s", table)
         label = "metadata" if stage is TRAIN else "evaluation metadata"
-        log(INFO, "round %s %s: %s", number, label, report.counts())
+        log(
+            INFO,
+            "round %s %s: %s (read in %.3g ms)",
+            number,
+            label,
+            report.counts(),
+            (time.perf_counter() - start) * 1e3,
+        )
 
     def _limits(self, stage: _Stage) -> Limits:
         """Return the policy for this stage: epoch expectations are for training."""
