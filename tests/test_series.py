@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from flower_app.protocol import codec, series
 from flower_app.protocol.rules import MetadataDecodeError, _rule
 from flower_meta.v1 import options_pb2
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 _F = descriptor_pb2.FieldDescriptorProto
 
@@ -184,3 +185,11 @@ def test_a_packed_series_is_read_from_its_bytes_and_unpacked_one_is_not() -> Non
     )
     assert not within(mixed, 200)
     assert not within(b"\xff", 200)
+
+
+def test_only_repeated_fixed_width_numbers_are_packable() -> None:
+    fields = TrainProcessMetadata.DESCRIPTOR.fields_by_name
+    assert series.packable(fields["training_losses"])
+    assert not series.packable(fields["training_time"])  # a double, but singular
+    assert not series.packable(fields["converged"])
+    assert all(series.packable(f) for f in Series.DESCRIPTOR.fields)
