@@ -90,6 +90,20 @@ def test_flwr_run_streams_metadata_and_reaches_90_percent(flower: Flower) -> Non
 
 
 @pytest.mark.e2e
+def test_the_readme_run_config_example_runs_as_pasted(flower: Flower) -> None:
+    blocks = re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    example = next(block for block in blocks if "--run-config" in block)
+    process = flower.start_script(example, "readme-example", cwd=ROOT)
+    assert process.wait(timeout=900) == 0
+    log = (flower.home / "readme-example.log").read_text()
+    assert "Dataset 'digits', dirichlet partitioning (alpha 0.3)" in log
+    for server_round in (1, 2, 3):
+        counts = f"round {server_round} metadata: 20 accepted, 0 rejected, 0 failed"
+        assert counts in log
+    assert "final centralized accuracy" in log
+
+
+@pytest.mark.e2e
 def test_serverapp_killed_in_round_3_keeps_rounds_1_and_2(flower: Flower) -> None:
     process = flower.run_streaming(ROOT, "--federation-config", "num-supernodes=10")
     seen: list[str] = []
