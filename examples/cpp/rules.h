@@ -3,7 +3,7 @@
 // Every field's (flower_meta.v1.field) option says what it must hold
 // (presence, finiteness, bounds) and which reason code a refusal carries;
 // nothing here names a field. Refusals print as in the Python and
-// TypeScript readers: "training_losses[2]: must be finite and >= 0, got -1".
+// TypeScript readers: "<field>[2]: must be finite and >= 0, got -1".
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 """Any metadata message shown the way its schema says: values, units, series.
 
-The tutorial prints `{'training_time': ..., 'converged': ...,
-'training_losses': {'epoch_1': ..., ...}}`; `shown` makes that form for
+The tutorial prints a dict of its dataclass, a per-epoch series as
+`{'epoch_1': ..., 'epoch_2': ...}`; `shown` makes that form for
 any message from its descriptor: an absent field is None, a repeated field
 with a `series` option is numbered from 1, text is escaped and bounded.
 `summary` sums up one field over many clients' messages.

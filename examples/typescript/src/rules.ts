@@ -3,7 +3,7 @@
 // Every field's (flower_meta.v1.field) option says what it must hold
 // (presence, finiteness, bounds) and which reason code a refusal carries;
 // nothing here names a field. Messages, paths and numbers print as in the
-// Python and C++ readers: "training_losses[2]: must be finite and >= 0, got -1".
+// Python and C++ readers: "<field>[2]: must be finite and >= 0, got -1".
 import { getOption, ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
