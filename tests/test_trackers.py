@@ -126,6 +126,7 @@ def test_a_live_run_fills_both_trackers(
     assert params["num-server-rounds"] == "2"  # the run config in effect
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"metadata.binpb", "schema.binpb", "report"} <= artifacts
+    assert any((tmp_path / "mlartifacts").rglob("metadata.binpb"))  # beside the store
     _check_tensorboard(run_dir / "tensorboard", expected)
 
 

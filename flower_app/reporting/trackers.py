@@ -209,7 +209,11 @@ class MlflowBackend:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = (
-            found.experiment_id if found else self.client.create_experiment(experiment)
+            found.experiment_id
+            if found
+            else self.client.create_experiment(
+                experiment, artifact_location=_artifacts_beside(tracking_uri)
+            )
         )
         self.run_id = self.client.create_run(
             experiment_id, run_name=run_name
@@ -241,6 +245,18 @@ class MlflowBackend:
         if run_dir is not None:
             self.client.log_artifacts(self.run_id, str(run_dir))
         self.client.set_terminated(self.run_id)
+
+
+def _artifacts_beside(tracking_uri: str) -> str | None:
+    """Keep a SQLite store's artifacts in a folder beside it, not in the cwd.
+
+    MLflow otherwise puts them under ./mlruns of whatever directory the
+    process runs in; other stores choose for themselves (None).
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return (Path(tracking_uri[len(prefix) :]).parent / "mlartifacts").as_uri()
 
 
 class TensorBoardBackend:
