@@ -5,7 +5,7 @@ Plain helpers live in tests/helpers.py.
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,20 @@ def node_modules() -> Path:
             [npm, "ci", "--no-audit", "--no-fund"], cwd=TYPESCRIPT, check=True
         )
     return TYPESCRIPT / "node_modules"
+
+
+@pytest.fixture(autouse=True)
+def environment_restored() -> Iterator[None]:
+    """Undo what an in-process simulation leaves in os.environ.
+
+    Ray sets PYTHONPATH (this checkout included) and PYTHONBREAKPOINT for the
+    whole process; later subprocesses would then import the project from the
+    checkout, hiding a FAB or wheel that lacks a file.
+    """
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)

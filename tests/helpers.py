@@ -160,5 +160,7 @@ def dependencies_only_venv(folder: Path) -> Path:
         capture_output=True,
         text=True,
     )
-    assert "No module named 'flower_app'" in probe.stderr, "project must not import"
+    assert "No module named 'flower_app'" in probe.stderr, (
+        f"project must not import here: {probe.stderr[-400:]!r}"
+    )
     return folder / "bin"

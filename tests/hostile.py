@@ -50,7 +50,13 @@ class BadInput(NamedTuple):
     outcome: str
     """"rejected" (metadata refused, update counts) or "failed" (not counted)."""
     reason: str
-    """The reason code (rejected) or the start of the reason (failed)."""
+    """The reason code (rejected) or the start of the reason (failed).
+
+    `{first}` stands for the name of the model's first array."""
+
+    def expected(self, first: str) -> str:
+        """The reason, for a model whose first array is named `first`."""
+        return self.reason.format(first=first)
 
 
 def _record(**fields: ConfigRecordValues) -> Tamper:
@@ -217,7 +223,7 @@ BAD_INPUTS = [
     ),
     BadInput("other_model_shape", _shrunk_model, "failed", "arrays differ"),
     BadInput(
-        "unloadable_array", _unloadable_array, "failed", "array 'w' does not load"
+        "unloadable_array", _unloadable_array, "failed", "array '{first}' does not load"
     ),
     BadInput("npy_header_lies", _lying_header, "failed", "arrays differ"),
     BadInput(

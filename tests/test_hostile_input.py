@@ -24,6 +24,7 @@ from flwr.serverapp.strategy import FedAdagrad
 
 from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.app.settings import Settings
+from flower_app.app.task import Net
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.protocol.rules import Limits
 from flower_app.server.strategy import MetadataOptions
@@ -77,7 +78,7 @@ def test_bad_input_has_one_outcome_alone(
     outcomes = {"rejected": report.rejected, "failed": report.failed}
     assert set(outcomes[bad.outcome]) == {2}
     assert len(report.rejected) + len(report.failed) == 1
-    assert outcomes[bad.outcome][2].startswith(bad.reason)
+    assert outcomes[bad.outcome][2].startswith(bad.expected(first="w"))
     warnings = [
         r.getMessage()
         for r in caplog.records
@@ -171,8 +172,9 @@ def test_simulation_survives_every_bad_input_and_failure(
     report = strategy.reports[1]
     assert len(report.accepted) == 1
     expected = {"rejected": [], "failed": []}  # type: dict[str, list[str]]
+    first = next(iter(Net(num_features=1, num_classes=2).state_dict()))
     for bad in hostile.BAD_INPUTS:
-        expected[bad.outcome].append(bad.reason)
+        expected[bad.outcome].append(bad.expected(first))
     reasons = sorted(why.split(":")[0] for why in report.rejected.values())
     assert reasons == sorted(expected["rejected"])
     failures = sorted(report.failed.values())
