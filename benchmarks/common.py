@@ -72,13 +72,18 @@ def busy() -> str | None:
     return None
 
 
-def require_quiet(force: bool) -> None:
-    """Exit with status 2 if the machine is busy, unless `force`d."""
+def require_quiet(force: bool) -> dict[str, Any]:
+    """Exit with status 2 if the machine is busy, unless `force`d.
+
+    Returns what `publish` records of the start: the environment, and
+    whether the numbers were taken on a busy machine.
+    """
     reason = busy()
     if reason and not force:
         sys.exit(f"not measuring: {reason}; wait, or pass --force")
     if reason:
         console.print(f"[yellow]measuring on a busy machine: {reason}[/]")
+    return {"environment": environment(), "forced": reason is not None}
 
 
 def wait_for_quiet(timeout: float = 600) -> None:
@@ -120,9 +125,7 @@ def environment() -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "memory_gib": round(
-            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
-        ),
+        "memory_gib": _memory_gib(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
@@ -137,9 +140,9 @@ def publish(
     columns: list[str],
     rows: list[list[Any]],
     output: Path,
-    forced: bool = False,
+    start: dict[str, Any],
 ) -> Path:
-    """Print the rows as a table and write them, with the environment, as JSON."""
+    """Print the rows as a table; write them as JSON with `start`'s record."""
     table = Table(title=title)
     for column in columns:
         table.add_column(column, justify="right")
@@ -152,8 +155,8 @@ def publish(
         {column: _json(cell) for column, cell in zip(columns, row, strict=True)}
         for row in rows
     ]
-    record = {"title": title, "environment": environment(), "forced": forced}
-    path.write_text(json.dumps({**record, "results": results}, indent=2) + "\n")
+    record = {"title": title, **start, "results": results}
+    path.write_text(json.dumps(record, indent=2) + "\n")
     console.print(f"results: {path}")
     return path
 

@@ -110,7 +110,7 @@ def measure(epochs: int, repeats: int, budget: float) -> list[object]:
 def main(argv: list[str] | None = None) -> Path:
     """Measure every size, print the table, write the JSON."""
     args = parser(__doc__).parse_args(argv)
-    require_quiet(args.force)
+    start = require_quiet(args.force)
     sizes, repeats, budget = (
         ([2, 10], 3, 0.005) if args.quick else ([2, 10, 100, 1000], 15, 0.04)
     )
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> Path:
         ["measure", *map(str, sizes)],
         rows,
         args.output,
-        args.force,
+        start,
     )
 
 

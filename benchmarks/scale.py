@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = arguments.parse_args(argv)
     if args.quick:
         args.nodes, args.sampled, args.rounds = [20], 4, 1
-    require_quiet(args.force)
+    start = require_quiet(args.force)
     rows = []
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> Path:
         ],
         rows,
         args.output,
-        args.force,
+        start,
     )
 
 

@@ -164,7 +164,7 @@ def _log_lines_unshown() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> Path:
     """Measure every size, print the table, write the JSON."""
     args = parser(__doc__).parse_args(argv)
-    require_quiet(args.force)
+    start = require_quiet(args.force)
     sizes, repeats = ([25], 2) if args.quick else ([1_000, 10_000], 7)
     with _log_lines_unshown():
         rows = [measure(n, repeats) for n in track(sizes, "server overhead")]
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> Path:
         ],
         rows,
         args.output,
-        args.force,
+        start,
     )
 
 

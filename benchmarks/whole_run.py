@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> Path:
     arguments = parser(__doc__)
     arguments.add_argument("--runs", type=int, default=5, help="runs of each app")
     args = arguments.parse_args(argv)
-    require_quiet(args.force)
+    start = require_quiet(args.force)
     runs, run_config = (1, "num-server-rounds=1") if args.quick else (args.runs, "")
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "flwr-home"
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> Path:
         ["app", "wall s", "final accuracy"],
         rows,
         args.output,
-        args.force,
+        start,
     )
 
 
