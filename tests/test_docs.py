@@ -48,3 +48,23 @@ def test_relative_links_lead_somewhere(readme: Path) -> None:
 
 def test_the_top_readme_stays_short() -> None:
     assert len(README.splitlines()) <= 110
+
+
+def test_the_library_layout_names_every_module() -> None:
+    layout = re.search(
+        r"```text\n(.*?)\n```",
+        (ROOT / "flower_app" / "README.md").read_text(),
+        flags=re.DOTALL,
+    )
+    assert layout is not None
+    words = set(re.findall(r"[\w.]+", layout.group(1)))
+    modules = {
+        p.stem if p.parent.name != "flower_app" else p.name
+        for p in (ROOT / "flower_app").rglob("*.py")
+        if p.stem not in {"__init__", "__main__"}
+    }
+    folders = {
+        p.parent.name + "/" for p in (ROOT / "flower_app").rglob("*/__init__.py")
+    }
+    assert not modules - words, "modules missing from flower_app/README.md"
+    assert all(folder in layout.group(1) for folder in folders)
