@@ -8,8 +8,10 @@ its flwr-datasets path (`dataset = <folder>`), one `flwr run` for each
 federation size, in a private FLWR_HOME. Reported for each size: wall
 time, the ServerApp's peak resident memory, the peak of all the
 simulation's processes together (ServerApp, Ray and its workers), the
-metadata handling a reply (the "read in ... ms" of each round summary,
-over its replies), and whether every round heard from every sampled node.
+metadata handling a reply (the "read in ... ms" of each training round's
+summary, over its replies), the fsync of the metadata log that ends each
+stage (apart: it is the disk's, and does not grow with replies), and
+whether every round heard from every sampled node.
 
     python -m benchmarks.scale [--nodes N ...] [--sampled K] [--rounds R]
 """
@@ -31,7 +33,7 @@ from flower_app.testing import Flower, flower_env, pids_with
 IMAGES_PER_NODE = 12
 SUMMARY = re.compile(
     r"round (\d+) (metadata|evaluation metadata): (\d+) accepted, (\d+) rejected, "
-    r"(\d+) failed.*\(read in ([\d.e+-]+) ms\)"
+    r"(\d+) failed.*\(read in ([\d.e+-]+) ms, log synced in ([\d.e+-]+) ms\)"
 )
 
 
@@ -121,13 +123,15 @@ def run(nodes: int, sampled: int, rounds: int, folder: Path) -> list[object]:
         raise RuntimeError(f"the run of {nodes} nodes failed:\n{log[-4000:]}")
     per_reply = [
         float(ms) * 1e3 / (int(ok) + int(bad) + int(failed))
-        for _, stage, ok, bad, failed, ms in summaries
+        for _, stage, ok, bad, failed, ms, _ in summaries
         if stage == "metadata"
     ]
-    complete = all(int(ok) == sampled for _, _, ok, _, _, _ in summaries)
+    synced = [float(line[-1]) for line in summaries]
+    complete = all(int(line[2]) == sampled for line in summaries)
     for line in summaries:
         console.print(
-            f"round {line[0]} {line[1]}: {line[2]} accepted, read {line[5]} ms"
+            f"round {line[0]} {line[1]}: {line[2]} accepted, "
+            f"read {line[5]} ms, log synced {line[6]} ms"
         )
     return [
         nodes,
@@ -137,6 +141,7 @@ def run(nodes: int, sampled: int, rounds: int, folder: Path) -> list[object]:
         memory.server_app_kib / 1024,
         memory.total_kib / 1024,
         Spread.of(per_reply),
+        Spread.of(synced),
         "yes" if complete else "no",
     ]
 
@@ -171,6 +176,7 @@ def main(argv: list[str] | None = None) -> Path:
             "ServerApp peak MiB",
             "simulation peak MiB",
             "metadata handling µs/reply",
+            "log sync ms/stage",
             "every round complete",
         ],
         rows,
