@@ -3,13 +3,14 @@
 - a number: every client's value per round (its first report hollow: the
   start-up cost of a first call, not a straggler), the round's median or
   examples-weighted mean, and the server's centralized metric of the same
-  name beside it; a log scale when one value dwarfs the rest;
+  name beside it; a log scale when one value dwarfs the rest (more than
+  `LOG_SCALE_RATIO` times the median), so the typical clients stay visible;
 - a boolean: per round, how many clients said true, false or nothing;
 - a number series (e.g. per-epoch losses): each client's curve, round by
   round.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -22,7 +23,7 @@ from flower_app.reporting.tables import cell, heading, numeric_fields
 
 LEGEND_LIMIT = 12
 """Clients named in a legend; beyond, the legend says how many there are."""
-LOG_SCALE_RATIO = 20.0
+LOG_SCALE_RATIO = 5.0
 """A log scale when the largest value exceeds the median by this factor."""
 Draw = Callable[[Axes, Stage, FieldDescriptor, RunRecords], None]
 
@@ -36,12 +37,18 @@ def write_plots(records: RunRecords, folder: Path) -> list[Path]:
     """Draw every plot into `folder` as an 800 x 450 PNG; return the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, draw, stage, found in _plots(records):
-        figure = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
-        draw(figure.subplots(), stage, found, records)
+    for name, figure in figures(records):
         figure.savefig(folder / name)
         paths.append(folder / name)
     return paths
+
+
+def figures(records: RunRecords) -> Iterator[tuple[str, Figure]]:
+    """Draw every plot, 8 x 4.5 inches; yield each with its file name."""
+    for name, draw, stage, found in _plots(records):
+        figure = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
+        draw(figure.subplots(), stage, found, records)
+        yield name, figure
 
 
 def _plots(records: RunRecords) -> list[tuple[str, Draw, Stage, FieldDescriptor]]:
