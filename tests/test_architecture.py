@@ -9,10 +9,12 @@ indirectly.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
+from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "flower_app"
@@ -82,3 +84,24 @@ def test_the_client_app_reaches_no_server_or_reporting_code() -> None:
     assert "flower_app.client.mod" in reached  # the graph is read right
     assert not {m for m in reached if _part(m) in {"server", "reporting"}}
     assert "flower_app.app.server_app" not in reached
+
+
+GENERIC = [
+    *(PACKAGE / "protocol").glob("*.py"),
+    *(PACKAGE / "reporting").glob("*.py"),
+    PACKAGE / "server" / "round_report.py",
+    *(ROOT / "examples" / "typescript" / "src").glob("*.ts"),
+    *(ROOT / "examples" / "cpp").glob("rules.*"),
+]
+"""The validators in three languages, the display and the report code."""
+
+
+@pytest.mark.parametrize("path", GENERIC, ids=lambda p: str(p.relative_to(ROOT)))
+def test_generic_code_names_no_field_of_the_metadata(path: Path) -> None:
+    names = {
+        field.name
+        for message in (TrainProcessMetadata, EvaluateProcessMetadata)
+        for field in message.DESCRIPTOR.fields
+    }
+    text = path.read_text()
+    assert not {name for name in names if re.search(rf"\b{name}\b", text)}

@@ -115,7 +115,7 @@ def unit(descriptor: FieldDescriptor) -> str:
 
 
 def label(descriptor: FieldDescriptor) -> str:
-    """Return the field's name with its unit, e.g. "training_time (s)"."""
+    """Return the field's name with its unit, e.g. "time (s)"."""
     shown = unit(descriptor)
     return f"{descriptor.name} ({shown})" if shown else descriptor.name
 
