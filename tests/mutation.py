@@ -8,7 +8,9 @@ tests that exercise the module (`TARGETS`) run against it with -x; if they
 pass, the mutant survived. Docstrings, other strings and annotations are
 not mutated.
 
-    python -m tests.mutation [--jobs 2] [--only PATH ...] [--list]
+    python -m tests.mutation [--jobs 2] [--only PATH ...] [--again FILE] [--list]
+
+`--again mutation-results.json` reruns only the mutants that survived there.
 
 Prints each survivor with its place and edit, then the score; writes them
 all to mutation-results.json. About 40 minutes on 2 cores.
@@ -29,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ["tests/test_rules.py", "tests/test_codec.py", "tests/test_series.py"]
+CLIENT = ["tests/test_mod.py", "tests/test_egress.py"]
 SERVER = [
     "tests/test_strategy.py",
     "tests/test_aggregation.py",
@@ -36,25 +39,27 @@ SERVER = [
     "tests/test_fuzz.py",
 ]
 TARGETS = {
-    "flower_app/protocol/rules.py": [*UNIT, "tests/test_hostile_input.py"],
-    "flower_app/protocol/codec.py": [*UNIT, "tests/test_hostile_input.py"],
+    "flower_app/protocol/rules.py": [*UNIT, *CLIENT, "tests/test_hostile_input.py"],
+    "flower_app/protocol/codec.py": [*UNIT, *CLIENT, "tests/test_hostile_input.py"],
     "flower_app/protocol/series.py": UNIT,
     "flower_app/protocol/text.py": [
         "tests/test_codec.py",
+        "tests/test_text.py",
         "tests/test_hostile_input.py",
     ],
     "flower_app/protocol/canonical_json.py": [
+        "tests/test_canonical_json.py",
         "tests/test_golden_vectors.py",
         "tests/test_cli.py",
     ],
-    "flower_app/protocol/display.py": [*SERVER, "tests/test_egress.py"],
+    "flower_app/protocol/display.py": [*SERVER, *CLIENT, "tests/test_cli.py"],
     "flower_app/protocol/metadata_log.py": [*SERVER, "tests/test_cli.py"],
     "flower_app/server/admission.py": SERVER,
     "flower_app/server/aggregation.py": SERVER,
-    "flower_app/server/strategy.py": [*SERVER, "tests/test_egress.py"],
+    "flower_app/server/strategy.py": [*SERVER, *CLIENT],
     "flower_app/server/round_report.py": SERVER,
-    "flower_app/client/mod.py": ["tests/test_mod.py", "tests/test_egress.py"],
-    "flower_app/client/egress.py": ["tests/test_egress.py", "tests/test_mod.py"],
+    "flower_app/client/mod.py": CLIENT,
+    "flower_app/client/egress.py": CLIENT,
     "flower_app/app/settings.py": ["tests/test_settings.py"],
     "flower_app/app/client_app.py": ["tests/test_client_app.py"],
     "flower_app/app/task.py": ["tests/test_task.py", "tests/test_client_app.py"],
@@ -222,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=list(TARGETS))
     parser.add_argument("--list", action="store_true", help="list, do not run")
     parser.add_argument("--output", type=Path, default=ROOT / "mutation-results.json")
+    parser.add_argument("--again", type=Path, help="rerun survivors of a results file")
     args = parser.parse_args(argv)
     todo = [m for path in args.only for m in mutants(path)]
+    if args.again:
+        earlier = json.loads(args.again.read_text())
+        survived = {(m["path"], m["index"]) for m in earlier if not m["killed"]}
+        todo = [m for m in todo if (m.path, m.index) in survived]
     if args.list:
         for m in todo:
             print(f"{m.path}:{m.line}: {m.edit}")

@@ -1,6 +1,7 @@
 """Run config: typed reads, defaults, and each key reaching where it is used."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from flwr.app import Context, RecordDict
@@ -124,3 +125,17 @@ def test_wrong_types_are_refused(key: str, value: object, message: str) -> None:
 def test_missing_key_names_the_key() -> None:
     with pytest.raises(KeyError, match="run config misses 'num-server-rounds'"):
         Settings.from_run_config({"dataset": "digits"})
+
+
+def test_the_run_folder_is_under_output_dir_or_flwr_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "home"))
+    assert DEFAULTS.run_dir(7) == tmp_path / "home" / "flower-meta-runs" / "7"
+    chosen = dataclasses.replace(DEFAULTS, output_dir=str(tmp_path / "runs"))
+    assert chosen.run_dir(7) == tmp_path / "runs" / "7"
+
+
+def test_settings_cannot_change_once_read() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULTS.num_server_rounds = 4  # type: ignore[misc]

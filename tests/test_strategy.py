@@ -25,10 +25,15 @@ from flwr.serverapp.strategy import FedAdagrad
 from google.protobuf import json_format
 
 from flower_app.app.server_app import CustomFedAdagrad
+from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
 from flower_app.server.strategy import MetadataOptions
 from flower_app.testing import NodeList, answer, delivered
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord, TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    MetadataLogRecord,
+    TrainProcessMetadata,
+)
 from tests.helpers import sample_metadata, train_content
 
 MODEL = {"w": np.zeros(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
@@ -365,3 +370,58 @@ def test_a_round_where_nothing_weighs_anything_aggregates_nothing() -> None:
     assert _round(strategy, [1, 2], replies) is None
     assert set(strategy.reports[1].failed) == {1, 2}
     assert "weighs 0" in strategy.reports[1].failed[1]
+
+
+def _evaluated(
+    accuracy: float, examples: int, meta: EvaluateProcessMetadata
+) -> RecordDict:
+    """What an evaluate function replies: metrics and metadata, unchecked."""
+    url = f"type.googleapis.com/{meta.DESCRIPTOR.full_name}"
+    return RecordDict(
+        {
+            "metrics": MetricRecord({"accuracy": accuracy, "num-examples": examples}),
+            codec.EVALUATE_RECORD_KEY: ConfigRecord(
+                {"type_url": url, "meta": meta.SerializeToString()}
+            ),
+        }
+    )
+
+
+def test_an_evaluate_round_reads_metadata_and_averages_every_reply(
+    tmp_path: Path,
+) -> None:
+    """Evaluate replies carry no arrays; a refused report still counts its metrics."""
+    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    strategy.min_available_nodes = strategy.min_evaluate_nodes = 3
+    sent = {
+        m.metadata.dst_node_id: m
+        for m in delivered(
+            strategy.configure_evaluate(
+                1,
+                ArrayRecord({k: Array(v) for k, v in MODEL.items()}),
+                ConfigRecord(),
+                NodeList([1, 2, 3]),  # type: ignore[arg-type]
+            )
+        )
+    }
+    good = EvaluateProcessMetadata(
+        evaluation_time=0.25, num_examples=10, loss=0.5, accuracy=0.9
+    )
+    bad = EvaluateProcessMetadata(
+        evaluation_time=0.25, num_examples=10, loss=0.5, accuracy=1.5
+    )
+    replies = {
+        1: _evaluated(0.9, 10, good),
+        2: _evaluated(0.6, 30, good),
+        3: _evaluated(0.5, 10, bad),
+    }
+    metrics = strategy.aggregate_evaluate(
+        1, [answer(sent[n], content) for n, content in replies.items()]
+    )
+    report = strategy.evaluations[1]
+    assert set(report.accepted) == {1, 2}
+    assert list(report.rejected) == [3]
+    assert report.rejected[3].startswith("evaluation_out_of_range: accuracy: ")
+    assert report.failed == {}
+    assert metrics is not None
+    assert metrics["accuracy"] == pytest.approx((0.9 * 10 + 0.6 * 30 + 0.5 * 10) / 50)

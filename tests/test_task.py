@@ -16,6 +16,9 @@ from flower_app.app import data, task
         ([1.0, 1.04], True),
         ([0.0, 0.0], True),
         ([0.0, 0.1], False),
+        ([20.0, 19.0], True),  # exactly the tolerance: 1 / 20 == 0.05
+        ([20.0, 21.0], True),
+        ([20.0, 18.9375], False),  # 1.0625 / 20, just over
     ],
 )
 def test_convergence_is_relative_change_of_last_epoch(
@@ -42,3 +45,17 @@ def test_state_dict_round_trip_rebuilds_the_same_model() -> None:
     rebuilt = task.Net.from_state_dict(net.state_dict())
     x = torch.rand(5, 48)
     torch.testing.assert_close(net(x), rebuilt(x))
+
+
+def test_an_epochs_loss_is_the_mean_over_its_examples() -> None:
+    """With a learning rate of 0 the model stays put: each epoch's loss is the
+    model's mean cross-entropy over the whole partition, batches of any size."""
+    torch.manual_seed(0)
+    train, _ = data.load_partition(data.partitions(data.DIGITS, "iid", 2, 0.5), 0)
+    net = task.Net(64, 10)
+    features, labels = train.tensors
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(net(features), labels).item()
+    losses = task.train(net, train, epochs=2, learning_rate=0.0, batch_size=100)
+    assert len(train) % 100 != 0, "the last batch must be smaller"
+    assert losses == pytest.approx([expected, expected], rel=1e-5)

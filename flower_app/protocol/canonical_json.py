@@ -71,10 +71,10 @@ def format_number(number: float) -> str:
     _, digit_tuple, exponent = Decimal(repr(abs(number))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
     point = len(digits) + int(exponent)  # value = 0.digits * 10**point
+    # Here 1e16 <= |number|, so all of its at most 17 digits stand before
+    # the point; or |number| < 1e-4, and none do.
     if len(digits) <= point <= 21:
         text = digits + "0" * (point - len(digits))
-    elif 0 < point <= 21:
-        text = f"{digits[:point]}.{digits[point:]}"
     elif -6 < point <= 0:
         text = "0." + "0" * -point + digits
     else:
