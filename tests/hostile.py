@@ -100,6 +100,13 @@ def _unloadable_array(content: RecordDict) -> None:
     arrays[name] = Array(array.dtype, array.shape, array.stype, garbage)
 
 
+def _truncated_array(content: RecordDict) -> None:
+    """The model's own .npy header, then 4 bytes short of its data."""
+    arrays = content.array_records["arrays"]
+    name, array = next(iter(arrays.items()))
+    arrays[name] = Array(array.dtype, array.shape, array.stype, array.data[:-4])
+
+
 def _lying_header(content: RecordDict) -> None:
     """A .npy header of another shape, same element count, declared as the model's."""
     arrays = content.array_records["arrays"]
@@ -224,6 +231,9 @@ BAD_INPUTS = [
     BadInput("other_model_shape", _shrunk_model, "failed", "arrays differ"),
     BadInput(
         "unloadable_array", _unloadable_array, "failed", "array '{first}' does not load"
+    ),
+    BadInput(
+        "truncated_array", _truncated_array, "failed", "array '{first}' does not load"
     ),
     BadInput("npy_header_lies", _lying_header, "failed", "arrays differ"),
     BadInput(

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ["tests/test_rules.py", "tests/test_codec.py", "tests/test_series.py"]
 CLIENT = ["tests/test_mod.py", "tests/test_egress.py"]
+VALUES = "tests/test_values.py"
 SERVER = [
     "tests/test_strategy.py",
     "tests/test_aggregation.py",
@@ -39,7 +40,12 @@ SERVER = [
     "tests/test_fuzz.py",
 ]
 TARGETS = {
-    "flower_app/protocol/rules.py": [*UNIT, *CLIENT, "tests/test_hostile_input.py"],
+    "flower_app/protocol/rules.py": [
+        *UNIT,
+        *CLIENT,
+        VALUES,
+        "tests/test_hostile_input.py",
+    ],
     "flower_app/protocol/codec.py": [*UNIT, *CLIENT, "tests/test_hostile_input.py"],
     "flower_app/protocol/series.py": UNIT,
     "flower_app/protocol/text.py": [
@@ -52,14 +58,24 @@ TARGETS = {
         "tests/test_golden_vectors.py",
         "tests/test_cli.py",
     ],
-    "flower_app/protocol/display.py": [*SERVER, *CLIENT, "tests/test_cli.py"],
-    "flower_app/protocol/metadata_log.py": [*SERVER, "tests/test_cli.py"],
-    "flower_app/server/admission.py": SERVER,
+    "flower_app/protocol/display.py": [
+        "tests/test_display.py",
+        *SERVER,
+        *CLIENT,
+        VALUES,
+        "tests/test_cli.py",
+    ],
+    "flower_app/protocol/metadata_log.py": [
+        "tests/test_metadata_log.py",
+        *SERVER,
+        "tests/test_cli.py",
+    ],
+    "flower_app/server/admission.py": [*SERVER, VALUES],
     "flower_app/server/aggregation.py": SERVER,
-    "flower_app/server/strategy.py": [*SERVER, *CLIENT],
+    "flower_app/server/strategy.py": [*SERVER, *CLIENT, VALUES],
     "flower_app/server/round_report.py": SERVER,
     "flower_app/client/mod.py": CLIENT,
-    "flower_app/client/egress.py": CLIENT,
+    "flower_app/client/egress.py": [*CLIENT, VALUES],
     "flower_app/app/settings.py": ["tests/test_settings.py"],
     "flower_app/app/client_app.py": ["tests/test_client_app.py"],
     "flower_app/app/task.py": ["tests/test_task.py", "tests/test_client_app.py"],

@@ -14,7 +14,7 @@ from flwr.serverapp.strategy import FedAdagrad
 from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol.display import Stragglers, stragglers
 from flower_app.server.aggregation import Policy
-from flower_app.server.round_report import RoundReport, summary_table
+from flower_app.server.round_report import RoundReport, capped, summary_table
 from flower_app.server.strategy import MetadataOptions
 from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
@@ -159,3 +159,16 @@ def test_summary_of_a_thousand_clients_stays_short() -> None:
     assert "1000 accepted, 500 rejected, 0 failed" in table
     assert "... and 490 more" in table
     assert len(table.splitlines()) < 40
+
+
+@pytest.mark.parametrize(
+    ("lines", "text"),
+    [
+        (["a", "b"], "a; b"),
+        (["a", "b", "c"], "a; b; c"),
+        (["a", "b", "c", "d"], "a; b; c; ... and 1 more"),
+        (["a", "b", "c", "d", "e"], "a; b; c; ... and 2 more"),
+    ],
+)
+def test_capped_says_how_many_more_past_the_cap(lines: list[str], text: str) -> None:
+    assert capped(lines, 3) == text

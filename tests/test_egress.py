@@ -92,6 +92,24 @@ def test_withheld_last_only_and_rounded_as_the_policy_says() -> None:
     assert not meta.HasField("converged")
 
 
+@pytest.mark.parametrize(
+    ("losses", "noted"),
+    [
+        ([], []),
+        ([0.5], []),
+        ([0.9, 0.5], ["training_losses"]),
+        ([1.0, 0.9, 0.5], ["training_losses"]),
+    ],
+)
+def test_last_only_notes_only_a_series_it_shortened(
+    losses: list[float], noted: list[str]
+) -> None:
+    meta = TrainProcessMetadata(training_time=1.0, training_losses=losses)
+    note = EgressPolicy(last_only=True).apply(meta)
+    assert list(meta.training_losses) == losses[-1:]
+    assert list(note.last_only) == noted
+
+
 def test_the_default_policy_changes_nothing() -> None:
     meta = _meta()
     assert EgressPolicy().apply(meta).ByteSize() == 0
@@ -191,6 +209,7 @@ def test_two_nodes_two_policies_through_the_server(
     (copy,) = read_log(tmp_path / "node-1" / BINARY_LOG)
     assert copy.accepted == server[1].accepted
     assert (copy.node_id, copy.run_id, copy.egress) == (1, 5, server[1].egress)
+    assert copy.server_round == server[1].server_round == 1
 
     text = tables.as_text(load(tmp_path / "server"))
     assert "what node egress policies kept back" in text

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flower_app.app.settings import pyproject_run_config
 from flower_app.protocol.rules import Limits, MetadataDecodeError, validate
 from flower_meta.v1.metadata_pb2 import (
     EvaluateInstructions,
@@ -269,3 +270,12 @@ def test_train_rules_match_an_independent_reading(
     else:
         expected = "valid"
     assert _outcome(_train(time, losses)).split(":")[0] == expected
+
+
+def test_by_default_4096_epochs_pass_and_4097_do_not() -> None:
+    """The limit pyproject.toml documents (max-epochs) is the library's default."""
+    assert pyproject_run_config()["max-epochs"] == 4096
+    validate(TrainProcessMetadata(training_time=1.0, training_losses=[0.5] * 4096))
+    with pytest.raises(MetadataDecodeError) as caught:
+        validate(TrainProcessMetadata(training_time=1.0, training_losses=[0.5] * 4097))
+    assert caught.value.reason == "too_many_epochs"

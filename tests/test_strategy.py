@@ -6,9 +6,11 @@ the sampled nodes, each instruction gets its id, replies answer it.
 
 import ast
 import hashlib
+import inspect
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,8 +27,10 @@ from flwr.serverapp.strategy import FedAdagrad
 from google.protobuf import json_format
 
 from flower_app.app.server_app import CustomFedAdagrad
+from flower_app.app.settings import pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
+from flower_app.server import strategy as strategy_module
 from flower_app.server.strategy import MetadataOptions
 from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import (
@@ -257,7 +261,7 @@ def test_a_node_that_answers_twice_counts_once(
     np.testing.assert_array_equal(arrays["w"].numpy(), expected["w"].numpy())
 
 
-@pytest.mark.parametrize("cap", [0, 2, 5])
+@pytest.mark.parametrize("cap", [0, 2, 4, 5])
 def test_per_client_lines_stop_at_the_cap(
     cap: int, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -425,3 +429,103 @@ def test_an_evaluate_round_reads_metadata_and_averages_every_reply(
     assert report.failed == {}
     assert metrics is not None
     assert metrics["accuracy"] == pytest.approx((0.9 * 10 + 0.6 * 30 + 0.5 * 10) / 50)
+
+
+def test_the_library_defaults_are_the_apps_documented_defaults() -> None:
+    """A strategy built with no options behaves as pyproject.toml's run config."""
+    config = pyproject_run_config()
+    options = MetadataOptions()
+    assert options.client_log_cap == config["client-log-cap"]
+    assert options.straggler_factor == config["straggler-factor"]
+    assert options.downweight_factor == config["downweight-factor"]
+    assert options.aggregation.value == config["aggregation"]
+    assert options.limits.max_epochs == config["max-epochs"]
+    assert options.limits.max_payload_bytes == config["max-payload-bytes"]
+    assert options.types == [TrainProcessMetadata, EvaluateProcessMetadata]
+    assert MetadataOptions(train_type=None).types == [EvaluateProcessMetadata]
+
+
+def test_start_takes_flowers_defaults() -> None:
+    ours = inspect.signature(CustomFedAdagrad.start).parameters
+    flowers = inspect.signature(FedAdagrad.start).parameters
+    assert {k: p.default for k, p in ours.items()} == {
+        k: p.default for k, p in flowers.items()
+    }
+
+
+def test_start_logs_each_centralized_evaluation_durably(tmp_path: Path) -> None:
+    """Round 0's evaluation, before any round: in the log once start returns."""
+    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path), run_id=5)
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        return MetricRecord({"accuracy": 0.5, "loss": 1.25, "per-class": [0.1, 0.2]})
+
+    model = ArrayRecord({k: Array(v) for k, v in MODEL.items()})
+    strategy.start(None, model, num_rounds=0, evaluate_fn=evaluate)  # type: ignore[arg-type]
+    (record,) = read_log(tmp_path / BINARY_LOG)  # before close: flushed
+    assert record.WhichOneof("outcome") == "centralized"
+    assert dict(record.centralized.metrics) == {"accuracy": 0.5, "loss": 1.25}
+    assert (record.run_id, record.server_round, record.node_id) == (5, 0, 0)
+
+
+def test_start_without_an_evaluation_logs_none(tmp_path: Path) -> None:
+    model = ArrayRecord({k: Array(v) for k, v in MODEL.items()})
+    for evaluate_fn in (None, lambda server_round, arrays: None):
+        strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+        strategy.start(None, model, num_rounds=0, evaluate_fn=evaluate_fn)  # type: ignore[arg-type]
+        assert strategy.metadata_log is not None
+        strategy.metadata_log.close()
+    assert list(read_log(tmp_path / BINARY_LOG)) == []
+
+
+def test_the_summary_line_times_reading_and_syncing_apart(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    readings = iter([10.0, 10.5, 10.75])  # start, read, synced
+    monkeypatch.setattr(
+        strategy_module, "time", SimpleNamespace(perf_counter=lambda: next(readings))
+    )
+    strategy = CustomFedAdagrad()
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        _round(strategy, [1], {1: _mixed()[1]})
+    assert (
+        "round 1 metadata: 1 accepted, 0 rejected, 0 failed "
+        "(read in 500 ms, log synced in 250 ms)"
+    ) in caplog.messages
+
+
+def test_the_global_models_shape_wins_even_when_most_replies_differ() -> None:
+    strategy = CustomFedAdagrad()
+    other = ArrayRecord(
+        {k: Array(np.zeros(v.size + 1, v.dtype)) for k, v in MODEL.items()}
+    )
+    _round(
+        strategy,
+        [1, 2, 3],
+        {
+            1: train_content(_arrays(1), 10, sample_metadata(1)),
+            2: train_content(other, 10, sample_metadata(2)),
+            3: train_content(other, 10, sample_metadata(3)),
+        },
+    )
+    report = strategy.reports[1]
+    assert set(report.accepted) == {1}
+    assert report.failed == dict.fromkeys(
+        (2, 3), "arrays differ in names or shapes from the global model's"
+    )
+
+
+def test_odd_metric_names_fail_naming_both_sets() -> None:
+    strategy = CustomFedAdagrad()
+    odd = train_content(_arrays(3), 10, sample_metadata(3))
+    odd["metrics"] = MetricRecord({"accuracy": 0.5, "num-examples": 10})
+    _round(
+        strategy,
+        [1, 2, 3],
+        {n: train_content(_arrays(n), 10, sample_metadata(n)) for n in (1, 2)}
+        | {3: odd},
+    )
+    assert strategy.reports[1].failed == {
+        3: "metric names ['accuracy', 'num-examples'] differ from the round's "
+        "usual ['num-examples', 'train_loss']"
+    }

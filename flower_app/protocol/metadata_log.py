@@ -89,7 +89,7 @@ class MetadataLog:
             mirror_json_lines(self.folder, self._start)
 
 
-def mirror_json_lines(folder: Path, start: int = 0) -> None:
+def mirror_json_lines(folder: Path, start: int) -> None:
     """Append the binary log's records from byte `start` on to metadata.jsonl.
 
     Each record becomes one line of canonical JSON, the same line
