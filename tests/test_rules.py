@@ -7,12 +7,19 @@ rules as proto/flower_meta/v1/metadata.proto states them.
 import math
 
 import pytest
+from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
 from flower_app.app.settings import pyproject_run_config
-from flower_app.protocol.rules import Limits, MetadataDecodeError, validate
+from flower_app.protocol.rules import (
+    Limits,
+    MetadataDecodeError,
+    compile_rules,
+    validate,
+)
+from flower_meta.v1 import options_pb2
 from flower_meta.v1.metadata_pb2 import (
     EvaluateInstructions,
     EvaluateProcessMetadata,
@@ -279,3 +286,56 @@ def test_by_default_4096_epochs_pass_and_4097_do_not() -> None:
     with pytest.raises(MetadataDecodeError) as caught:
         validate(TrainProcessMetadata(training_time=1.0, training_losses=[0.5] * 4097))
     assert caught.value.reason == "too_many_epochs"
+
+
+def _message_with(spec: options_pb2.FieldSpec) -> descriptor.Descriptor:
+    """A message type whose one double field carries `spec` as its rule."""
+    pool = descriptor_pool.DescriptorPool()
+    for file in (descriptor_pb2.DESCRIPTOR, options_pb2.DESCRIPTOR):
+        found = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(found)
+        pool.Add(found)
+    schema = descriptor_pb2.FileDescriptorProto(
+        name="two_bounds.proto",
+        package="test",
+        syntax="proto3",
+        dependency=[options_pb2.DESCRIPTOR.name],
+    )
+    field = schema.message_type.add(name="M").field.add(
+        name="x",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    field.options.Extensions[options_pb2.field].CopyFrom(spec)
+    pool.Add(schema)
+    return pool.FindMessageTypeByName("test.M")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        options_pb2.FieldSpec(gte=0, gt=0),
+        options_pb2.FieldSpec(lte=1, lt=1),
+        options_pb2.FieldSpec(gte=0, gt=0, lte=1, lt=1),
+    ],
+)
+def test_a_field_with_two_bounds_on_one_side_is_a_schema_error(
+    spec: options_pb2.FieldSpec,
+) -> None:
+    with pytest.raises(ValueError, match="at most one lower and one upper bound"):
+        compile_rules(_message_with(spec))
+
+
+@pytest.mark.parametrize(
+    ("x", "passes"), [(0.0, False), (0.5, True), (1.0, True), (1.5, False)]
+)
+def test_one_bound_on_each_side_is_enforced(x: float, passes: bool) -> None:
+    kind = message_factory.GetMessageClass(
+        _message_with(options_pb2.FieldSpec(gt=0, lte=1))
+    )
+    if passes:
+        validate(kind(x=x))
+        return
+    with pytest.raises(MetadataDecodeError, match="must be > 0 and <= 1"):
+        validate(kind(x=x))

@@ -529,3 +529,29 @@ def test_odd_metric_names_fail_naming_both_sets() -> None:
         3: "metric names ['accuracy', 'num-examples'] differ from the round's "
         "usual ['num-examples', 'train_loss']"
     }
+
+
+def test_records_of_a_strategy_told_no_run_say_run_0(tmp_path: Path) -> None:
+    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    _round(strategy, [1], {1: train_content(_arrays(1), 10, sample_metadata(1))})
+    assert strategy.metadata_log is not None
+    strategy.metadata_log.close()
+    assert [r.run_id for r in read_log(tmp_path / BINARY_LOG)] == [0]
+
+
+def test_a_long_list_of_metric_names_is_cut_at_200_characters() -> None:
+    strategy = CustomFedAdagrad()
+    odd = train_content(_arrays(3), 10, sample_metadata(3))
+    names = {f"metric_{i:03}": 0.5 for i in range(30)}
+    odd["metrics"] = MetricRecord({**names, "num-examples": 10})
+    _round(
+        strategy,
+        [1, 2, 3],
+        {n: train_content(_arrays(n), 10, sample_metadata(n)) for n in (1, 2)}
+        | {3: odd},
+    )
+    shown = repr(sorted([*names, "num-examples"]))
+    assert strategy.reports[1].failed[3] == (
+        f"metric names {shown[:200]}... ({len(shown)} characters in all) differ "
+        "from the round's usual ['num-examples', 'train_loss']"
+    )
