@@ -48,10 +48,15 @@ def _arrays(value: float) -> ArrayRecord:
     return ArrayRecord({k: Array(np.full_like(v, value)) for k, v in MODEL.items()})
 
 
-def _sent(strategy: FedAdagrad, nodes: list[int]) -> dict[int, Message]:
-    """Configure round 1 for `nodes`; return each node's instruction."""
-    strategy.min_available_nodes = strategy.min_train_nodes = len(nodes)
-    messages = strategy.configure_train(
+def _sent(
+    strategy: FedAdagrad, nodes: list[int], evaluate: bool = False
+) -> dict[int, Message]:
+    """Configure round 1's training (or evaluation) for `nodes`; return each
+    node's instruction."""
+    strategy.min_available_nodes = len(nodes)
+    strategy.min_train_nodes = strategy.min_evaluate_nodes = len(nodes)
+    configure = strategy.configure_evaluate if evaluate else strategy.configure_train
+    messages = configure(
         1,
         ArrayRecord({k: Array(v) for k, v in MODEL.items()}),
         ConfigRecord(),
@@ -396,18 +401,7 @@ def test_an_evaluate_round_reads_metadata_and_averages_every_reply(
 ) -> None:
     """Evaluate replies carry no arrays; a refused report still counts its metrics."""
     strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
-    strategy.min_available_nodes = strategy.min_evaluate_nodes = 3
-    sent = {
-        m.metadata.dst_node_id: m
-        for m in delivered(
-            strategy.configure_evaluate(
-                1,
-                ArrayRecord({k: Array(v) for k, v in MODEL.items()}),
-                ConfigRecord(),
-                NodeList([1, 2, 3]),  # type: ignore[arg-type]
-            )
-        )
-    }
+    sent = _sent(strategy, [1, 2, 3], evaluate=True)
     good = EvaluateProcessMetadata(
         evaluation_time=0.25, num_examples=10, loss=0.5, accuracy=0.9
     )
