@@ -170,6 +170,8 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
     for server_round in rounds:
         for node, meta in sorted(stage.accepted[server_round].items()):
             series = list(getattr(meta, field.name))
+            if not series:
+                continue
             steps = [
                 server_round - 1 + (i + 1) / len(series) for i in range(len(series))
             ]
