@@ -13,7 +13,7 @@ not mutated.
 `--again mutation-results.json` reruns only the mutants that survived there.
 
 Prints each survivor with its place and edit, then the score; writes them
-all to mutation-results.json. About 40 minutes on 2 cores.
+all to mutation-results.json. About 45 minutes on 2 cores.
 """
 
 import argparse
