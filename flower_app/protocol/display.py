@@ -88,15 +88,18 @@ def _scalar(field: FieldDescriptor, value: object, digits: int | None) -> object
 
 def values(messages: Sequence[Message], field: FieldDescriptor) -> list[float]:
     """Collect the field's present values; a series gives its last element."""
-    found: list[float] = []
-    for message in messages:
-        value = getattr(message, field.name)
-        if field.is_repeated:
-            if len(value):
-                found.append(float(value[-1]))
-        elif not field.has_presence or message.HasField(field.name):
-            found.append(float(value))
-    return found
+    name = field.name
+    if field.is_repeated:
+        return [float(v[-1]) for m in messages if len(v := getattr(m, name))]
+    if field.has_presence:
+        return [float(getattr(m, name)) for m in messages if m.HasField(name)]
+    return [float(getattr(m, name)) for m in messages]
+
+
+def value(message: Message, field: FieldDescriptor) -> float | None:
+    """Return the field's value as `values` reads it, None if absent."""
+    found = values([message], field)
+    return found[0] if found else None
 
 
 def summary(messages: Sequence[Message], field: FieldDescriptor) -> str | None:
@@ -160,9 +163,8 @@ def stragglers(
         if duration is None:
             continue
         for node in nodes:
-            present = values([accepted[node]], duration)
-            if present:
-                times[node] = present[0]
+            if (time := value(accepted[node], duration)) is not None:
+                times[node] = time
     if not times:
         return Stragglers({}, {})
     limit = factor * statistics.median(times.values())

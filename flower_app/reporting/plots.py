@@ -75,7 +75,7 @@ def _per_client(
         clients = stage.accepted[server_round]
         for index, (node, meta) in enumerate(sorted(clients.items())):
             x = server_round + 0.3 * (index / max(len(clients) - 1, 1) - 0.5)
-            for value in display.values([meta], field):
+            if (value := display.value(meta, field)) is not None:
                 points[node not in seen].append((x, value))
         seen |= set(clients)
     for first, label in ((False, "client"), (True, "first report of a client")):

@@ -120,9 +120,8 @@ class Tracker:
                     series = f"{name}/node_{node}"
                     self._steps[series] += 1
                     self._pending.append((series, float(value), self._steps[series]))
-            else:
-                for value in display.values([meta], field):
-                    self._pending.append((f"{name}/node_{node}", value, at))
+            elif (value := display.value(meta, field)) is not None:
+                self._pending.append((f"{name}/node_{node}", value, at))
 
     def _summary(self, key: str, at: int) -> None:
         stage = self.records.stage(key)
