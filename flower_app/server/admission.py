@@ -17,7 +17,8 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from functools import cache
+from typing import TypeVar, cast
 
 from flwr.app import Array, ArrayRecord, Message, MetricRecord
 from flwr.common.constant import SType
@@ -77,10 +78,8 @@ class OutOfShape(ValueError):
     """A reply the aggregation would refuse."""
 
 
-class _Shape(NamedTuple):
-    arrays: ArrayShape | None
-    metrics: MetricShape
-    weight: float
+_Shape = tuple[ArrayShape | None, MetricShape, float]
+"""A reply's arrays, metrics and weight (a plain tuple: one is made a reply)."""
 
 
 def admit(
@@ -94,20 +93,20 @@ def admit(
             shaped.append((node, reply, _shape(reply, expected)))
         except OutOfShape as err:
             failed[node] = str(err)
-    arrays = expected.arrays or _most_common([s.arrays for _, _, s in shaped])
-    metrics = _most_common([s.metrics for _, _, s in shaped])
+    arrays = expected.arrays or _most_common([s[0] for _, _, s in shaped])
+    metrics = _most_common([s[1] for _, _, s in shaped])
     admitted, weight = [], 0.0
-    for node, reply, shape in shaped:
-        if shape.arrays != arrays:
+    for node, reply, (its_arrays, its_metrics, its_weight) in shaped:
+        if its_arrays != arrays:
             failed[node] = "arrays differ in names or shapes from the global model's"
-        elif shape.metrics != metrics:
+        elif its_metrics != metrics:
             failed[node] = (
-                f"metric names {_names(shape.metrics)} differ from the round's "
+                f"metric names {_names(its_metrics)} differ from the round's "
                 f"usual {_names(metrics)}"
             )
         else:
             admitted.append((node, reply))
-            weight += shape.weight
+            weight += its_weight
     if admitted and not weight:
         reason = f"every admitted reply weighs 0 ({expected.weight_key!r})"
         failed |= dict.fromkeys((node for node, _ in admitted), reason)
@@ -127,20 +126,28 @@ def _shape(reply: Message, expected: Expected) -> _Shape:
     array_records: list[tuple[str, ArrayRecord]] = []
     metric_records: list[MetricRecord] = []
     for key, record in reply.content.items():
-        if isinstance(record, ArrayRecord):
-            array_records.append((key, record))
-        elif isinstance(record, MetricRecord):
-            metric_records.append(record)
+        kind = _kind(type(record))
+        if kind is ArrayRecord:
+            array_records.append((key, cast(ArrayRecord, record)))
+        elif kind is MetricRecord:
+            metric_records.append(cast(MetricRecord, record))
     arrays = _arrays(array_records, expected.headers) if expected.with_arrays else None
     if len(metric_records) != 1:
         raise OutOfShape(f"needs exactly one MetricRecord, has {len(metric_records)}")
     metrics = dict(metric_records[0].items())  # one pass: a record's lookups are slow
     weight = metrics.get(expected.weight_key)
-    if isinstance(weight, bool) or not isinstance(weight, int | float):
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         raise OutOfShape(f"needs a number under {expected.weight_key!r}")
     if not (math.isfinite(weight) and weight >= 0):
         raise OutOfShape(f"{expected.weight_key!r} must be finite and >= 0")
-    return _Shape(arrays, _metric_shape(metrics), weight)
+    return arrays, _metric_shape(metrics), weight
+
+
+@cache
+def _kind(record_type: type) -> type | None:
+    """Return ArrayRecord or MetricRecord if `record_type` is one, else None."""
+    kinds = (ArrayRecord, MetricRecord)
+    return next((kind for kind in kinds if issubclass(record_type, kind)), None)
 
 
 def _arrays(
