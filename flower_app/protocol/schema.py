@@ -99,6 +99,7 @@ def is_bool(descriptor: FieldDescriptor) -> bool:
     return descriptor.type == pb.FieldDescriptor.TYPE_BOOL
 
 
+@cache
 def with_role(message_type: Descriptor, role: Role.ValueType) -> FieldDescriptor | None:
     """Return the message's first field with `role`, if any."""
     if role == ROLE_UNSPECIFIED:

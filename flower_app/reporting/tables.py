@@ -112,7 +112,7 @@ def heading(found: FieldDescriptor, message_type: Descriptor) -> str:
 
 
 def _weights(messages: Sequence[Message], found: FieldDescriptor) -> list[float] | None:
-    examples = schema.with_role(found.containing_type, ROLE_EXAMPLES)  # type: ignore[arg-type]
+    examples = schema.with_role(found.containing_type, ROLE_EXAMPLES)
     if examples is None or examples == found or found.is_repeated:
         return None
     return [

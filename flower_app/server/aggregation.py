@@ -45,14 +45,15 @@ def choose(
     weight_key: str,
 ) -> tuple[list[Message], str]:
     """Return the replies to aggregate under `policy`, and what was done."""
-    converged = converged_nodes(report)
     everyone = [reply for _, reply in replies]
     if policy is Policy.CONVERGED_ONLY:
+        converged = converged_nodes(report)
         chosen = [reply for node, reply in replies if node in converged]
         if not chosen:
             return everyone, "converged-only: no client converged, aggregating all"
         return chosen, f"converged-only: aggregating {len(chosen)} converged clients"
     if policy is Policy.DOWNWEIGHT:
+        converged = converged_nodes(report)
         others = [reply for node, reply in replies if node not in converged]
         for reply in others:
             (metrics,) = reply.content.metric_records.values()

@@ -226,7 +226,9 @@ class MetadataStrategy(FedAvg):
         start = time.perf_counter()
         current = _Round(stage, server_round)
         sent = self._sent.pop(stage.name, [])
-        firsts = self._first_replies(current, sent, replies)
+        asked = [(m.metadata.message_id, m.metadata.dst_node_id) for m in sent]
+        to_node = {message_id: node for message_id, node in asked if message_id}
+        firsts = _first_replies(current, to_node, replies)
         admitted, failed = admit(firsts, self._expected(stage, sent))
         for node, reply in firsts:
             if node in failed:
@@ -234,34 +236,10 @@ class MetadataStrategy(FedAvg):
             elif schema is not None:
                 self._read_metadata(current, schema, node, reply)
         answered = {node for node, _ in firsts}
-        for node in sorted({m.metadata.dst_node_id for m in sent} - answered):
+        for node in sorted({node for _, node in asked} - answered):
             self._fail(current, node, "no reply before the round's timeout")
         self._summarise(current, schema, start)
         return current.report, admitted
-
-    def _first_replies(
-        self, current: _Round, sent: list[Message], replies: Iterable[Message]
-    ) -> list[tuple[NodeId, Message]]:
-        """Each node's first reply, attributed by the instruction it answers.
-
-        The SuperLink signs error replies for unreachable nodes as itself: the
-        instruction a reply answers names the node it was meant for.
-        """
-        to_node = {
-            m.metadata.message_id: m.metadata.dst_node_id
-            for m in sent
-            if m.metadata.message_id
-        }
-        firsts: dict[NodeId, Message] = {}
-        for reply in replies:
-            meta = reply.metadata
-            node = to_node.get(meta.reply_to_message_id, meta.src_node_id)
-            if node in firsts:
-                duplicates = current.report.duplicates
-                duplicates[node] = duplicates.get(node, 0) + 1
-            else:
-                firsts[node] = reply
-        return list(firsts.items())
 
     def _expected(self, stage: _Stage, sent: list[Message]) -> Expected:
         model = None
@@ -369,6 +347,29 @@ class MetadataStrategy(FedAvg):
             sink.append(record)
             if flush:
                 sink.flush()
+
+
+def _first_replies(
+    current: _Round, to_node: dict[str, NodeId], replies: Iterable[Message]
+) -> list[tuple[NodeId, Message]]:
+    """Each node's first reply, attributed by the instruction it answers.
+
+    `to_node` maps each instruction's message ID to the node it was sent to.
+    The SuperLink signs error replies for unreachable nodes as itself: the
+    instruction a reply answers names the node it was meant for.
+    """
+    firsts: dict[NodeId, Message] = {}
+    for reply in replies:
+        meta = reply.metadata
+        node = to_node.get(meta.reply_to_message_id)
+        if node is None:
+            node = meta.src_node_id
+        if node in firsts:
+            duplicates = current.report.duplicates
+            duplicates[node] = duplicates.get(node, 0) + 1
+        else:
+            firsts[node] = reply
+    return list(firsts.items())
 
 
 def _accepted_line(
