@@ -10,7 +10,12 @@ from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
 READMES = sorted(
-    p for p in ROOT.rglob("README.md") if not {"node_modules", ".venv"} & set(p.parts)
+    p
+    for p in ROOT.rglob("README.md")
+    if not any(
+        part == "node_modules" or part.startswith(".")  # .venv, .pytest_cache
+        for part in p.relative_to(ROOT).parts
+    )
 )
 
 
