@@ -24,9 +24,10 @@ settings.register_profile("fuzz", max_examples=10_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 """`HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py` runs 10,000 examples a test."""
 os.environ.setdefault("RAY_worker_niceness", "0")
-"""Ray starts simulation workers at niceness 15: beside any other work they get
-a few percent of a core and the suite takes hours (see tests.busy). Here they
-run at the suite's own priority; subprocesses (flwr run, SuperLinks) inherit it."""
+"""Ray starts simulation workers at niceness 15: beside busy processes they get
+a few percent of a core (one strategy's simulation took 10 minutes, not 17 s,
+under tests.busy). Here they run at the suite's own priority; subprocesses
+(flwr run, SuperLinks) inherit it."""
 
 
 @pytest.fixture(scope="session")

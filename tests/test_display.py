@@ -1,6 +1,6 @@
 """Any message shown as its schema says: values, rounding, summaries, egress words."""
 
-from flower_app.protocol.display import egress_text, shown, summary, values
+from flower_app.protocol.display import egress_text, shown, summary, value, values
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
     EvaluateProcessMetadata,
@@ -36,6 +36,16 @@ def test_a_string_field_is_shown_escaped_and_cut_at_200() -> None:
 def test_values_skip_clients_that_did_not_report_the_field() -> None:
     reports = [TrainProcessMetadata(training_time=2.0), TrainProcessMetadata()]
     assert values(reports, TRAIN["training_time"]) == [2.0]
+
+
+def test_value_is_one_message_s_number_or_none() -> None:
+    time, losses = TRAIN["training_time"], TRAIN["training_losses"]
+    assert value(TrainProcessMetadata(training_time=0.0), time) == 0.0
+    assert value(TrainProcessMetadata(), time) is None
+    assert value(TrainProcessMetadata(training_losses=[3.0, 0.5]), losses) == 0.5
+    assert value(TrainProcessMetadata(), losses) is None
+    count = EvaluateProcessMetadata.DESCRIPTOR.fields_by_name["num_examples"]
+    assert value(EvaluateProcessMetadata(), count) == 0.0  # implicit presence
 
 
 def test_a_flag_counts_true_among_those_that_reported() -> None:
