@@ -9,12 +9,11 @@ from google.protobuf import proto
 
 from flower_app.protocol.metadata_log import (
     BINARY_LOG,
-    SCHEMA,
     MetadataLog,
     new_record,
     read_log,
-    record_type,
 )
+from flower_app.protocol.run_schema import SCHEMA, record_type
 from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 
 

@@ -17,7 +17,8 @@ from flower_app.app.settings import Settings
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
 from flower_app.reporting import tables
-from flower_app.reporting.report import REPORT_FOLDER, RUN_CONFIG, write_report
+from flower_app.reporting.report import REPORT_FOLDER, write_report
+from flower_app.reporting.run_records import RUN_CONFIG
 from flower_app.reporting.trackers import Guarded, trackers
 from flower_app.server.aggregation import Policy
 from flower_app.server.round_report import RoundReport

@@ -138,7 +138,7 @@ def _keep_a_copy(
     file_accepted(record, meta)
     if note.ByteSize():
         record.egress.CopyFrom(note)
-    with closing(MetadataLog(folder, types=[type(meta)])) as copy:
+    with closing(MetadataLog(folder, types=[type(meta)], wait=True)) as copy:
         copy.append(record)
 
 

@@ -3,26 +3,48 @@
 A run folder holds:
 - `metadata.binpb`: `MetadataLogRecord`s, each prefixed by its varint size
   (protobuf's own delimited framing), appended as replies arrive and
-  flushed to disk at the end of every round;
-- `schema.binpb`: the `FileDescriptorSet` the log was written with, so a
-  reader reads every field by name, also fields its own build never saw and
-  an app's own message types;
-- `metadata.jsonl`: the same records as canonical JSON, one a line, written
-  when the log closes, at the end of the run (off the rounds' path; during
-  a run, or after one that died, `flower-meta decode --log` prints them).
+  synced to disk at the end of every stage of a round;
+- `schema.binpb`: the `FileDescriptorSet` the log was written with (see
+  `run_schema`), so a reader reads every field by name, also fields its own
+  build never saw and an app's own message types;
+- `metadata.jsonl`: the same records as canonical JSON, one a line, brought
+  up to date from the binary log when the log closes (during a run, or
+  after one that died, `flower-meta decode --log` prints the same lines);
+- `metadata.lock`: held while a log is open, so a second writer is refused.
+
+The log never stops a run and never drops a record it could keep: a write
+that fails (a full disk, a read-only folder, a vanished mount) costs one
+warning, the records stay in memory and are written at the next sync that
+succeeds, and closing says which were never persisted. Reopening a log
+whose last record was cut off by a crash moves the cut bytes aside and
+appends after the last whole record.
 """
 
+import contextlib
+import fcntl
 import os
 import time
 from collections.abc import Iterable, Iterator
+from logging import WARNING
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar, overload
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, proto
+from flwr.common import log
 from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol.canonical_json import to_canonical_json
-from flower_app.protocol.schema import FileDescriptor
+from flower_app.protocol.files import (
+    UnsafePathError,
+    open_append,
+    output_folder,
+    write_atomic,
+)
+from flower_app.protocol.run_schema import (
+    SCHEMA,
+    file_descriptor_set,
+    merged,
+    record_type,
+)
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     MetadataLogRecord,
@@ -31,7 +53,13 @@ from flower_meta.v1.metadata_pb2 import (
 
 BINARY_LOG = "metadata.binpb"
 JSON_LOG = "metadata.jsonl"
-SCHEMA = "schema.binpb"
+LOCK = "metadata.lock"
+MAX_VARINT = 10
+"""Bytes of the longest varint: a longer size prefix is damage."""
+CHUNK = 1 << 20
+"""Bytes a reader reads at a time."""
+LOST_SHOWN = 20
+"""Unpersisted records named one by one in the closing warning."""
 R = TypeVar("R", bound=Message)
 
 
@@ -49,57 +77,253 @@ class CorruptLogError(ValueError):
     """A metadata log whose tail is damaged; the records before it are intact."""
 
 
+class LogBusyError(OSError):
+    """A run folder whose log another writer has open."""
+
+
 class MetadataLog:
-    """Appends records to the log files in one folder."""
+    """Appends records to the log files in one folder; one writer at a time."""
 
     def __init__(
         self,
         folder: Path,
         json_lines: bool = True,
         types: Iterable[type[Message]] = (),
+        wait: bool = False,
     ) -> None:
         """Open (or continue) the log in `folder`, creating it if needed.
 
         `types` are the message types the log may hold besides the built-in
         ones; their schema goes into schema.binpb. With `json_lines`, closing
-        the log mirrors what it took into metadata.jsonl.
+        the log brings metadata.jsonl up to date. Another writer holding the
+        folder raises `LogBusyError`, or with `wait` is waited for; a folder
+        that is a symlink raises `UnsafePathError`. A folder that cannot be
+        written costs a warning, not the run (see the module).
         """
-        folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.json_lines = json_lines
+        self.unpersisted: list[str] = []
+        """Records never written, filled in by `close`."""
+        self._pending = bytearray()
+        self._pending_names: list[str] = []
+        self._failing = False
+        self._closed = False
+        self._lock: int | None = None
+        self._fd: int | None = None
+        self._durable = 0
         files = [MetadataLogRecord.DESCRIPTOR.file, *(t.DESCRIPTOR.file for t in types)]
-        (folder / SCHEMA).write_bytes(file_descriptor_set(files).SerializeToString())
-        self._binary = (folder / BINARY_LOG).open("ab")
-        self._start = self._binary.tell() if json_lines else None
+        try:
+            output_folder(folder)
+            self._lock = _lock(folder, wait)
+            schema = folder / SCHEMA
+            ours = file_descriptor_set(files)
+            if schema.is_file() and not schema.is_symlink():
+                ours = merged(ours, schema.read_bytes())
+            write_atomic(folder, SCHEMA, ours.SerializeToString())
+            self._fd = open_append(folder / BINARY_LOG)
+            self._durable = repair_tail(folder, self._fd)
+        except (LogBusyError, UnsafePathError):
+            self._release()
+            raise
+        except OSError as err:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._warn_failed(err)
 
     def append(self, record: MetadataLogRecord) -> None:
-        """Write one record to the binary log (buffered until `flush`)."""
+        """Take one record; it is written and synced at the next `flush`."""
         data = record.SerializeToString()
-        self._binary.write(_varint(len(data)) + data)
+        self._pending += _varint(len(data)) + data
+        self._pending_names.append(_name(record))
 
     def flush(self) -> None:
-        """Push the binary log to disk."""
-        self._binary.flush()
-        os.fsync(self._binary.fileno())
+        """Write and sync what was taken; on failure keep it for the next try."""
+        if not self._pending_names or self._fd is None:
+            return
+        try:
+            with memoryview(self._pending) as whole:
+                view = whole
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                view.release()
+            os.fsync(self._fd)
+        except OSError as err:
+            _truncate(self._fd, self._durable)
+            self._warn_failed(err)
+            return
+        self._durable += len(self._pending)
+        self._pending.clear()
+        self._pending_names.clear()
+        if self._failing:
+            self._failing = False
+            log(WARNING, "metadata log %s: writing again, nothing lost", self.folder)
 
     def close(self) -> None:
-        """Flush and close the binary log; mirror its new records as JSON lines."""
+        """Flush, say what could not be kept, bring the JSON lines up to date."""
+        if self._closed:
+            return
+        self._closed = True
         self.flush()
-        self._binary.close()
-        if self._start is not None:
-            mirror_json_lines(self.folder, self._start)
+        self.unpersisted = list(self._pending_names)
+        if self.unpersisted:
+            more = len(self.unpersisted) - LOST_SHOWN
+            log(
+                WARNING,
+                "metadata log %s: %s records were not persisted: %s%s",
+                self.folder,
+                len(self.unpersisted),
+                "; ".join(self.unpersisted[:LOST_SHOWN]),
+                f"; and {more} more" if more > 0 else "",
+            )
+        if self._fd is not None and self.json_lines:
+            try:
+                mirror_json_lines(self.folder)
+            except (OSError, ValueError) as err:
+                log(
+                    WARNING,
+                    "metadata log %s: %s not brought up to date (%s); "
+                    "`flower-meta decode --log` prints the same lines",
+                    self.folder,
+                    JSON_LOG,
+                    err,
+                )
+        self._release()
+
+    def _release(self) -> None:
+        for handle in (self._fd, self._lock):
+            if handle is not None:
+                os.close(handle)
+        self._fd = self._lock = None
+
+    def _warn_failed(self, err: OSError) -> None:
+        if not self._failing:
+            log(
+                WARNING,
+                "metadata log %s cannot be written (%s); the run goes on, its "
+                "records are kept in memory until they can be",
+                self.folder,
+                err,
+            )
+        self._failing = True
 
 
-def mirror_json_lines(folder: Path, start: int) -> None:
-    """Append the binary log's records from byte `start` on to metadata.jsonl.
+def _lock(folder: Path, wait: bool) -> int:
+    """Hold the folder's lock file; refuse (or wait for) another writer."""
+    handle = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError as err:
+        os.close(handle)
+        raise LogBusyError(
+            f"{folder} is being written by another process; give each run its "
+            "own folder (run config output-dir)"
+        ) from err
+    return handle
+
+
+def _truncate(fd: int, size: int) -> None:
+    """Cut a partly written batch off again, if the file system lets us."""
+    with contextlib.suppress(OSError):  # the next reopen moves a torn tail aside
+        os.ftruncate(fd, size)
+
+
+def _name(record: MetadataLogRecord) -> str:
+    """Say which record this is, for the list of unpersisted ones."""
+    what = record.record_key or record.WhichOneof("outcome") or "record"
+    return f"round {record.server_round} {what} node {record.node_id}"
+
+
+def repair_tail(folder: Path, fd: int) -> int:
+    """Move a cut-off last record aside; return the size of the whole records.
+
+    A crash in the middle of a write leaves a record whose size prefix
+    promises more bytes than follow. Appending after it would hide every
+    later record from readers, so the cut bytes go to
+    `metadata.binpb.torn-<offset>` and the log is truncated to its last
+    whole record, with a warning.
+    """
+    path = folder / BINARY_LOG
+    size = os.fstat(fd).st_size
+    with path.open("rb") as stream:
+        count, end, broken = _skip(stream, None, str(path))
+        if not broken:
+            return size
+        stream.seek(end)
+        cut = stream.read()
+    kept = write_atomic(folder, f"{BINARY_LOG}.torn-{end}", cut)
+    os.ftruncate(fd, end)
+    os.fsync(fd)
+    log(
+        WARNING,
+        "metadata log %s: its last record was cut off at byte %s (a crash while "
+        "writing?); the %s bytes from there are kept in %s, and new records "
+        "follow record %s",
+        path,
+        end,
+        len(cut),
+        kept.name,
+        count,
+    )
+    return end
+
+
+def mirror_json_lines(folder: Path) -> None:
+    """Bring metadata.jsonl up to date with the binary log: one line a record.
 
     Each record becomes one line of canonical JSON, the same line
-    `flower-meta decode --log` prints.
+    `flower-meta decode --log` prints. The lines already there stand for
+    the log's first records and are kept; a mirror with more lines than the
+    log has records (a log that was repaired) is written anew, whole.
     """
-    with (folder / BINARY_LOG).open("rb") as stream:
+    binary = folder / BINARY_LOG
+    done = _complete_lines(folder / JSON_LOG)
+    record = record_type(folder)
+    with binary.open("rb") as stream:
+        skipped, start, _ = _skip(stream, done, str(binary))
+        if skipped < done:
+            start = 0
         stream.seek(start)
-        records = read_records(stream)
-        with (folder / JSON_LOG).open("a", encoding="utf-8") as lines:
-            lines.writelines(to_canonical_json(record) + "\n" for record in records)
+        lines = (to_canonical_json(r) + "\n" for r in read_records(stream, record))
+        if skipped < done:
+            write_atomic(folder, JSON_LOG, "".join(lines).encode())
+            return
+        with os.fdopen(open_append(folder / JSON_LOG), "w", encoding="utf-8") as out:
+            out.writelines(lines)
+
+
+def _skip(stream: BinaryIO, limit: int | None, name: str) -> tuple[int, int, bool]:
+    """Pass over up to `limit` records (None: all), unparsed.
+
+    Returns how many, the offset just past them, and whether the framing
+    broke before `limit` was reached.
+    """
+    count, end = 0, stream.tell()
+    try:
+        for offset, _ in frames(stream, name) if limit != 0 else ():
+            count, end = count + 1, offset
+            if count == limit:
+                break
+    except CorruptLogError:
+        return count, end, True
+    return count, end, False
+
+
+def _complete_lines(path: Path) -> int:
+    """Count the whole lines of the mirror; cut off a half-written last one."""
+    if not path.is_file() or path.is_symlink():
+        return 0
+    count, size, last = 0, 0, -1
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            count += chunk.count(b"\n")
+            if (at := chunk.rfind(b"\n")) >= 0:
+                last = size + at
+            size += len(chunk)
+    if last + 1 != size:
+        with path.open("r+b") as stream:
+            stream.truncate(last + 1)
+    return count
 
 
 def _varint(value: int) -> bytes:
@@ -134,49 +358,6 @@ def file_accepted(record: MetadataLogRecord, meta: Message) -> None:
         record.accepted_other.Pack(meta)
 
 
-def file_descriptor_set(
-    files: Iterable[FileDescriptor],
-) -> descriptor_pb2.FileDescriptorSet:
-    """`files` and everything they import, each once, imports first."""
-    done: dict[str, descriptor_pb2.FileDescriptorProto] = {}
-
-    def add(file: FileDescriptor) -> None:
-        if file.name in done:
-            return
-        for dependency in file.dependencies:
-            add(dependency)
-        done[file.name] = descriptor_pb2.FileDescriptorProto()
-        file.CopyToProto(done[file.name])
-
-    for file in files:
-        add(file)
-    return descriptor_pb2.FileDescriptorSet(file=done.values())
-
-
-def schema_pool(path: Path) -> descriptor_pool.DescriptorPool:
-    """Load a `FileDescriptorSet` file, such as a run's schema.binpb, as a pool."""
-    files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
-    pool = descriptor_pool.DescriptorPool()
-    for file in files.file:
-        pool.Add(file)
-    return pool
-
-
-def record_type(folder: Path) -> type[Message]:
-    """Build the log record type of a run folder from its schema.binpb.
-
-    A log written before schema.binpb existed is read with this build's
-    `MetadataLogRecord`.
-    """
-    path = folder / SCHEMA
-    if not path.is_file():
-        return MetadataLogRecord
-    name = MetadataLogRecord.DESCRIPTOR.full_name
-    return message_factory.GetMessageClass(
-        schema_pool(path).FindMessageTypeByName(name)
-    )
-
-
 @overload
 def read_log(path: Path) -> Iterator[MetadataLogRecord]: ...
 
@@ -191,7 +372,7 @@ def read_log(
     """Yield the records of a binary log; raise `CorruptLogError` at a bad tail.
 
     `record` is the record type to parse them as: this build's by default, or
-    the log's own (`record_type`).
+    the log's own (`run_schema.record_type`).
     """
     with path.open("rb") as stream:
         yield from read_records(stream, record, str(path))
@@ -201,17 +382,61 @@ def read_records(
     stream: BinaryIO, record: type[Message] = MetadataLogRecord, name: str = "log"
 ) -> Iterator[Message]:
     """Yield the records from `stream`'s position on (see `read_log`)."""
-    count = 0
-    while True:
-        offset = stream.tell()
+    for count, (end, data) in enumerate(frames(stream, name)):
         try:
-            found = proto.parse_length_prefixed(record, stream)  # type: ignore[arg-type]
-        except (DecodeError, ValueError) as err:
+            found = record.FromString(data)
+        except (DecodeError, RecursionError) as err:
             raise CorruptLogError(
-                f"{name}: record {count + 1} at byte {offset} is damaged ({err}); "
-                f"the {count} records before it are intact"
+                f"{name}: record {count + 1} at byte {end - len(data)} does not "
+                f"parse ({err}); the {count} records before it are intact"
             ) from err
-        if found is None:
-            return
-        count += 1
         yield found
+
+
+def frames(stream: BinaryIO, name: str = "log") -> Iterator[tuple[int, bytes]]:
+    """Yield each record's bytes, with the offset just past it, from `stream` on.
+
+    A size prefix is checked against the bytes that remain before anything
+    is read, so a damaged or hostile size costs nothing: `CorruptLogError`
+    names the record and its offset.
+    """
+    offset = stream.tell()
+    size = os.fstat(stream.fileno()).st_size
+    buffer, at, count = b"", 0, 0
+    while True:
+        if len(buffer) - at < MAX_VARINT and offset + len(buffer) - at < size:
+            buffer = buffer[at:] + stream.read(CHUNK)
+            at = 0
+        if at == len(buffer):
+            return
+        length, used = 0, 0
+        for used in range(min(MAX_VARINT, len(buffer) - at)):
+            byte = buffer[at + used]
+            length |= (byte & 0x7F) << (7 * used)
+            if byte < 0x80:
+                break
+        else:
+            problem = "its size prefix is cut off or longer than 10 bytes"
+            raise _damaged(name, count, offset, problem)
+        start = offset + used + 1
+        if length > size - start:
+            problem = f"it declares {length} bytes, {max(size - start, 0)} follow"
+            raise _damaged(name, count, offset, problem)
+        at += used + 1
+        if len(buffer) - at < length:
+            buffer = buffer[at:] + stream.read(length - (len(buffer) - at))
+            at = 0
+        data = buffer[at : at + length]
+        if len(data) != length:
+            raise _damaged(name, count, offset, "the file shrank while it was read")
+        at += length
+        offset = start + length
+        count += 1
+        yield offset, data
+
+
+def _damaged(name: str, count: int, offset: int, problem: str) -> CorruptLogError:
+    return CorruptLogError(
+        f"{name}: record {count + 1} at byte {offset} is damaged ({problem}); "
+        f"the {count} records before it are intact"
+    )

@@ -1,42 +1,47 @@
 """`flower-meta`: decode payloads and logs, and report on a run folder.
 
-Every wrong argument (a missing path, a folder for a file or the reverse, a
-payload that does not decode) ends in one line on stderr and exit status 1;
-output piped into a command that stops reading (`| head`) ends quietly.
+A run folder may come from anyone, so nothing in it is trusted: every wrong
+argument (a missing path, a folder for a file or the reverse, a payload that
+does not decode) and every malformed file (a damaged log, a schema that does
+not build, a record no reader can decode, a run config that is no object,
+content a tracker refuses) ends in one line on stderr naming the file and
+what is wrong, and exit status 1; what can still be read is printed,
+reported or exported. Output piped into a command that stops reading
+(`| head`) ends quietly.
 """
 
 import argparse
 import base64
 import binascii
-import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from google.protobuf import descriptor_pool, message_factory
+from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 from rich.console import Console
 from rich.progress import Progress
 
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import to_canonical_json
-from flower_app.protocol.metadata_log import (
-    BINARY_LOG,
+from flower_app.protocol.metadata_log import BINARY_LOG, read_log
+from flower_app.protocol.run_schema import (
     SCHEMA,
-    CorruptLogError,
-    read_log,
+    message_class,
     record_type,
     schema_pool,
 )
-from flower_app.protocol.rules import MetadataDecodeError
+from flower_app.protocol.text import printable
 from flower_app.reporting import tables, trackers
-from flower_app.reporting.report import RUN_CONFIG, write_report
-from flower_app.reporting.run_records import run_folder
+from flower_app.reporting.report import write_report
+from flower_app.reporting.run_records import RunRecords, run_config, run_folder
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 TABLE_WIDTH = 200
 """Columns of the tables when the output is not a terminal."""
+Problem = Callable[[str], None]
+"""Takes one problem that does not stop the command, in words."""
 
 
 class _Console(Console):
@@ -50,28 +55,40 @@ class _Console(Console):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    problems: list[str] = []
     try:
-        return int(args.command(args))
+        args.command(args, problems.append)
     except BrokenPipeError:
         # The reader stopped (e.g. `| head`): no traceback, and none at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (OSError, MetadataDecodeError, CorruptLogError, ValueError) as err:
-        print(f"flower-meta: {err}", file=sys.stderr)
-        return 1
+    except ModuleNotFoundError as err:
+        problems.append(
+            f"{err.name} is not installed: pip install 'flower-meta-protocol[trackers]'"
+        )
+    except (OSError, ValueError) as err:  # our errors: each names file and cause
+        problems.append(str(err))
+    for problem in problems:
+        print(f"flower-meta: {printable(problem, 1000)}", file=sys.stderr)
+    return 1 if problems else 0
 
 
-def _decode(args: argparse.Namespace) -> int:
+def _decode(args: argparse.Namespace, problem: Problem) -> None:
     """Print a payload, or every record of a metadata log, as canonical JSON."""
     if args.log:
         folder = run_folder(Path(args.source))
-        for record in read_log(folder / BINARY_LOG, record_type(folder)):
-            print(to_canonical_json(record))
-        return 0
+        records = read_log(folder / BINARY_LOG, record_type(folder))
+        for count, record in enumerate(records, 1):
+            try:
+                line = to_canonical_json(record)
+            except TypeError as err:  # an Any the log's schema has no type for
+                problem(f"{folder / BINARY_LOG}: record {count} is undecodable: {err}")
+                continue
+            print(line)
+        return
     payload = _payload(args.source, args.encoding)
     message_type = _message_type(args.type_url, args.schema)
     print(to_canonical_json(codec.decode(message_type, args.type_url, payload)))
-    return 0
 
 
 def _payload(source: str, encoding: str) -> bytes:
@@ -97,17 +114,20 @@ def _payload(source: str, encoding: str) -> bytes:
 def _message_type(type_url: str, schema: str | None) -> type[Message]:
     """Find the class the type URL names: this build's, or a schema file's."""
     pool = descriptor_pool.Default()
+    where = "this build"
     if schema is not None:
         path = Path(schema)
-        pool = schema_pool(path / SCHEMA if path.is_dir() else path)
+        path = path / SCHEMA if path.is_dir() else path
+        pool, where = schema_pool(path), str(path)
+    name = type_url.rsplit("/", 1)[-1]
     try:
-        found = pool.FindMessageTypeByName(type_url.rsplit("/", 1)[-1])
+        pool.FindMessageTypeByName(name)
     except KeyError:
         return TrainProcessMetadata  # the decoder refuses the type URL clearly
-    return message_factory.GetMessageClass(found)
+    return message_class(pool, name, where)
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, problem: Problem) -> None:
     """Print a run's summary tables and write its plots."""
     records, written = write_report(run_folder(Path(args.run_dir)))
     console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
@@ -115,26 +135,27 @@ def _report(args: argparse.Namespace) -> int:
         console.print(tables.as_rich(table))
     for path in written:
         print(f"wrote {path.resolve()}")
+    _records_problems("report", records, problem)
+
+
+def _records_problems(command: str, records: RunRecords, problem: Problem) -> None:
+    for text in records.undecodable:
+        problem(f"undecodable record, left out: {text}")
     if records.damage:
-        print(
-            f"flower-meta: report covers the intact records only: {records.damage}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+        problem(f"{command} covers the intact records only: {records.damage}")
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace, problem: Problem) -> None:
     """Load a run folder's metadata into MLflow or TensorBoard."""
     folder = run_folder(Path(args.run_dir))
-    config = folder / RUN_CONFIG
-    params = json.loads(config.read_text()) if config.is_file() else {}
+    params = run_config(folder, problem)
     backend: trackers.Backend
     if args.to == "mlflow":
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         uri = uri or f"sqlite:///{folder.parent / 'mlflow.db'}"
-        params = {k: str(v) for k, v in params.items()}
-        backend = trackers.MlflowBackend(uri, args.experiment, folder.name, params)
+        backend = trackers.MlflowBackend(
+            uri, args.experiment, folder.name, params, problem
+        )
     else:
         backend = trackers.TensorBoardBackend(
             Path(args.logdir or folder / "tensorboard")
@@ -143,8 +164,8 @@ def _export(args: argparse.Namespace) -> int:
         task = progress.add_task(f"exporting {folder.name} to {args.to}", total=None)
         tracker = trackers.Tracker(backend)
         trackers.export(folder, tracker, lambda n: progress.update(task, completed=n))
+    _records_problems("export", tracker.records, problem)
     print(f"exported {folder} to {args.to}")
-    return 0
 
 
 def _parser() -> argparse.ArgumentParser:

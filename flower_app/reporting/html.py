@@ -12,10 +12,13 @@ from html import escape
 from pathlib import Path
 
 from flower_app.protocol import display
+from flower_app.protocol.files import write_atomic
 from flower_app.reporting.run_records import RunRecords
 from flower_app.reporting.tables import Table, tables
 
 PAGE = "report.html"
+UNDECODABLE_SHOWN = 5
+"""Undecodable records named in the summary."""
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
        padding: 0 1rem; color: #222; }
@@ -33,9 +36,8 @@ def write_html(
     records: RunRecords, plots: list[Path], folder: Path, title: str, factor: float
 ) -> Path:
     """Write the page into `folder`; return its path."""
-    path = folder / PAGE
-    path.write_text(page(records, plots, title, factor), encoding="utf-8")
-    return path
+    text = page(records, plots, title, factor)
+    return write_atomic(folder, PAGE, text.encode("utf-8"))
 
 
 def page(records: RunRecords, plots: list[Path], title: str, factor: float) -> str:
@@ -85,6 +87,12 @@ def _summary(records: RunRecords) -> str:
         items.append(f"<li>centralized evaluation after round {last}: {metrics}</li>")
     if records.damage:
         items.append(f'<li class="note">{escape(records.damage)}</li>')
+    if undecodable := records.undecodable:
+        shown = "; ".join(undecodable[:UNDECODABLE_SHOWN])
+        items.append(
+            f'<li class="note">{len(undecodable)} records could not be decoded and '
+            f"are left out: {escape(shown)}</li>"
+        )
     return "<h2>Summary</h2><ul>" + "".join(items) + "</ul>"
 
 

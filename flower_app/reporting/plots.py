@@ -10,6 +10,7 @@
   round.
 """
 
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from flower_app.protocol import display, schema
+from flower_app.protocol.files import output_folder, safe_name, write_atomic
 from flower_app.protocol.schema import FieldDescriptor
 from flower_app.reporting.run_records import RunRecords, Stage
 from flower_app.reporting.tables import cell, heading, numeric_fields
@@ -35,11 +37,12 @@ def plot_names(records: RunRecords) -> list[str]:
 
 def write_plots(records: RunRecords, folder: Path) -> list[Path]:
     """Draw every plot into `folder` as an 800 x 450 PNG; return the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+    output_folder(folder)
     paths = []
     for name, figure in figures(records):
-        figure.savefig(folder / name)
-        paths.append(folder / name)
+        image = io.BytesIO()
+        figure.savefig(image, format="png")
+        paths.append(write_atomic(folder, name, image.getvalue()))
     return paths
 
 
@@ -52,7 +55,9 @@ def figures(records: RunRecords) -> Iterator[tuple[str, Figure]]:
 
 
 def _plots(records: RunRecords) -> list[tuple[str, Draw, Stage, FieldDescriptor]]:
-    found = []
+    """Each plot with its file name: made safe, and unique, whatever the log holds."""
+    found: list[tuple[str, Draw, Stage, FieldDescriptor]] = []
+    names: set[str] = set()
     for stage in records.stages.values():
         for field in numeric_fields(stage.message_type):
             if schema.is_bool(field):
@@ -61,8 +66,17 @@ def _plots(records: RunRecords) -> list[tuple[str, Draw, Stage, FieldDescriptor]
                 draw = _curves
             else:
                 draw = _per_client
-            found.append((f"{stage.name}_{field.name}.png", draw, stage, field))
+            name = f"{safe_name(stage.name)}_{safe_name(field.name)}"
+            if name in names:
+                name += f"-{len(found)}"
+            names.add(name)
+            found.append((f"{name}.png", draw, stage, field))
     return found
+
+
+def plain(text: str) -> str:
+    """Show text from a log as it is: a `$` starts no Matplotlib mathtext."""
+    return text.replace("$", r"\$")
 
 
 def _per_client(
@@ -94,7 +108,9 @@ def _per_client(
     if shown:
         assert stage.message_type is not None
         how = heading(field, stage.message_type).rsplit(", ", 1)[-1]
-        axes.plot(*zip(*shown, strict=True), color="tab:orange", marker="o", label=how)
+        axes.plot(
+            *zip(*shown, strict=True), color="tab:orange", marker="o", label=plain(how)
+        )
     centralized = [
         (r, metrics[field.name])
         for r, metrics in sorted(records.centralized.items())
@@ -105,7 +121,7 @@ def _per_client(
             *zip(*centralized, strict=True),
             color="tab:green",
             marker="s",
-            label=f"centralized {field.name} (server's test set)",
+            label=plain(f"centralized {field.name} (server's test set)"),
         )
     _log_scale_if_skewed(axes, stage, field)
     if axes.get_legend_handles_labels()[0]:
@@ -114,15 +130,15 @@ def _per_client(
         axes.text(
             0.5,
             0.5,
-            f"no client reported {field.name}",
+            plain(f"no client reported {field.name}"),
             ha="center",
             transform=axes.transAxes,
         )
     axes.set_xticks(rounds)
     axes.set(
-        title=f"{stage.name}: {field.name} per client, by round",
+        title=plain(f"{stage.name}: {field.name} per client, by round"),
         xlabel="server round",
-        ylabel=schema.label(field),
+        ylabel=plain(schema.label(field)),
     )
 
 
@@ -157,7 +173,7 @@ def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
         axes.bar_label(bars, [str(v) if v else "" for v in values], label_type="center")
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     axes.set(
-        title=f"{stage.name}: {field.name}, clients per round",
+        title=plain(f"{stage.name}: {field.name}, clients per round"),
         xlabel="server round",
         ylabel="clients",
     )
@@ -184,9 +200,9 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
     axes.set_xticks([r - 0.5 for r in rounds], [f"round {r}" for r in rounds])
     step = schema.field_spec(field).series or "element"
     axes.set(
-        title=f"{stage.name}: {field.name}, each client {step} by {step}",
-        xlabel=f"{step}s, grouped by server round",
-        ylabel=schema.label(field),
+        title=plain(f"{stage.name}: {field.name}, each client {step} by {step}"),
+        xlabel=plain(f"{step}s, grouped by server round"),
+        ylabel=plain(schema.label(field)),
     )
     if 0 < len(curves) <= LEGEND_LIMIT:
         axes.legend(fontsize="small", ncol=2)

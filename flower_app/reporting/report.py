@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
+from flower_app.protocol.files import output_folder
 from flower_app.reporting import plots
 from flower_app.reporting.html import write_html
 from flower_app.reporting.run_records import RunRecords, load
 
 REPORT_FOLDER = "report"
-RUN_CONFIG = "run_config.json"
-"""The run config a run folder was written with, if the app kept it."""
 STRAGGLER_FACTOR = 2.0
 
 
@@ -17,7 +16,7 @@ def write_report(
 ) -> tuple[RunRecords, list[Path]]:
     """Read the run's log, write its plots and report.html; return both."""
     records = load(run_dir)
-    folder = run_dir / REPORT_FOLDER
+    folder = output_folder(run_dir / REPORT_FOLDER)
     drawn = plots.write_plots(records, folder)
     title = f"Flower run {run_dir.name}: metadata report"
     return records, [

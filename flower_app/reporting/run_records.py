@@ -5,28 +5,29 @@ message types this build never saw are there by name. A damaged tail keeps
 every record before it and says why the log ended early.
 """
 
+import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import message_factory
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol import codec
 from flower_app.protocol.display import egress_text
-from flower_app.protocol.metadata_log import (
-    BINARY_LOG,
-    CorruptLogError,
-    read_log,
-    record_type,
-)
+from flower_app.protocol.metadata_log import BINARY_LOG, CorruptLogError, read_log
+from flower_app.protocol.run_schema import SchemaError, message_class, record_type
 from flower_app.protocol.schema import Descriptor
+from flower_app.protocol.text import printable
 
 Rounds = dict[int, dict[int, Message]]
 """round -> node -> accepted message"""
 Reasons = dict[int, dict[int, str]]
 """round -> node -> reason"""
+RUN_CONFIG = "run_config.json"
+"""The run config a run folder was written with, if the app kept it."""
+MAX_RUN_CONFIG_BYTES = 1 << 20
 _KEYS = {"accepted": codec.TRAIN_RECORD_KEY, "evaluated": codec.EVALUATE_RECORD_KEY}
 """Record keys of outcomes in logs written before records named them."""
 
@@ -64,6 +65,8 @@ class RunRecords:
     """round -> metric -> value of the server's own evaluation."""
     damage: str = ""
     """Why the log ended early, if its tail is damaged."""
+    undecodable: list[str] = field(default_factory=list)
+    """Accepted records whose message this log's schema cannot read, in words."""
 
     def stage(self, record_key: str) -> Stage:
         """Return the stage of `record_key`, created when first needed."""
@@ -91,7 +94,11 @@ class RunRecords:
         elif outcome == "failed":
             self.stage(key).failed[at][node] = record.failed.reason  # type: ignore[attr-defined]
         else:
-            meta = _accepted(getattr(record, outcome))
+            try:
+                meta = _accepted(getattr(record, outcome))
+            except Undecodable as err:
+                self.undecodable.append(f"round {at} node {node}: {err}")
+                return ""
             stage = self.stage(key)
             stage.message_type = meta.DESCRIPTOR
             stage.accepted[at][node] = meta
@@ -123,14 +130,46 @@ def _field(record: Message, name: str, default: Any) -> Any:
     return getattr(record, name)
 
 
+class Undecodable(ValueError):
+    """An accepted message packed as an Any that the log's schema cannot read."""
+
+
 def _accepted(value: Message) -> Message:
     """Return the accepted message; an Any is unpacked with its own schema."""
     if value.DESCRIPTOR.full_name != "google.protobuf.Any":
         return value
+    type_url = value.type_url  # type: ignore[attr-defined]
+    shown = printable(type_url, 120)
     pool = value.DESCRIPTOR.file.pool
-    found = pool.FindMessageTypeByName(value.type_url.rsplit("/", 1)[-1])  # type: ignore[attr-defined]
-    message_class = message_factory.GetMessageClass(found)  # type: ignore[arg-type]
-    return message_class.FromString(value.value)  # type: ignore[attr-defined]
+    try:
+        found = message_class(pool, type_url.rsplit("/", 1)[-1], "the log's schema")
+    except SchemaError as err:
+        raise Undecodable(f"{shown}: {err}") from err
+    try:
+        return found.FromString(value.value)  # type: ignore[attr-defined]
+    except (DecodeError, RecursionError) as err:
+        raise Undecodable(f"{shown}: its bytes do not parse ({err})") from err
+
+
+def run_config(folder: Path, problem: Callable[[str], None]) -> dict[str, str]:
+    """Return the run config a run folder was written with, each value as text.
+
+    A missing file is an empty config; one that is too large, no JSON, or
+    no JSON object is told to `problem` and read as empty.
+    """
+    path = folder / RUN_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        if path.stat().st_size > MAX_RUN_CONFIG_BYTES:
+            raise ValueError(f"larger than {MAX_RUN_CONFIG_BYTES} bytes")
+        found = json.loads(path.read_bytes())
+        if not isinstance(found, dict):
+            raise ValueError(f"holds a JSON {type(found).__name__}, not an object")
+    except (OSError, ValueError, RecursionError) as err:
+        problem(f"{path}: not a run config, left out ({printable(str(err), 200)})")
+        return {}
+    return {str(key): str(value) for key, value in found.items()}
 
 
 def run_folder(path: Path) -> Path:

@@ -30,12 +30,16 @@ from flwr.common import log
 from google.protobuf.message import Message
 
 from flower_app.protocol import display, schema
+from flower_app.protocol.files import output_folder, regular_files, safe_name
 from flower_app.protocol.metadata_log import (
     BINARY_LOG,
+    LOCK,
+    CorruptLogError,
     read_log,
-    record_type,
 )
+from flower_app.protocol.run_schema import record_type
 from flower_app.protocol.schema import FieldDescriptor
+from flower_app.protocol.text import printable
 from flower_app.reporting.run_records import RunRecords
 from flower_app.reporting.tables import numeric_fields
 
@@ -83,7 +87,9 @@ class Tracker:
         at = record.server_round  # type: ignore[attr-defined]
         if record.WhichOneof("outcome") == "centralized":
             metrics = self.records.centralized[at]
-            self._pending += [(f"centralized/{k}", v, at) for k, v in metrics.items()]
+            self._pending += [
+                (f"centralized/{safe_name(k)}", v, at) for k, v in metrics.items()
+            ]
             return
         if not key:
             return
@@ -91,7 +97,7 @@ class Tracker:
         self._rounds.add((key, at))
         meta = stage.accepted.get(at, {}).get(record.node_id)  # type: ignore[attr-defined]
         if meta is not None:
-            self._client(stage.name, record.node_id, at, meta)  # type: ignore[attr-defined]
+            self._client(safe_name(stage.name), record.node_id, at, meta)  # type: ignore[attr-defined]
 
     def flush(self) -> None:
         """Summarise the rounds taken since the last flush; send everything."""
@@ -112,9 +118,9 @@ class Tracker:
 
     def _client(self, stage: str, node: int, at: int, meta: Message) -> None:
         for field in numeric_fields(meta.DESCRIPTOR):
-            name = f"{stage}/{field.name}"
+            name = f"{stage}/{safe_name(field.name)}"
             if unit := schema.unit(field):
-                self._units[name] = unit
+                self._units[name] = printable(unit, 200)
             if field.is_repeated:
                 for value in getattr(meta, field.name):
                     series = f"{name}/node_{node}"
@@ -135,13 +141,12 @@ class Tracker:
         self._seen[key] |= set(accepted)
         late = display.stragglers(accepted, self.straggler_factor, first)
         counts["stragglers"] = len(late.slow)
-        self._pending += [
-            (f"{stage.name}/{k}", float(v), at) for k, v in counts.items()
-        ]
+        name = safe_name(stage.name)
+        self._pending += [(f"{name}/{k}", float(v), at) for k, v in counts.items()]
         messages = list(accepted.values())
         for field in numeric_fields(stage.message_type):
             self._pending += _field_summary(
-                f"{stage.name}/{field.name}", messages, field, at
+                f"{name}/{safe_name(field.name)}", messages, field, at
             )
 
 
@@ -196,15 +201,30 @@ class Guarded:
 
 
 class MlflowBackend:
-    """One MLflow run per Flower run, in any tracking store."""
+    """One MLflow run per Flower run, in any tracking store.
+
+    Names come from the log (record keys, field names) and the run config:
+    they are made safe first (`files.safe_name`), and whatever the store
+    still refuses is told to `problem` and skipped, batch by batch, so the
+    rest of the run still arrives.
+    """
 
     def __init__(
-        self, tracking_uri: str, experiment: str, run_name: str, params: dict[str, str]
+        self,
+        tracking_uri: str,
+        experiment: str,
+        run_name: str,
+        params: dict[str, str],
+        problem: Callable[[str], None] | None = None,
     ):
-        """Start an MLflow run named `run_name` in `experiment`, with `params`."""
+        """Start an MLflow run named `run_name` in `experiment`, with `params`.
+
+        `problem` takes what the store refuses; None: refusals raise.
+        """
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
+        self.problem = problem
         self.client = MlflowClient(tracking_uri=tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = (
@@ -217,10 +237,9 @@ class MlflowBackend:
         self.run_id = self.client.create_run(
             experiment_id, run_name=run_name
         ).info.run_id
-        if params:
-            self.client.log_batch(
-                self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()]
-            )
+        found_params = [Param(safe_name(k), str(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(found_params), 100):
+            self._logged("run config", params=found_params[start : start + 100])
 
     def scalars(self, values: Sequence[Scalar]) -> None:
         """Log metrics in batches of 1000 (MLflow's limit)."""
@@ -229,21 +248,40 @@ class MlflowBackend:
         now = int(time.time() * 1000)
         metrics = [Metric(name, value, now, step) for name, value, step in values]
         for start in range(0, len(metrics), 1000):
-            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
+            self._logged("metrics", metrics=metrics[start : start + 1000])
 
     def units(self, units: dict[str, str]) -> None:
         """Tag each field with its unit."""
         from mlflow.entities import RunTag
 
-        self.client.log_batch(
-            self.run_id, tags=[RunTag(f"unit/{k}", v) for k, v in units.items()]
-        )
+        self._logged("units", tags=[RunTag(f"unit/{k}", v) for k, v in units.items()])
 
     def close(self, run_dir: Path | None) -> None:
-        """Keep the run folder (log, schema, report) as artifacts; end the run."""
+        """Keep the run folder's own files as artifacts; end the run.
+
+        Only regular files the folder holds are uploaded: a symlink in it
+        is skipped, never followed to what it points at.
+        """
         if run_dir is not None:
-            self.client.log_artifacts(self.run_id, str(run_dir))
+            for path in regular_files(run_dir):
+                if path.name == LOCK or path.name.startswith("."):
+                    continue  # the log's lock; a temporary file of a write
+                folder = path.parent.relative_to(run_dir).as_posix()
+                self.client.log_artifact(
+                    self.run_id, str(path), None if folder == "." else folder
+                )
         self.client.set_terminated(self.run_id)
+
+    def _logged(self, what: str, **batch: object) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.log_batch(self.run_id, **batch)  # type: ignore[arg-type]
+        except MlflowException as err:
+            if self.problem is None:
+                raise
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            self.problem(f"MLflow refused {what}, left out: {printable(reason, 300)}")
 
 
 def _artifacts_beside(tracking_uri: str) -> str | None:
@@ -265,7 +303,7 @@ class TensorBoardBackend:
         """Write event files into `log_dir`."""
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(log_dir))
+        self.writer = SummaryWriter(str(output_folder(log_dir)))
 
     def scalars(self, values: Sequence[Scalar]) -> None:
         """Add each scalar at its step."""
@@ -324,13 +362,15 @@ def export(
 ) -> None:
     """Replay a run folder's log into `tracker`, round by round."""
     current: int | None = None
-    for count, record in enumerate(
-        read_log(run_dir / BINARY_LOG, record_type(run_dir)), 1
-    ):
-        server_round = record.server_round  # type: ignore[attr-defined]
-        if current is not None and server_round != current:
-            tracker.flush()
-        current = server_round
-        tracker.append(record)
-        progress(count)
+    records = read_log(run_dir / BINARY_LOG, record_type(run_dir))
+    try:
+        for count, record in enumerate(records, 1):
+            server_round = record.server_round  # type: ignore[attr-defined]
+            if current is not None and server_round != current:
+                tracker.flush()
+            current = server_round
+            tracker.append(record)
+            progress(count)
+    except CorruptLogError as err:
+        tracker.records.damage = str(err)
     tracker.close(run_dir)
