@@ -23,10 +23,15 @@ from google.protobuf.message import Message as ProtoMessage
 from PIL import Image
 
 from flower_app.protocol import codec
-from flower_app.protocol.metadata_log import BINARY_LOG, read_log
+from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.testing import VENV_BIN
 from flower_meta.v1 import metadata_pb2
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord, TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    Failure,
+    MetadataLogRecord,
+    TrainProcessMetadata,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPESCRIPT = ROOT / "examples" / "typescript"
@@ -164,3 +169,37 @@ def dependencies_only_venv(folder: Path) -> Path:
         f"project must not import here: {probe.stderr[-400:]!r}"
     )
     return folder / "bin"
+
+
+def write_run(
+    folder: Path, rounds: int = 2, record_key: str = "train_metadata"
+) -> Path:
+    """Write a small run folder: per round 2 accepted, 1 evaluated, 1 failed.
+
+    `record_key` names the stage of the accepted and failed train records.
+    """
+    metadata_log = MetadataLog(folder)
+    for server_round in range(1, rounds + 1):
+        for node in (4, 5):
+            record = MetadataLogRecord(
+                run_id=9,
+                server_round=server_round,
+                node_id=node,
+                record_key=record_key,
+            )
+            record.accepted.CopyFrom(sample_metadata(3))
+            metadata_log.append(record)
+        record = MetadataLogRecord(run_id=9, server_round=server_round, node_id=4)
+        record.evaluated.CopyFrom(
+            EvaluateProcessMetadata(
+                evaluation_time=0.1, num_examples=10, loss=0.3, accuracy=0.9
+            )
+        )
+        metadata_log.append(record)
+        failed = MetadataLogRecord(
+            run_id=9, server_round=server_round, node_id=6, record_key=record_key
+        )
+        failed.failed.CopyFrom(Failure(reason="error reply: boom"))
+        metadata_log.append(failed)
+    metadata_log.close()
+    return folder

@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog
+from flower_app.protocol.metadata_log import BINARY_LOG
 from flower_app.testing import VENV_BIN
-from flower_meta.v1.metadata_pb2 import (
-    EvaluateProcessMetadata,
-    Failure,
-    MetadataLogRecord,
-)
-from tests.helpers import VECTORS, sample_metadata
+from tests.helpers import VECTORS, write_run
 
 TUTORIAL = VECTORS / "tutorial_example.binpb"
 COMMAND = str(VENV_BIN / "flower-meta")
@@ -29,34 +24,6 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _json(name: str) -> str:
     return (VECTORS / f"{name}.json").read_text()
-
-
-def _write_run(folder: Path, rounds: int = 2) -> Path:
-    metadata_log = MetadataLog(folder)
-    for server_round in range(1, rounds + 1):
-        for node in (4, 5):
-            record = MetadataLogRecord(
-                run_id=9,
-                server_round=server_round,
-                node_id=node,
-                record_key="train_metadata",
-            )
-            record.accepted.CopyFrom(sample_metadata(3))
-            metadata_log.append(record)
-        record = MetadataLogRecord(run_id=9, server_round=server_round, node_id=4)
-        record.evaluated.CopyFrom(
-            EvaluateProcessMetadata(
-                evaluation_time=0.1, num_examples=10, loss=0.3, accuracy=0.9
-            )
-        )
-        metadata_log.append(record)
-        failed = MetadataLogRecord(
-            run_id=9, server_round=server_round, node_id=6, record_key="train_metadata"
-        )
-        failed.failed.CopyFrom(Failure(reason="error reply: boom"))
-        metadata_log.append(failed)
-    metadata_log.close()
-    return folder
 
 
 @pytest.mark.parametrize(
@@ -78,7 +45,7 @@ def test_decode_prints_canonical_json(args: list[str]) -> None:
 
 
 def test_decode_reads_a_log_from_its_folder_or_its_file(tmp_path: Path) -> None:
-    _write_run(tmp_path)
+    write_run(tmp_path)
     by_folder, by_file = (
         _run("decode", "--log", str(tmp_path)),
         _run("decode", "--log", str(tmp_path / BINARY_LOG)),
@@ -97,7 +64,7 @@ def _damage(folder: Path) -> None:
 
 
 def test_decode_reads_a_log_up_to_its_damaged_tail(tmp_path: Path) -> None:
-    _write_run(tmp_path)
+    write_run(tmp_path)
     _damage(tmp_path)
     result = _run("decode", "--log", str(tmp_path))
     assert result.returncode == 1
@@ -107,7 +74,7 @@ def test_decode_reads_a_log_up_to_its_damaged_tail(tmp_path: Path) -> None:
 
 
 def test_report_prints_tables_and_the_full_paths_it_wrote(tmp_path: Path) -> None:
-    _write_run(tmp_path)
+    write_run(tmp_path)
     result = _run("report", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "train: TrainProcessMetadata, by round" in result.stdout
@@ -122,7 +89,7 @@ def test_report_prints_tables_and_the_full_paths_it_wrote(tmp_path: Path) -> Non
 
 
 def test_report_on_a_damaged_log_covers_the_intact_records(tmp_path: Path) -> None:
-    _write_run(tmp_path)
+    write_run(tmp_path)
     _damage(tmp_path)
     result = _run("report", str(tmp_path))
     assert result.returncode == 1
@@ -133,7 +100,7 @@ def test_report_on_a_damaged_log_covers_the_intact_records(tmp_path: Path) -> No
 @pytest.fixture
 def places(tmp_path: Path) -> dict[str, Path]:
     """One of each kind of path a user might hand the command."""
-    run = _write_run(tmp_path / "run")
+    run = write_run(tmp_path / "run")
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("not protobuf\n")
     return {
@@ -182,7 +149,7 @@ def test_output_piped_into_head_ends_quietly(
     command: str, places: dict[str, Path]
 ) -> None:
     big = places["run folder"].parent / "big"
-    _write_run(big, rounds=150)  # more output than a pipe holds
+    write_run(big, rounds=150)  # more output than a pipe holds
     args = command.format(payload=TUTORIAL, run=big)
     result = subprocess.run(
         ["bash", "-o", "pipefail", "-c", f"'{COMMAND}' {args} | head -1"],

@@ -2,8 +2,9 @@
 
 import json
 import os
+from collections.abc import Callable
 from contextlib import closing
-from logging import INFO
+from logging import INFO, WARNING
 from pathlib import Path
 
 from flwr.app import ArrayRecord, Context, MetricRecord
@@ -15,6 +16,7 @@ from torch.utils.data import TensorDataset
 from flower_app.app import data, task
 from flower_app.app.settings import Settings
 from flower_app.protocol import codec
+from flower_app.protocol.files import write_atomic
 from flower_app.protocol.metadata_log import MetadataLog
 from flower_app.reporting import tables
 from flower_app.reporting.report import REPORT_FOLDER, write_report
@@ -57,8 +59,8 @@ def main(grid: Grid, context: Context) -> None:
     evaluate_instructions = EvaluateInstructions(
         metadata_type_url=codec.EVALUATE_TYPE_URL
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_CONFIG).write_text(json.dumps(settings.run_config, indent=2))
+    config = json.dumps(settings.run_config, indent=2).encode()
+    _kept("run config", lambda: write_atomic(run_dir, RUN_CONFIG, config))
     tracking = _trackers(settings, run_dir, context.run_id)
     with closing(
         MetadataLog(run_dir, settings.json_log, options.types)
@@ -91,10 +93,24 @@ def main(grid: Grid, context: Context) -> None:
         _totals(list(strategy.reports.values())),
     )
     log(INFO, "Metadata log: %s", run_dir)
+    if metadata_log.unpersisted:
+        log(
+            WARNING,
+            "Metadata log: %s records could not be written (see the warning above)",
+            len(metadata_log.unpersisted),
+        )
     if settings.report:
-        _write_report(run_dir, settings.straggler_factor)
+        _kept("report", lambda: _write_report(run_dir, settings.straggler_factor))
     for tracker in tracking:
         tracker.close(run_dir)
+
+
+def _kept(what: str, write: Callable[[], object]) -> None:
+    """Write a file of the run folder; a disk that refuses costs a warning only."""
+    try:
+        write()
+    except OSError as err:
+        log(WARNING, "%s not written, the run goes on: %s", what, err)
 
 
 def _trackers(settings: Settings, run_dir: Path, run_id: int) -> list[Guarded]:

@@ -10,6 +10,17 @@ The node's operator sets it in the node config (`flower-supernode
 | `metadata-digits` | `0` | significant digits numbers are rounded to; 0: as measured |
 | `metadata-egress-log` | `""` | a folder where the node keeps a copy of all it sent |
 
+The policy covers everything the mod sends about a call: the metadata
+payload and every MetricRecord of the reply (`apply_metrics`). The
+allow-list names metadata fields and metric names alike; a metric it does
+not name stays on the node, except the aggregation weight `num-examples`
+(Flower's default `weighted_by_key`), without which the server cannot
+aggregate the model update at all. Numbers of both are rounded the same.
+Servers that aggregate metrics (FedAvg and its family) need the same metric
+names from every node, so nodes of one federation withhold the same
+metrics; a reply with other names fails its round alone (see
+`server.admission`). The model's arrays leave as they are.
+
 The payload says what the policy did (`EgressNote`), so the server tells
 "withheld by the node" from "missing" and accepts the report.
 """
@@ -18,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from flwr.app import MetricRecord
 from google.protobuf.descriptor import FieldDescriptor as PbField
 from google.protobuf.message import Message
 
@@ -26,6 +38,8 @@ from flower_app.protocol.schema import FieldDescriptor
 from flower_meta.v1.metadata_pb2 import EgressNote
 
 _FLOATS = {PbField.TYPE_DOUBLE, PbField.TYPE_FLOAT}
+WEIGHT_KEY = "num-examples"
+"""The metric Flower's strategies weigh updates by: it always leaves."""
 
 
 @dataclass(frozen=True)
@@ -82,17 +96,33 @@ class EgressPolicy:
                 _round(meta, field, self.digits)
         return note
 
+    def apply_metrics(self, metrics: MetricRecord) -> None:
+        """Withhold and round a reply's metrics in place, as `apply` does fields."""
+        for name in list(metrics):
+            if self.allow is not None and name not in self.allow | {WEIGHT_KEY}:
+                del metrics[name]
+            elif self.digits and name != WEIGHT_KEY:
+                value = metrics[name]
+                if isinstance(value, list):
+                    metrics[name] = [_rounded(v, self.digits) for v in value]
+                else:
+                    metrics[name] = _rounded(value, self.digits)
+
+
+def _rounded(value: float, digits: int) -> float:
+    """`value` rounded to `digits` significant digits; an integer stays one."""
+    if isinstance(value, int):
+        return value
+    return float(f"{value:.{digits}g}")
+
 
 def _is_list(field: FieldDescriptor) -> bool:
     return field.message_type is None or not field.message_type.GetOptions().map_entry
 
 
 def _round(meta: Message, field: FieldDescriptor, digits: int) -> None:
-    def rounded(value: float) -> float:
-        return float(f"{value:.{digits}g}")
-
     if field.is_repeated:
         values = getattr(meta, field.name)
-        values[:] = [rounded(v) for v in values]
+        values[:] = [_rounded(v, digits) for v in values]
     elif schema.is_present(meta, field):
-        setattr(meta, field.name, rounded(getattr(meta, field.name)))
+        setattr(meta, field.name, _rounded(getattr(meta, field.name), digits))

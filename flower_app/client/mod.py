@@ -11,7 +11,8 @@
 Around every train (and evaluate) call the mod starts an empty metadata
 message of the configured type, times the call, fills the field whose role
 is ROLE_DURATION with the seconds it took (unless the function reported
-it), applies the node's egress policy (see `egress`), validates the message
+it), applies the node's egress policy (see `egress`) to it and to the reply's
+MetricRecords, validates the message
 by the schema's rules and puts it into the reply under "train_metadata"
 ("evaluate_metadata"). The function reports what only it knows with
 `report(field=value, ...)`. A report that breaks a rule raises, so the node
@@ -117,6 +118,8 @@ class MetadataMod:
             setattr(meta, duration.name, elapsed)
         policy = EgressPolicy.from_node_config(context.node_config)
         note = policy.apply(meta)
+        for metrics in reply.content.metric_records.values():
+            policy.apply_metrics(metrics)
         reply.content[record_key] = codec.to_config_record(meta, self.limits, note)
         if policy.log is not None:
             _keep_a_copy(policy.log, msg, context, record_key, meta, note)

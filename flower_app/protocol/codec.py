@@ -14,6 +14,7 @@ from flwr.app import ConfigRecord
 from flwr.app import Message as FlowerMessage
 from google.protobuf.message import DecodeError, Message
 
+from flower_app.protocol import schema
 from flower_app.protocol.rules import (
     DEFAULT_LIMITS,
     NOTHING_EXCUSED,
@@ -140,8 +141,36 @@ def decode(
             f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
             f"({err}); was the sender built from this project's proto/?",
         ) from err
+    if note is not None:
+        check_note(message, note)
     validate(message, limits, excused_by(note), payload)
     return message
+
+
+def check_note(message: Message, note: EgressNote) -> None:
+    """Refuse an egress note its payload contradicts.
+
+    The note excuses what the node's policy did, so it must be true of the
+    payload: a field said to be withheld is absent, a series said to be
+    sent as its last element holds at most one. Otherwise a note could
+    lift the server's rules and limits.
+    """
+    fields = message.DESCRIPTOR.fields_by_name
+    for name in note.withheld:
+        if schema.is_present(message, fields[name]):
+            raise MetadataDecodeError(
+                Reason.EGRESS_NOTE_MISMATCH,
+                f"{name}: the egress note says it was withheld, the payload holds it",
+            )
+    for name in note.last_only:
+        field = fields[name]
+        if not field.is_repeated or len(getattr(message, name)) > 1:
+            held = len(getattr(message, name)) if field.is_repeated else "a scalar"
+            raise MetadataDecodeError(
+                Reason.EGRESS_NOTE_MISMATCH,
+                f"{name}: the egress note says only its last element was sent, "
+                f"the payload holds {held}",
+            )
 
 
 def check_type_url(type_url: str, schema: type[Message]) -> None:

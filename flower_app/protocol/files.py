@@ -55,15 +55,14 @@ def output_folder(folder: Path) -> Path:
 
 
 def inside(folder: Path, name: str) -> Path:
-    """Return `folder / name`, refusing a name that is not one plain file name."""
-    path = folder / name
-    if (
-        name in ("", ".", "..")
-        or os.sep in name
-        or path.resolve().parent != (folder.resolve())
-    ):
+    """Return `folder / name`, the folder resolved; refuse other than a file name.
+
+    The name itself is not resolved: a symlink standing there is what a
+    rename replaces.
+    """
+    if name in ("", ".", "..") or os.sep in name or "\0" in name:
         raise UnsafePathError(f"{name!r} is not a file name inside {folder}")
-    return path
+    return folder.resolve() / name
 
 
 def write_atomic(folder: Path, name: str, data: bytes) -> Path:

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     MALFORMED = "malformed"
     TOO_MANY_EPOCHS = "too_many_epochs"
     EPOCHS_MISSING = "epochs_missing"
+    EGRESS_NOTE_MISMATCH = "egress_note_mismatch"
     MISSING_FIELD = schema.MISSING_FIELD
     OUT_OF_RANGE = schema.OUT_OF_RANGE
 
@@ -77,7 +78,8 @@ class Excused:
     withheld: frozenset[str] = frozenset()
     """Top-level fields absent on purpose: their `required` does not apply."""
     last_only: frozenset[str] = frozenset()
-    """Series sent as their last element: the epoch policy does not apply."""
+    """Series sent as their last element: epochs are not missing (the payload
+    holding at most one is checked first, `codec.check_note`)."""
 
 
 NOTHING_EXCUSED = Excused()
@@ -289,8 +291,6 @@ def _epoch_policy(
 ) -> None:
     """Apply the server's limits to an epoch series: at most max, at least asked."""
     name = field.name
-    if name in excused.last_only:
-        return
     if epochs > limits.max_epochs:
         raise MetadataDecodeError(
             Reason.TOO_MANY_EPOCHS,
@@ -298,7 +298,7 @@ def _epoch_policy(
             f"{limits.max_epochs} (run config max-epochs)",
         )
     expected = limits.expected_epochs
-    if expected is not None and epochs < expected:
+    if expected is not None and epochs < expected and name not in excused.last_only:
         raise MetadataDecodeError(
             Reason.EPOCHS_MISSING,
             f"{path}{name}: epochs {epochs + 1}..{expected} are missing: the "

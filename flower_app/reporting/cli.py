@@ -13,13 +13,14 @@ reported or exported. Output piped into a command that stops reading
 import argparse
 import base64
 import binascii
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from google.protobuf import descriptor_pool
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from rich.console import Console
 from rich.progress import Progress
 
@@ -35,7 +36,13 @@ from flower_app.protocol.run_schema import (
 from flower_app.protocol.text import printable
 from flower_app.reporting import tables, trackers
 from flower_app.reporting.report import write_report
-from flower_app.reporting.run_records import RunRecords, run_config, run_folder
+from flower_app.reporting.run_records import (
+    RunRecords,
+    Undecodable,
+    run_config,
+    run_folder,
+    unpacked,
+)
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 TABLE_WIDTH = 200
@@ -80,8 +87,10 @@ def _decode(args: argparse.Namespace, problem: Problem) -> None:
         records = read_log(folder / BINARY_LOG, record_type(folder))
         for count, record in enumerate(records, 1):
             try:
+                if record.WhichOneof("outcome") == "accepted_other":
+                    unpacked(record.accepted_other)  # type: ignore[attr-defined]
                 line = to_canonical_json(record)
-            except TypeError as err:  # an Any the log's schema has no type for
+            except (Undecodable, TypeError, DecodeError) as err:
                 problem(f"{folder / BINARY_LOG}: record {count} is undecodable: {err}")
                 continue
             print(line)
@@ -151,6 +160,7 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
     params = run_config(folder, problem)
     backend: trackers.Backend
     if args.to == "mlflow":
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # one line a problem
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         uri = uri or f"sqlite:///{folder.parent / 'mlflow.db'}"
         backend = trackers.MlflowBackend(

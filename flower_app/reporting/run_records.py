@@ -95,7 +95,7 @@ class RunRecords:
             self.stage(key).failed[at][node] = record.failed.reason  # type: ignore[attr-defined]
         else:
             try:
-                meta = _accepted(getattr(record, outcome))
+                meta = unpacked(getattr(record, outcome))
             except Undecodable as err:
                 self.undecodable.append(f"round {at} node {node}: {err}")
                 return ""
@@ -134,8 +134,12 @@ class Undecodable(ValueError):
     """An accepted message packed as an Any that the log's schema cannot read."""
 
 
-def _accepted(value: Message) -> Message:
-    """Return the accepted message; an Any is unpacked with its own schema."""
+def unpacked(value: Message) -> Message:
+    """Return the accepted message; an Any is unpacked with its own schema.
+
+    Raises `Undecodable` for an Any whose type the schema lacks (or cannot
+    build) or whose bytes do not parse.
+    """
     if value.DESCRIPTOR.full_name != "google.protobuf.Any":
         return value
     type_url = value.type_url  # type: ignore[attr-defined]
