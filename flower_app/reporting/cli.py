@@ -13,7 +13,6 @@ reported or exported. Output piped into a command that stops reading
 import argparse
 import base64
 import binascii
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -160,7 +159,6 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
     params = run_config(folder, problem)
     backend: trackers.Backend
     if args.to == "mlflow":
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # one line a problem
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         uri = uri or f"sqlite:///{folder.parent / 'mlflow.db'}"
         backend = trackers.MlflowBackend(

@@ -18,6 +18,7 @@ run. MLflow and TensorBoard are optional dependencies
 (`pip install 'flower-meta-protocol[trackers]'`).
 """
 
+import logging
 import statistics
 import time
 from collections import defaultdict
@@ -224,6 +225,9 @@ class MlflowBackend:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
+        # Its store's set-up lines ("Creating initial MLflow database tables")
+        # are no news to a run's log or a command's one line a problem.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.problem = problem
         self.client = MlflowClient(tracking_uri=tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
