@@ -6,6 +6,7 @@ metadata log and the report. The node keeps its own copy of what it sent.
 """
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +17,30 @@ from flwr.app import (
     ConfigRecord,
     Context,
     Message,
+    MessageType,
     MetricRecord,
     RecordDict,
 )
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 
-from flower_app.app import client_app
+from flower_app.app import client_app, task
 from flower_app.app.server_app import CustomFedAdagrad
+from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.client.egress import EgressPolicy
 from flower_app.client.mod import MetadataMod, metadata_mod, report
+from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
+from flower_app.protocol.rules import Limits, MetadataDecodeError
 from flower_app.reporting import tables
 from flower_app.reporting.run_records import load
 from flower_app.testing import NodeList, answer, delivered
-from flower_meta.v1.metadata_pb2 import EgressNote, TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import (
+    EgressNote,
+    EvaluateInstructions,
+    EvaluateProcessMetadata,
+    TrainProcessMetadata,
+)
 from tests.conftest import Simulate
 
 LOSSES = [1.23456789, 0.87654321, 0.5]
@@ -286,3 +296,184 @@ def test_two_nodes_under_two_policies_in_a_simulation(
     text = tables.as_text(load(run_dir))
     assert "withheld training_time, converged" in text
     assert "training_losses: last element only; rounded to 2 significant digits" in text
+
+
+# What the server makes of a note, whatever the node claims.
+
+
+def _decode(meta: TrainProcessMetadata, note: EgressNote, max_epochs: int) -> None:
+    codec.decode(
+        TrainProcessMetadata,
+        URL,
+        meta.SerializeToString(),
+        Limits(max_epochs=max_epochs, expected_epochs=5),
+        note,
+    )
+
+
+@pytest.mark.parametrize(
+    ("meta", "note", "detail"),
+    [
+        (
+            TrainProcessMetadata(training_time=1.0, training_losses=[0.1] * 8000),
+            EgressNote(last_only=["training_losses"]),
+            "training_losses: the egress note says only its last element was sent, "
+            "the payload holds 8000",
+        ),
+        (
+            TrainProcessMetadata(training_time=1.0, training_losses=[0.2, 0.1]),
+            EgressNote(last_only=["training_losses"]),
+            "training_losses: the egress note says only its last element was sent, "
+            "the payload holds 2",
+        ),
+        (
+            TrainProcessMetadata(training_time=1.0, training_losses=[0.1] * 5),
+            EgressNote(withheld=["training_time"]),
+            "training_time: the egress note says it was withheld, the payload holds it",
+        ),
+        (
+            TrainProcessMetadata(training_time=1.0, training_losses=[0.1] * 5),
+            EgressNote(last_only=["training_time"]),
+            "training_time: the egress note says only its last element was sent, "
+            "the payload holds a scalar",
+        ),
+    ],
+    ids=["8000 losses", "2 losses", "withheld but sent", "scalar"],
+)
+def test_a_note_its_payload_contradicts_is_refused_with_its_own_reason(
+    meta: TrainProcessMetadata, note: EgressNote, detail: str
+) -> None:
+    with pytest.raises(MetadataDecodeError) as caught:
+        _decode(meta, note, max_epochs=4096)
+    assert (caught.value.reason, caught.value.detail) == (
+        "egress_note_mismatch",
+        detail,
+    )
+
+
+def test_a_true_note_still_excuses_what_the_policy_did() -> None:
+    _decode(
+        TrainProcessMetadata(training_losses=[0.1]),
+        EgressNote(withheld=["training_time"], last_only=["training_losses"]),
+        max_epochs=4096,
+    )
+
+
+def test_the_epoch_limit_holds_on_what_the_payload_holds_whatever_the_note() -> None:
+    many = TrainProcessMetadata(training_time=1.0, training_losses=[0.1] * 8000)
+    with pytest.raises(MetadataDecodeError) as caught:
+        _decode(many, EgressNote(withheld=["converged"]), max_epochs=4096)
+    assert caught.value.reason == "too_many_epochs"
+
+
+def test_a_contradicting_note_is_a_rejection_and_the_update_counts(
+    tmp_path: Path,
+) -> None:
+    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    strategy.min_available_nodes = strategy.min_train_nodes = 1
+    (sent,) = delivered(
+        strategy.configure_train(
+            1,
+            ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))}),
+            ConfigRecord(),
+            NodeList([1]),  # type: ignore[arg-type]
+        )
+    )
+    record = codec.to_config_record(TrainProcessMetadata(training_time=1.0))
+    record["meta"] = TrainProcessMetadata(
+        training_time=1.0, training_losses=[0.1] * 8000
+    ).SerializeToString()
+    record["egress"] = EgressNote(last_only=["training_losses"]).SerializeToString()
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord({"w": Array(np.ones(2, dtype=np.float32))}),
+            "metrics": MetricRecord({"num-examples": 10}),
+            "train_metadata": record,
+        }
+    )
+    arrays, _ = strategy.aggregate_train(1, [answer(sent, content)])
+    assert arrays is not None
+    assert strategy.reports[1].rejected[1].startswith("egress_note_mismatch: ")
+    (logged,) = read_log(tmp_path / BINARY_LOG)
+    assert logged.rejected.reason == "egress_note_mismatch"
+
+
+# Every value that leaves the node, with the real example ClientApp.
+
+
+def _instruction(kind: str, config: ConfigRecord) -> Message:
+    content = RecordDict(
+        {"arrays": ArrayRecord(task.Net(64, 10).state_dict()), "config": config}
+    )
+    return Message(content, dst_node_id=4, message_type=kind)
+
+
+def _left_the_node(reply: Message, record_key: str) -> dict[str, object]:
+    """Every value the reply carries about the call: metadata fields and metrics."""
+    record = reply.content[record_key]
+    assert isinstance(record, ConfigRecord)
+    url = str(record["type_url"])
+    message_type = (
+        TrainProcessMetadata if url.endswith("TrainProcessMetadata") else None
+    ) or EvaluateProcessMetadata
+    meta = message_type.FromString(bytes(record["meta"]))  # type: ignore[arg-type]
+    found: dict[str, object] = {f.name: v for f, v in meta.ListFields()}
+    for metrics in reply.content.metric_records.values():
+        found |= {f"metric {k}": v for k, v in metrics.items()}
+    return found
+
+
+def _rounded_to(value: object, digits: int) -> bool:
+    values = list(value) if isinstance(value, Iterable) else [value]
+    return all(isinstance(v, int) or float(f"{v:.{digits}g}") == v for v in values)
+
+
+@pytest.mark.parametrize(
+    ("allow", "expected_train", "expected_evaluate"),
+    [
+        (
+            "training_time",
+            {"training_time", "metric num-examples"},
+            {"metric num-examples"},
+        ),
+        (
+            "training_time,training_losses,eval_acc,accuracy",
+            {"training_time", "training_losses", "metric num-examples"},
+            {"accuracy", "metric eval_acc", "metric num-examples"},
+        ),
+    ],
+)
+def test_every_value_that_leaves_the_node_obeys_its_policy(
+    allow: str, expected_train: set[str], expected_evaluate: set[str]
+) -> None:
+    context = Context(
+        run_id=1,
+        node_id=4,
+        node_config={
+            "partition-id": 1,
+            "num-partitions": 10,
+            "metadata-allow": allow,
+            "metadata-digits": 2,
+        },
+        state=RecordDict(),
+        run_config={},
+    )
+    settings = Settings.from_run_config(pyproject_run_config())
+    train = client_app.app(
+        _instruction(
+            MessageType.TRAIN, codec.to_config_record(settings.train_instructions)
+        ),
+        context,
+    )
+    instructions = EvaluateInstructions(metadata_type_url=codec.EVALUATE_TYPE_URL)
+    evaluate = client_app.app(
+        _instruction(MessageType.EVALUATE, codec.to_config_record(instructions)),
+        context,
+    )
+    for reply, key, expected in (
+        (train, "train_metadata", expected_train),
+        (evaluate, "evaluate_metadata", expected_evaluate),
+    ):
+        sent = _left_the_node(reply, key)
+        assert set(sent) == expected
+        assert all(_rounded_to(v, 2) for v in sent.values()), sent

@@ -115,6 +115,9 @@ class MetadataLog:
         try:
             output_folder(folder)
             self._lock = _lock(folder, wait)
+            for name in (SCHEMA, JSON_LOG, BINARY_LOG):  # what a killed writer left
+                for stale in folder.glob(f".{name}*.tmp"):
+                    stale.unlink()
             schema = folder / SCHEMA
             ours = file_descriptor_set(files)
             if schema.is_file() and not schema.is_symlink():
@@ -142,11 +145,9 @@ class MetadataLog:
         if not self._pending_names or self._fd is None:
             return
         try:
-            with memoryview(self._pending) as whole:
-                view = whole
-                while view:
-                    view = view[os.write(self._fd, view) :]
-                view.release()
+            data, written = bytes(self._pending), 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
             os.fsync(self._fd)
         except OSError as err:
             _truncate(self._fd, self._durable)
@@ -241,7 +242,8 @@ def repair_tail(folder: Path, fd: int) -> int:
     promises more bytes than follow. Appending after it would hide every
     later record from readers, so the cut bytes go to
     `metadata.binpb.torn-<offset>` and the log is truncated to its last
-    whole record, with a warning.
+    whole record, with a warning; the JSON mirror keeps the lines of the
+    records that remain.
     """
     path = folder / BINARY_LOG
     size = os.fstat(fd).st_size
@@ -254,6 +256,7 @@ def repair_tail(folder: Path, fd: int) -> int:
     kept = write_atomic(folder, f"{BINARY_LOG}.torn-{end}", cut)
     os.ftruncate(fd, end)
     os.fsync(fd)
+    _keep_lines(folder / JSON_LOG, count)
     log(
         WARNING,
         "metadata log %s: its last record was cut off at byte %s (a crash while "
@@ -307,6 +310,17 @@ def _skip(stream: BinaryIO, limit: int | None, name: str) -> tuple[int, int, boo
     except CorruptLogError:
         return count, end, True
     return count, end, False
+
+
+def _keep_lines(path: Path, count: int) -> None:
+    """Cut the mirror after its first `count` lines, if it has more."""
+    if not path.is_file() or path.is_symlink():
+        return
+    with path.open("r+b") as stream:
+        for _ in range(count):
+            if not stream.readline():
+                return
+        stream.truncate(stream.tell())
 
 
 def _complete_lines(path: Path) -> int:
