@@ -3,15 +3,22 @@
     python -m benchmarks [--force]
 
 Each benchmark waits for a quiet machine first (up to 10 minutes), then
-refuses, as on its own, unless --force. About 15 minutes on 2 cores.
+refuses, as on its own, unless --force. About 25 minutes on 2 cores.
 """
 
 import sys
 
-from benchmarks import payload_codec, readme, scale, server_overhead, whole_run
+from benchmarks import (
+    payload_codec,
+    readme,
+    run_folder,
+    scale,
+    server_overhead,
+    whole_run,
+)
 from benchmarks.common import console, wait_for_quiet
 
-BENCHMARKS = [payload_codec, server_overhead, whole_run, scale]
+BENCHMARKS = [payload_codec, server_overhead, whole_run, scale, run_folder]
 
 
 def main(argv: list[str] | None = None) -> None:

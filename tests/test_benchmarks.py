@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import payload_codec, readme, scale, server_overhead, whole_run
+from benchmarks import (
+    payload_codec,
+    readme,
+    run_folder,
+    scale,
+    server_overhead,
+    whole_run,
+)
 from benchmarks.common import Spread, ratio
 
 QUICK = ["--quick", "--force", "--output"]
@@ -20,7 +27,7 @@ def _results(path: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize(
-    "name", ["payload_codec", "server_overhead", "whole_run", "scale"]
+    "name", ["payload_codec", "server_overhead", "whole_run", "scale", "run_folder"]
 )
 def test_the_readme_shows_the_recorded_results(name: str) -> None:
     assert readme.blocks()[name] == readme.render(name)
@@ -63,3 +70,10 @@ def test_scale_runs(tmp_path: Path) -> None:
         4,
         "yes",
     )
+
+
+@pytest.mark.e2e
+def test_run_folder_runs(tmp_path: Path) -> None:
+    rows = _results(run_folder.main([*QUICK, str(tmp_path)]))
+    assert [row["command"] for row in rows] == list(run_folder.COMMANDS)
+    assert all(row["records"] == 1000 and row["exit status"] == 0 for row in rows)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flower_app.protocol import display
 from flower_app.protocol.files import write_atomic
-from flower_app.reporting.run_records import RunRecords
+from flower_app.reporting.run_records import Messages, RunRecords
 from flower_app.reporting.tables import Table, tables
 
 PAGE = "report.html"
@@ -132,7 +132,7 @@ def _stragglers(records: RunRecords, factor: float) -> str:
     for stage in records.stages.values():
         seen: set[int] = set()
         for at in stage.rounds:
-            accepted = stage.accepted.get(at, {})
+            accepted = stage.accepted.get(at) or Messages()
             late = display.stragglers(accepted, factor, set(accepted) - seen)
             seen |= set(accepted)
             rows += [

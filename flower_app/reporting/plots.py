@@ -8,14 +8,21 @@
 - a boolean: per round, how many clients said true, false or nothing;
 - a number series (e.g. per-epoch losses): each client's curve, round by
   round.
+
+With more than `CLIENT_CAP` clients (in a round, for a number; in the run,
+for a series) the clients are drawn as their median and the band of the
+middle 80% instead, so a plot of a million records stays readable and
+takes seconds.
 """
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from flower_app.protocol import display, schema
 from flower_app.protocol.files import output_folder, safe_name, write_atomic
@@ -25,6 +32,11 @@ from flower_app.reporting.tables import cell, heading, numeric_fields
 
 LEGEND_LIMIT = 12
 """Clients named in a legend; beyond, the legend says how many there are."""
+CLIENT_CAP = 50
+"""Clients drawn one by one; with more, a plot draws the median and the band
+of the middle 80% of clients, and its legend says so."""
+MAX_ROUND_TICKS = 20
+"""Rounds labelled one by one; with more, Matplotlib picks the ticks."""
 LOG_SCALE_RATIO = 5.0
 """A log scale when the largest value exceeds the median by this factor."""
 Draw = Callable[[Axes, Stage, FieldDescriptor, RunRecords], None]
@@ -85,7 +97,13 @@ def _per_client(
     rounds = stage.rounds
     seen: set[int] = set()
     points: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    for server_round in rounds:
+    crowded = max((len(stage.accepted[r]) for r in rounds), default=0) > CLIENT_CAP
+    if crowded:
+        spread = [
+            (r, display.values(list(stage.accepted[r].values()), field)) for r in rounds
+        ]
+        _band(axes, spread, f"10-90% of clients (over {CLIENT_CAP} a round)")
+    for server_round in [] if crowded else rounds:
         clients = stage.accepted[server_round]
         for index, (node, meta) in enumerate(sorted(clients.items())):
             x = server_round + 0.3 * (index / max(len(clients) - 1, 1) - 0.5)
@@ -134,12 +152,34 @@ def _per_client(
             ha="center",
             transform=axes.transAxes,
         )
-    axes.set_xticks(rounds)
+    _round_ticks(axes, rounds)
     axes.set(
         title=plain(f"{stage.name}: {field.name} per client, by round"),
         xlabel="server round",
         ylabel=plain(schema.label(field)),
     )
+
+
+def _band(
+    axes: Axes, spread: Sequence[tuple[float, Sequence[float]]], label: str
+) -> None:
+    """Draw the clients' 10-90% band and median at each x, for many clients."""
+    shown = [(x, values) for x, values in spread if values]
+    if not shown:
+        return
+    xs = [x for x, _ in shown]
+    low, median, high = zip(
+        *(np.quantile(values, [0.1, 0.5, 0.9]) for _, values in shown), strict=True
+    )
+    axes.fill_between(xs, low, high, color="tab:blue", alpha=0.25, label=label)
+    axes.plot(xs, median, color="tab:blue", linewidth=1, label="clients' median")
+
+
+def _round_ticks(axes: Axes, rounds: list[int]) -> None:
+    if len(rounds) <= MAX_ROUND_TICKS:
+        axes.set_xticks(rounds)
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _log_scale_if_skewed(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
@@ -192,19 +232,26 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
                 server_round - 1 + (i + 1) / len(series) for i in range(len(series))
             ]
             curves.setdefault(node, []).extend(zip(steps, series, strict=True))
-    for node, points in sorted(curves.items()):
+    if len(curves) > CLIENT_CAP:
+        by_step: dict[float, list[float]] = {}
+        for points in curves.values():
+            for x, y in points:
+                by_step.setdefault(x, []).append(y)
+        _band(axes, sorted(by_step.items()), f"10-90% of the {len(curves)} clients")
+    for node, points in [] if len(curves) > CLIENT_CAP else sorted(curves.items()):
         label = f"node …{node % 10_000:04d}"
         axes.plot(*zip(*points, strict=True), marker=".", label=label)
-    for boundary in rounds[:-1]:
-        axes.axvline(boundary, color="grey", linewidth=0.5)
-    axes.set_xticks([r - 0.5 for r in rounds], [f"round {r}" for r in rounds])
+    if len(rounds) <= MAX_ROUND_TICKS:
+        for boundary in rounds[:-1]:
+            axes.axvline(boundary, color="grey", linewidth=0.5)
+        axes.set_xticks([r - 0.5 for r in rounds], [f"round {r}" for r in rounds])
     step = schema.field_spec(field).series or "element"
     axes.set(
         title=plain(f"{stage.name}: {field.name}, each client {step} by {step}"),
         xlabel=plain(f"{step}s, grouped by server round"),
         ylabel=plain(schema.label(field)),
     )
-    if 0 < len(curves) <= LEGEND_LIMIT:
+    if 0 < len(curves) <= LEGEND_LIMIT or len(curves) > CLIENT_CAP:
         axes.legend(fontsize="small", ncol=2)
     elif curves:
         axes.text(

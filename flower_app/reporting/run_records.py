@@ -7,7 +7,7 @@ every record before it and says why the log ended early.
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,38 @@ from flower_app.protocol.run_schema import SchemaError, message_class, record_ty
 from flower_app.protocol.schema import Descriptor
 from flower_app.protocol.text import printable
 
-Rounds = dict[int, dict[int, Message]]
+
+class Messages(Mapping[int, Message]):
+    """One round's accepted messages by node, kept as their bytes.
+
+    A message is parsed each time it is read (about a microsecond), so a
+    run of a million records is held in a few hundred bytes a record, not
+    in a parsed message each.
+    """
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._kept: dict[int, tuple[type[Message], bytes]] = {}
+
+    def put(self, node: int, message: Message) -> None:
+        """Keep `message` as node's."""
+        self._kept[node] = (type(message), message.SerializeToString())
+
+    def __getitem__(self, node: int) -> Message:
+        """Parse node's message."""
+        kind, data = self._kept[node]
+        return kind.FromString(data)
+
+    def __iter__(self) -> Iterator[int]:
+        """Iterate over the nodes."""
+        return iter(self._kept)
+
+    def __len__(self) -> int:
+        """Count the nodes."""
+        return len(self._kept)
+
+
+Rounds = dict[int, Messages]
 """round -> node -> accepted message"""
 Reasons = dict[int, dict[int, str]]
 """round -> node -> reason"""
@@ -39,7 +70,7 @@ class Stage:
     record_key: str
     message_type: Descriptor | None = None
     """Type of its accepted messages; None until one is seen."""
-    accepted: Rounds = field(default_factory=lambda: defaultdict(dict))
+    accepted: Rounds = field(default_factory=lambda: defaultdict(Messages))
     rejected: Reasons = field(default_factory=lambda: defaultdict(dict))
     failed: Reasons = field(default_factory=lambda: defaultdict(dict))
     egress: dict[int, str] = field(default_factory=dict)
@@ -101,7 +132,7 @@ class RunRecords:
                 return ""
             stage = self.stage(key)
             stage.message_type = meta.DESCRIPTOR
-            stage.accepted[at][node] = meta
+            stage.accepted[at].put(node, meta)
             note = _field(record, "egress", None)
             if note is not None and note.ByteSize():
                 stage.egress[node] = egress_text(note)

@@ -41,7 +41,7 @@ from flower_app.protocol.metadata_log import (
 from flower_app.protocol.run_schema import record_type
 from flower_app.protocol.schema import FieldDescriptor
 from flower_app.protocol.text import printable
-from flower_app.reporting.run_records import RunRecords
+from flower_app.reporting.run_records import Messages, RunRecords
 from flower_app.reporting.tables import numeric_fields
 
 Scalar = tuple[str, float, int]
@@ -132,7 +132,7 @@ class Tracker:
 
     def _summary(self, key: str, at: int) -> None:
         stage = self.records.stage(key)
-        accepted = stage.accepted.get(at, {})
+        accepted = stage.accepted.get(at) or Messages()
         counts = {
             "accepted": len(accepted),
             "rejected": len(stage.rejected.get(at, {})),
