@@ -6,6 +6,7 @@ Read back with the trackers' own readers (`MlflowClient`, TensorBoard's
 
 import dataclasses
 import logging
+import statistics
 import subprocess
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,7 +21,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from flower_app.app.client_app import app as client_app
 from flower_app.app.settings import Settings
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
-from flower_app.reporting.trackers import Guarded, Scalar, Tracker, trackers
+from flower_app.reporting.trackers import (
+    CLIENT_CAP,
+    Guarded,
+    Scalar,
+    TensorBoardBackend,
+    Tracker,
+    export,
+    trackers,
+)
 from flower_app.testing import VENV_BIN
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
@@ -221,3 +230,35 @@ def test_an_unknown_or_missing_tracker_is_skipped_with_a_warning(
     assert found == []
     assert "tracker wandb is off for this run" in caplog.text
     MetadataLog(tmp_path)  # the run itself goes on
+
+
+def test_beyond_the_cap_clients_count_in_the_summaries_only(tmp_path: Path) -> None:
+    order = [9, 3, 14, 1, 7, 12, 5, 15, 2, 11, 8, 4, 13, 6, 10]
+    times = {node: 0.1 * node + 0.05 * (node % 3) for node in order}
+    metadata_log = MetadataLog(tmp_path, json_lines=False)
+    for server_round in (1, 2):
+        for node in order:
+            record = MetadataLogRecord(
+                server_round=server_round, node_id=node, record_key="train_metadata"
+            )
+            record.accepted.CopyFrom(sample_metadata(3))
+            record.accepted.training_time = times[node] * server_round
+            metadata_log.append(record)
+    metadata_log.close()
+
+    export(tmp_path, Tracker(TensorBoardBackend(tmp_path / "tensorboard")))
+
+    events = EventAccumulator(
+        str(tmp_path / "tensorboard"), size_guidance={"scalars": 0}
+    )
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    tracked = {int(t.rsplit("_", 1)[1]) for t in tags if "/node_" in t}
+    assert tracked == set(order[:CLIENT_CAP])
+    medians = [(e.step, e.value) for e in events.Scalars("train/training_time/median")]
+    assert [step for step, _ in medians] == [1, 2]
+    for step, value in medians:
+        expected = statistics.median(times[n] * step for n in order)
+        assert value == pytest.approx(expected, rel=1e-6)
+    accepted = [e.value for e in events.Scalars("train/accepted")]
+    assert accepted == [15.0, 15.0]

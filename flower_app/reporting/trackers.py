@@ -6,7 +6,9 @@ replays a run folder's log), so both give the same numbers:
 
 - `<stage>/<field>/node_<id>`: each client's value per round (step: the
   round); a number series (e.g. per-epoch losses) one step per element,
-  continuing across rounds;
+  continuing across rounds; for the first `CLIENT_CAP` clients of a stage
+  to report only, so that a run of thousands of clients stays a few
+  hundred charts (the round's summary covers every client);
 - `<stage>/<field>/min|median|max`, `<stage>/<flag>/share_true`,
   `<stage>/accepted|rejected|failed|stragglers`: the round's summary;
 - `centralized/<metric>`: the server's own evaluation, per round.
@@ -47,6 +49,8 @@ from flower_app.reporting.tables import numeric_fields
 Scalar = tuple[str, float, int]
 """(name, value, step)"""
 KINDS = ("mlflow", "tensorboard")
+CLIENT_CAP = 10
+"""Clients of a stage whose own values are tracked; the summaries cover all."""
 DEFAULT_STRAGGLER_FACTOR = 2.0
 
 
@@ -76,6 +80,7 @@ class Tracker:
         self._steps: dict[str, int] = defaultdict(int)
         self._pending: list[Scalar] = []
         self._seen: dict[str, set[int]] = defaultdict(set)
+        self._tracked: dict[str, set[int]] = defaultdict(set)
         self._units: dict[str, str] = {}
         self._rounds: set[tuple[str, int]] = set()
 
@@ -96,9 +101,13 @@ class Tracker:
             return
         stage = self.records.stage(key)
         self._rounds.add((key, at))
-        meta = stage.accepted.get(at, {}).get(record.node_id)  # type: ignore[attr-defined]
+        node = record.node_id  # type: ignore[attr-defined]
+        tracked = self._tracked[key]
+        if node not in tracked and len(tracked) < CLIENT_CAP:
+            tracked.add(node)
+        meta = stage.accepted.get(at, {}).get(node) if node in tracked else None
         if meta is not None:
-            self._client(safe_name(stage.name), record.node_id, at, meta)  # type: ignore[attr-defined]
+            self._client(safe_name(stage.name), node, at, meta)
 
     def flush(self) -> None:
         """Summarise the rounds taken since the last flush; send everything."""
