@@ -1,4 +1,5 @@
-"""Numbers print as ECMAScript's String(number) does, on both sides of each form.
+"""Canonical JSON: numbers print as ECMAScript's String(number) does, on both
+sides of each form; the fast writer prints what protobuf's json_format does.
 
 The expected texts are what a JavaScript engine prints (ECMA-262,
 Number::toString): positional from 1e-6 up to below 1e21, exponential
@@ -6,10 +7,24 @@ outside; Python's repr differs at 1e16 and above and below 1e-4.
 """
 
 import math
+import re
+from typing import Any
 
 import pytest
+from google.protobuf import message_factory
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given
+from hypothesis import strategies as st
 
-from flower_app.protocol.canonical_json import format_number, number_text
+from flower_app.protocol.canonical_json import (
+    format_number,
+    number_text,
+    slow_canonical_json,
+    to_canonical_json,
+)
+from flower_meta.v1 import metadata_pb2, options_pb2
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 
 @pytest.mark.parametrize(
@@ -47,3 +62,98 @@ def test_nan_and_the_infinities_have_names_but_no_json() -> None:
     assert number_text(-math.inf) == "-Infinity"
     with pytest.raises(ValueError, match="JSON has no"):
         format_number(math.inf)
+
+
+# The fast writer against protobuf's own proto3 JSON mapping, on any message.
+
+_LIMITS = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+}
+MESSAGES = [
+    *metadata_pb2.DESCRIPTOR.message_types_by_name.values(),
+    *options_pb2.DESCRIPTOR.message_types_by_name.values(),
+    Timestamp.DESCRIPTOR,
+]
+
+
+def _scalar(field: Any, data: st.DataObject, depth: int) -> Any:
+    kind = field.type
+    if kind in _LIMITS:
+        return data.draw(st.integers(*_LIMITS[kind]))
+    if kind == FieldDescriptor.TYPE_DOUBLE:
+        return data.draw(st.floats(allow_nan=True, allow_infinity=True))
+    if kind == FieldDescriptor.TYPE_FLOAT:
+        return data.draw(st.floats(width=32, allow_nan=False))
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return data.draw(st.booleans())
+    if kind == FieldDescriptor.TYPE_STRING:
+        return data.draw(st.text(max_size=8))
+    if kind == FieldDescriptor.TYPE_BYTES:
+        return data.draw(st.binary(max_size=8))
+    if kind == FieldDescriptor.TYPE_ENUM:
+        known = [value.number for value in field.enum_type.values]
+        return data.draw(st.sampled_from(known) | st.integers(-5, 50))
+    raise AssertionError(kind)
+
+
+def _fill(message: Any, data: st.DataObject, depth: int = 0) -> None:
+    """Set an arbitrary choice of `message`'s fields to arbitrary values."""
+    descriptor = message.DESCRIPTOR
+    if descriptor.full_name == "google.protobuf.Timestamp":
+        message.seconds = data.draw(st.integers(-(10**11), 253_402_300_799))
+        message.nanos = data.draw(st.sampled_from([0, 1, 10**3, 10**6, 999_999_999]))
+        return
+    if descriptor.full_name == "google.protobuf.Any":
+        inner = TrainProcessMetadata(training_time=data.draw(st.floats(0, 10)))
+        message.Pack(inner)
+        return
+    for field in descriptor.fields:
+        if depth > 2 or not data.draw(st.booleans()):
+            continue
+        target = field.message_type
+        if target is not None and target.GetOptions().map_entry:
+            entries = getattr(message, field.name)
+            key_field, value_field = target.fields_by_name.values()
+            for _ in range(data.draw(st.integers(0, 3))):
+                key = _scalar(key_field, data, depth)
+                if value_field.message_type is None:
+                    entries[key] = _scalar(value_field, data, depth)
+                else:
+                    _fill(entries[key], data, depth + 1)
+        elif field.is_repeated:
+            values = getattr(message, field.name)
+            for _ in range(data.draw(st.integers(0, 3))):
+                if target is None:
+                    values.append(_scalar(field, data, depth))
+                else:
+                    _fill(values.add(), data, depth + 1)
+        elif target is not None:
+            _fill(getattr(message, field.name), data, depth + 1)
+            getattr(message, field.name).SetInParent()
+        else:
+            setattr(message, field.name, _scalar(field, data, depth))
+
+
+@pytest.mark.parametrize("descriptor", MESSAGES, ids=lambda d: d.name)
+@given(data=st.data())
+def test_the_fast_writer_prints_what_json_format_prints(
+    descriptor: Any, data: st.DataObject
+) -> None:
+    message = message_factory.GetMessageClass(descriptor)()
+    _fill(message, data)
+    try:
+        expected = slow_canonical_json(message)
+    except ValueError as refused:  # e.g. a Timestamp before 0001
+        with pytest.raises(ValueError, match=re.escape(str(refused))):
+            to_canonical_json(message)
+        return
+    assert to_canonical_json(message) == expected
