@@ -16,10 +16,9 @@ allow-list names metadata fields and metric names alike; a metric it does
 not name stays on the node, except the aggregation weight `num-examples`
 (Flower's default `weighted_by_key`), without which the server cannot
 aggregate the model update at all. Numbers of both are rounded the same.
-Servers that aggregate metrics (FedAvg and its family) need the same metric
-names from every node, so nodes of one federation withhold the same
-metrics; a reply with other names fails its round alone (see
-`server.admission`). The model's arrays leave as they are.
+A node that keeps a metric back still has its update counted: the server
+averages the metrics every reply of the round holds (`server.admission`).
+The model's arrays leave as they are.
 
 The payload says what the policy did (`EgressNote`), so the server tells
 "withheld by the node" from "missing" and accepts the report.

@@ -8,9 +8,13 @@ and the rest go on to the aggregation.
 
 The expected shape: train replies hold exactly one ArrayRecord, under the
 key the server sent the model under, with the same array names and shapes,
-loadable as NumPy; every
-reply holds exactly one MetricRecord with the weight key as a finite number
->= 0 and the same metric names (and list lengths) as most replies.
+loadable as NumPy; every reply holds exactly one MetricRecord with the
+weight key as a finite number >= 0, and each of its metrics has the list
+length (or none) that most replies give that metric. Replies may hold
+different metric names (a node's egress policy may keep some back): the
+aggregation then averages only the metrics every admitted reply holds,
+and the others are dropped from the replies it is given, so FedAvg's
+average never mixes replies that lack a metric with replies that have it.
 """
 
 import math
@@ -94,24 +98,47 @@ def admit(
         except OutOfShape as err:
             failed[node] = str(err)
     arrays = expected.arrays or _most_common([s[0] for _, _, s in shaped])
-    metrics = _most_common([s[1] for _, _, s in shaped])
-    admitted, weight = [], 0.0
+    lengths: dict[str, Counter[int | None]] = {}
+    for _, _, (_, its_metrics, _) in shaped:
+        for name, length in its_metrics:
+            lengths.setdefault(name, Counter())[length] += 1
+    usual = {name: counts.most_common(1)[0][0] for name, counts in lengths.items()}
+    admitted, weight, names = [], 0.0, []
     for node, reply, (its_arrays, its_metrics, its_weight) in shaped:
+        odd = [(n, length) for n, length in its_metrics if length != usual[n]]
         if its_arrays != arrays:
             failed[node] = "arrays differ in names or shapes from the global model's"
-        elif its_metrics != metrics:
+        elif odd:
+            name, length = odd[0]
             failed[node] = (
-                f"metric names {_names(its_metrics)} differ from the round's "
-                f"usual {_names(metrics)}"
+                f"metric {printable(name, 80)!r} holds {_count(length)}, most "
+                f"replies {_count(usual[name])}"
             )
         else:
             admitted.append((node, reply))
+            names.append({name for name, _ in its_metrics})
             weight += its_weight
     if admitted and not weight:
         reason = f"every admitted reply weighs 0 ({expected.weight_key!r})"
         failed |= dict.fromkeys((node for node, _ in admitted), reason)
-        admitted = []
+        admitted, names = [], []
+    shared = set.intersection(*names) if names else set()
+    for (_, reply), its_names in zip(admitted, names, strict=True):
+        if its_names != shared:
+            _keep_metrics(reply, shared)
     return admitted, failed
+
+
+def _count(length: int | None) -> str:
+    return "a number" if length is None else f"a list of {length}"
+
+
+def _keep_metrics(reply: Message, names: set[str]) -> None:
+    """Keep only the metrics `names` in the reply's MetricRecord."""
+    for key, record in list(reply.content.items()):
+        if _kind(type(record)) is MetricRecord:
+            kept = {k: v for k, v in cast(MetricRecord, record).items() if k in names}
+            reply.content[key] = MetricRecord(kept)
 
 
 def array_shape(arrays: ArrayRecord, record_key: str) -> ArrayShape:
@@ -188,7 +215,3 @@ def _metric_shape(metrics: Mapping[str, object]) -> MetricShape:
 
 def _most_common(shapes: list[T]) -> T | None:
     return Counter(shapes).most_common(1)[0][0] if shapes else None
-
-
-def _names(shape: MetricShape | None) -> str:
-    return printable(repr([name for name, _ in shape or ()]), 200)
