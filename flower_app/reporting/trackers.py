@@ -110,9 +110,13 @@ class Tracker:
             self._client(safe_name(stage.name), node, at, meta)
 
     def flush(self) -> None:
-        """Summarise the rounds taken since the last flush; send everything."""
+        """Summarise the rounds taken since the last flush; send everything.
+
+        A summarised round's messages are let go: a tracker holds one round.
+        """
         for key, at in sorted(self._rounds):
             self._summary(key, at)
+            self.records.stage(key).accepted.pop(at, None)
         self._rounds.clear()
         if self._units:
             self.backend.units(dict(self._units))
