@@ -16,7 +16,7 @@ takes seconds.
 """
 
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +99,9 @@ def _per_client(
     points: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     crowded = max((len(stage.accepted[r]) for r in rounds), default=0) > CLIENT_CAP
     if crowded:
-        spread = [
+        spread = (
             (r, display.values(list(stage.accepted[r].values()), field)) for r in rounds
-        ]
+        )
         _band(axes, spread, f"10-90% of clients (over {CLIENT_CAP} a round)")
     for server_round in [] if crowded else rounds:
         clients = stage.accepted[server_round]
@@ -161,18 +161,42 @@ def _per_client(
 
 
 def _band(
-    axes: Axes, spread: Sequence[tuple[float, Sequence[float]]], label: str
+    axes: Axes, spread: Iterable[tuple[float, Sequence[float]]], label: str
 ) -> None:
-    """Draw the clients' 10-90% band and median at each x, for many clients."""
-    shown = [(x, values) for x, values in spread if values]
-    if not shown:
-        return
-    xs = [x for x, _ in shown]
-    low, median, high = zip(
-        *(np.quantile(values, [0.1, 0.5, 0.9]) for _, values in shown), strict=True
-    )
-    axes.fill_between(xs, low, high, color="tab:blue", alpha=0.25, label=label)
-    axes.plot(xs, median, color="tab:blue", linewidth=1, label="clients' median")
+    """Draw the clients' 10-90% band and median at each x, for many clients.
+
+    `spread` is read once, so a caller can hand it one round at a time.
+    """
+    xs: list[float] = []
+    low: list[float] = []
+    median: list[float] = []
+    high: list[float] = []
+    for x, values in spread:
+        if len(values):
+            xs.append(x)
+            for found, quantile in zip(
+                (low, median, high),
+                np.quantile(values, [0.1, 0.5, 0.9]),
+                strict=True,
+            ):
+                found.append(float(quantile))
+    if xs:
+        axes.fill_between(xs, low, high, color="tab:blue", alpha=0.25, label=label)
+        axes.plot(xs, median, color="tab:blue", linewidth=1, label="clients' median")
+
+
+def _steps(
+    stage: Stage, field: FieldDescriptor, rounds: list[int]
+) -> Iterator[tuple[float, list[float]]]:
+    """Every client's series values at each step, a round at a time."""
+    for server_round in rounds:
+        by_step: dict[float, list[float]] = {}
+        for meta in stage.accepted[server_round].values():
+            series = getattr(meta, field.name)
+            for i, value in enumerate(series):
+                step = server_round - 1 + (i + 1) / len(series)
+                by_step.setdefault(step, []).append(value)
+        yield from sorted(by_step.items())
 
 
 def _round_ticks(axes: Axes, rounds: list[int]) -> None:
@@ -222,8 +246,12 @@ def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
 
 def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:
     rounds = stage.rounds
+    clients = {node for r in rounds for node in stage.accepted[r]}
+    if len(clients) > CLIENT_CAP:
+        label = f"10-90% of the {len(clients)} clients"
+        _band(axes, _steps(stage, field, rounds), label)
     curves: dict[int, list[tuple[float, float]]] = {}
-    for server_round in rounds:
+    for server_round in [] if len(clients) > CLIENT_CAP else rounds:
         for node, meta in sorted(stage.accepted[server_round].items()):
             series = list(getattr(meta, field.name))
             if not series:
@@ -232,13 +260,7 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
                 server_round - 1 + (i + 1) / len(series) for i in range(len(series))
             ]
             curves.setdefault(node, []).extend(zip(steps, series, strict=True))
-    if len(curves) > CLIENT_CAP:
-        by_step: dict[float, list[float]] = {}
-        for points in curves.values():
-            for x, y in points:
-                by_step.setdefault(x, []).append(y)
-        _band(axes, sorted(by_step.items()), f"10-90% of the {len(curves)} clients")
-    for node, points in [] if len(curves) > CLIENT_CAP else sorted(curves.items()):
+    for node, points in sorted(curves.items()):
         label = f"node …{node % 10_000:04d}"
         axes.plot(*zip(*points, strict=True), marker=".", label=label)
     if len(rounds) <= MAX_ROUND_TICKS:
@@ -251,7 +273,7 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
         xlabel=plain(f"{step}s, grouped by server round"),
         ylabel=plain(schema.label(field)),
     )
-    if 0 < len(curves) <= LEGEND_LIMIT or len(curves) > CLIENT_CAP:
+    if 0 < len(curves) <= LEGEND_LIMIT or len(clients) > CLIENT_CAP:
         axes.legend(fontsize="small", ncol=2)
     elif curves:
         axes.text(
