@@ -3,7 +3,7 @@
     python -m benchmarks [--force]
 
 Each benchmark waits for a quiet machine first (up to 10 minutes), then
-refuses, as on its own, unless --force. About 25 minutes on 2 cores.
+refuses, as on its own, unless --force. About 20 minutes on 2 cores.
 """
 
 import sys
