@@ -226,9 +226,8 @@ def test_two_nodes_two_policies_through_the_server(
     assert "withheld training_time, converged" in text
 
 
-def test_a_note_that_names_no_field_is_refused() -> None:
-    strategy = CustomFedAdagrad()
-    strategy.current_arrays = {"w": np.zeros(2, dtype=np.float32)}
+def _one_instruction(strategy: CustomFedAdagrad) -> Message:
+    """Configure round 1's training for node 1 alone; return its instruction."""
     strategy.min_available_nodes = strategy.min_train_nodes = 1
     (sent,) = delivered(
         strategy.configure_train(
@@ -238,6 +237,13 @@ def test_a_note_that_names_no_field_is_refused() -> None:
             NodeList([1]),  # type: ignore[arg-type]
         )
     )
+    return sent
+
+
+def test_a_note_that_names_no_field_is_refused() -> None:
+    strategy = CustomFedAdagrad()
+    strategy.current_arrays = {"w": np.zeros(2, dtype=np.float32)}
+    sent = _one_instruction(strategy)
     note = EgressNote(withheld=["training_time", "\x1b[31mno_such\nfield"])
     content = RecordDict(
         {
@@ -370,15 +376,7 @@ def test_a_contradicting_note_is_a_rejection_and_the_update_counts(
     tmp_path: Path,
 ) -> None:
     strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
-    strategy.min_available_nodes = strategy.min_train_nodes = 1
-    (sent,) = delivered(
-        strategy.configure_train(
-            1,
-            ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))}),
-            ConfigRecord(),
-            NodeList([1]),  # type: ignore[arg-type]
-        )
-    )
+    sent = _one_instruction(strategy)
     record = codec.to_config_record(TrainProcessMetadata(training_time=1.0))
     record["meta"] = TrainProcessMetadata(
         training_time=1.0, training_losses=[0.1] * 8000
