@@ -157,3 +157,26 @@ def test_the_fast_writer_prints_what_json_format_prints(
             to_canonical_json(message)
         return
     assert to_canonical_json(message) == expected
+
+
+def test_a_log_record_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison above would pass if everything fell back to json_format."""
+    record = metadata_pb2.MetadataLogRecord(
+        run_id=7, server_round=3, node_id=2**63 + 1, record_key="train_metadata"
+    )
+    record.received_at.seconds, record.received_at.nanos = 1_700_000_000, 5_000_000
+    record.accepted.CopyFrom(
+        TrainProcessMetadata(training_time=0.5, training_losses=[1.0, float("nan")])
+    )
+    expected = slow_canonical_json(record)
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("json_format was called")
+
+    monkeypatch.setattr(json_format, "MessageToDict", refuse)
+    assert to_canonical_json(record) == expected
+    assert expected == (
+        '{"accepted":{"trainingLosses":[1,"NaN"],"trainingTime":0.5},'
+        '"nodeId":"9223372036854775809","receivedAt":"2023-11-14T22:13:20.005Z",'
+        '"recordKey":"train_metadata","runId":"7","serverRound":3}'
+    )
