@@ -5,6 +5,7 @@ UTF-16 code units, no whitespace, numbers as ECMAScript prints them.
 """
 
 import base64
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -61,6 +62,9 @@ _INT32 = {
     FieldDescriptor.TYPE_FIXED32,
     FieldDescriptor.TYPE_SFIXED32,
 }
+_IN_ONEOF = "oneof"
+"""A field whose presence its oneof's `WhichOneof` tells (one call a oneof)."""
+_FLOATING = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 _LAST_SECOND = 253_402_300_799
 """9999-12-31T23:59:59Z, the latest a Timestamp may say."""
 
@@ -84,7 +88,7 @@ def _timestamp(stamp: Any) -> str:
     seconds, nanos = stamp.seconds, stamp.nanos
     if not (0 <= seconds <= _LAST_SECOND and 0 <= nanos < 1_000_000_000):
         raise _Unsupported  # before 1970 or out of range: json_format says
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    text = _utc_seconds(seconds)
     if nanos == 0:
         return f'"{text}Z"'
     if nanos % 1_000_000 == 0:
@@ -92,6 +96,12 @@ def _timestamp(stamp: Any) -> str:
     if nanos % 1_000 == 0:
         return f'"{text}.{nanos // 1_000:06d}Z"'
     return f'"{text}.{nanos:09d}Z"'
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_seconds(seconds: int) -> str:
+    """Print a whole second as UTC date and time; a log's records share few."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def _unsupported(_: object) -> str:
@@ -105,21 +115,39 @@ def _compile(descriptor: Any) -> Write:
         return lambda m: encode_basestring(m.ToJsonString())
     if descriptor.full_name.startswith("google.protobuf."):
         return _unsupported
+    if descriptor.is_extendable:
+        return _unsupported  # extensions are json_format's to name
     ranked = sorted(descriptor.fields, key=lambda f: f.json_name.encode("utf-16-be"))
-    fields = {
-        field.number: (rank, encode_basestring(field.json_name) + ":", _field(field))
-        for rank, field in enumerate(ranked)
-    }
+    oneofs = [oneof.name for oneof in descriptor.oneofs]
+    plan = [
+        (
+            encode_basestring(field.json_name) + ":",
+            field.name,
+            _IN_ONEOF if field.containing_oneof else field.has_presence,
+            field.type in _FLOATING and not field.is_repeated,
+            _field(field),
+        )
+        for field in ranked
+    ]
 
     def write(message: Any) -> str:
+        chosen = [message.WhichOneof(oneof) for oneof in oneofs]
         parts = []
-        for field, value in message.ListFields():
-            found = fields.get(field.number)
-            if found is None or field.is_extension:
-                raise _Unsupported
-            parts.append((found[0], found[1] + found[2](value)))
-        parts.sort()
-        return "{" + ",".join(text for _, text in parts) + "}"
+        for name, attribute, presence, signed_zero, value_json in plan:
+            if presence is _IN_ONEOF:
+                if attribute not in chosen:
+                    continue
+                value = getattr(message, attribute)
+            elif presence:
+                if not message.HasField(attribute):
+                    continue
+                value = getattr(message, attribute)
+            else:  # set unless it holds the default; -0.0 is not the default
+                value = getattr(message, attribute)
+                if not value and not (signed_zero and math.copysign(1, value) < 0):
+                    continue
+            parts.append(name + value_json(value))
+        return "{" + ",".join(parts) + "}"
 
     return write
 
@@ -143,7 +171,17 @@ def _field(field: Any) -> Write:
     one = _scalar(field)
     if not field.is_repeated:
         return one
+    if field.type == FieldDescriptor.TYPE_DOUBLE:
+        return _doubles
     return lambda values: "[" + ",".join(map(one, values)) + "]"
+
+
+def _doubles(values: Any) -> str:
+    """Write a repeated double: reprs joined, each ".0" dropped, in one pass."""
+    text = ",".join(map(repr, values))
+    if "e" in text or "n" in text or "-0.0" in text:  # exponents, nan, inf, -0
+        return "[" + ",".join(map(number_json, values)) + "]"
+    return "[" + (text + ",").replace(".0,", ",")[:-1] + "]"
 
 
 def _map_key(field: Any) -> Write:
@@ -161,7 +199,7 @@ def _scalar(field: Any) -> Write:
     if kind == FieldDescriptor.TYPE_DOUBLE:
         return number_json
     if kind in _INT32:
-        return lambda v: format_number(float(v))
+        return str  # exactly a double: ECMAScript prints its digits
     if kind in _INT64:
         return lambda v: f'"{v}"'
     if kind == FieldDescriptor.TYPE_BOOL:
@@ -178,6 +216,10 @@ def _scalar(field: Any) -> Write:
 
 def number_json(number: float) -> str:
     """Write a double as proto3 JSON does: NaN and infinities as strings."""
+    text = repr(number)
+    if "e" not in text and "n" not in text and text != "-0.0":
+        # Positional (1e-4 <= |number| < 1e16, or 0), as ECMAScript prints it.
+        return text[:-2] if text.endswith(".0") else text
     if math.isfinite(number):
         return format_number(number)
     return f'"{number_text(number)}"'
