@@ -29,7 +29,7 @@ from flwr.clientapp.typing import ClientAppCallable
 from google.protobuf.duration_pb2 import Duration
 
 from flower_app.app import client_app
-from flower_app.client.mod import metadata_mod
+from flower_app.client.mod import metadata_mod, report
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import VECTORS
 from tests.tutorial_pickle import armed_payload
@@ -252,9 +252,9 @@ def _trouble(msg: Message, context: Context, call_next: ClientAppCallable) -> Me
     """Misbehave as this node's partition id says, around the real ClientApp."""
     trouble = int(context.node_config["partition-id"]) - 1
     failure = trouble - len(BAD_INPUTS)
-    if failure >= 0 and FAILURES[failure] == "raises":
+    if failure in range(len(FAILURES)) and FAILURES[failure] == "raises":
         raise RuntimeError("this ClientApp crashes\nwith a second line")
-    if failure >= 0:
+    if failure in range(len(FAILURES)):
         return Message(Error(code=1, reason="this ClientApp gives up"), reply_to=msg)
     reply = call_next(msg, context)
     if 0 <= trouble < len(BAD_INPUTS):
@@ -262,10 +262,22 @@ def _trouble(msg: Message, context: Context, call_next: ClientAppCallable) -> Me
     return reply
 
 
-app = ClientApp(mods=[_trouble, metadata_mod])
-app.train()(client_app.train)
+NUM_NODES = 1 + len(BAD_INPUTS) + len(FAILURES) + 1
+"""The last partition's own metadata breaks a rule: its node refuses to send it."""
 
-NUM_NODES = 1 + len(BAD_INPUTS) + len(FAILURES)
+
+def _breaks_a_rule(
+    msg: Message, context: Context, call_next: ClientAppCallable
+) -> Message:
+    """In the last partition, report a negative loss, as a buggy train function."""
+    reply = call_next(msg, context)
+    if int(context.node_config["partition-id"]) == NUM_NODES - 1:
+        report(training_losses=[-1.0] * EXPECTED_EPOCHS)
+    return reply
+
+
+app = ClientApp(mods=[_trouble, metadata_mod, _breaks_a_rule])
+app.train()(client_app.train)
 
 RELEASE = "FLOWER_META_RELEASE"
 """Environment variable naming the file whose creation releases the silent node."""

@@ -1,5 +1,6 @@
 """The codec: round trips, the envelope, type URLs, and clear refusals."""
 
+import hashlib
 import math
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from flower_app.protocol import codec
 from flower_app.protocol.rules import Limits, MetadataDecodeError
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import Rejection, TrainProcessMetadata
 from tests.helpers import reply_from, sample_metadata
 
 TRAIN = TrainProcessMetadata
@@ -196,3 +197,58 @@ def test_the_sender_refuses_what_the_server_would() -> None:
     with pytest.raises(MetadataDecodeError) as caught:
         codec.to_config_record(TrainProcessMetadata(training_time=math.nan))
     assert caught.value.reason == "training_time_out_of_range"
+
+
+REFUSAL_URL = "type.googleapis.com/flower_meta.v1.Rejection"
+
+
+def _refusal(**fields: object) -> bytes:
+    return Rejection(**fields).SerializeToString()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("meta", "reason", "detail"),
+    [
+        (b"\xff\xff", "malformed", "2 bytes are not a node's refusal"),
+        (_refusal(reason="Bad Reason"), "malformed", "with reason 'Bad Reason'"),
+        (_refusal(reason=""), "malformed", "with reason ''"),
+        (_refusal(reason="a" * 65), "malformed", "not 1 to 64 characters"),
+        (_refusal(reason="x\n\x1b[31m"), "malformed", r"'x\\n\\x1b\[31m'"),
+        (_refusal(reason="x", detail="y" * 200), "payload_too_large", "exceed"),
+    ],
+)
+def test_a_node_refusal_that_is_not_one_is_refused(
+    meta: bytes, reason: str, detail: str
+) -> None:
+    content = _content(type_url=REFUSAL_URL, meta=meta)
+    with pytest.raises(codec.Refused, match=detail) as caught:
+        codec.from_message(
+            TRAIN,
+            reply_from(3, content),
+            "train_metadata",
+            Limits(max_payload_bytes=100),
+        )
+    assert caught.value.reason == reason
+
+
+def test_a_node_refusal_keeps_the_nodes_reason_and_bounds_the_rest() -> None:
+    sent = _refusal(
+        reason="loss_out_of_range",
+        detail="training_losses[0]: got -1\n",
+        payload=b"p" * 1000,
+        payload_size=5000,
+        payload_sha256=b"h" * 31,  # not a SHA-256: dropped
+        type_url="type.googleapis.com/x.Y",
+    )
+    with pytest.raises(codec.Refused) as caught:
+        _from_reply(reply_from(3, _content(type_url=REFUSAL_URL, meta=sent)))
+    rejection = caught.value.rejection("train_metadata")
+    assert rejection.reason == "loss_out_of_range"
+    assert rejection.detail == r"refused by the node: training_losses[0]: got -1\n"
+    assert rejection.payload == b"p" * 256
+    assert rejection.payload_size == 5000
+    assert rejection.payload_sha256 == hashlib.sha256(b"p" * 256).digest()
+    assert (rejection.type_url, rejection.record_key) == (
+        "type.googleapis.com/x.Y",
+        "train_metadata",
+    )

@@ -179,6 +179,12 @@ def test_simulation_survives_every_bad_input_and_failure(
     first = next(iter(Net(num_features=1, num_classes=2).state_dict()))
     for bad in hostile.BAD_INPUTS:
         expected[bad.outcome].append(bad.expected(first))
+    expected["rejected"].append("loss_out_of_range")  # refused by the node itself
+    at_node = [why for why in report.rejected.values() if "by the node" in why]
+    assert len(at_node) == 1, report.rejected
+    assert at_node[0].startswith(
+        "loss_out_of_range: refused by the node: training_losses[0]: "
+    ), at_node
     reasons = sorted(why.split(":")[0] for why in report.rejected.values())
     assert reasons == sorted(expected["rejected"])
     failures = sorted(report.failed.values())
@@ -186,6 +192,11 @@ def test_simulation_survives_every_bad_input_and_failure(
     for start in expected["failed"]:
         assert any(why.startswith(start) for why in failures), start
     assert "error reply: this ClientApp gives up" in failures
+    crashed = [why for why in failures if "crashes" in why]
+    assert crashed == [
+        r"error reply: this ClientApp crashes\nwith a second line "
+        "(RayTaskError(ClientAppException))"
+    ], failures
     assert sum(why.startswith("error reply: ") for why in failures) == 2
     assert all(why.isprintable() for why in failures)
     assert not (quick_run / "executed").exists(), "an armed pickle was unpickled"

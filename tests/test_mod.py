@@ -1,12 +1,14 @@
 """The ClientApp mod around plain quickstart-style functions."""
 
+import hashlib
+
 import pytest
 from flwr.app import Context, Error, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from flower_app.client.mod import MetadataMod, report
 from flower_app.protocol import codec
-from flower_app.protocol.rules import MetadataDecodeError
+from flower_app.protocol.rules import Limits
 from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
 from tests.helpers import node_context
 
@@ -81,11 +83,30 @@ def test_evaluate_replies_carry_evaluation_metadata() -> None:
     assert "train_metadata" not in reply.content
 
 
-def test_a_report_that_breaks_a_rule_fails_the_call() -> None:
-    app = _app(lambda: report(training_losses=[-1.0]))
-    with pytest.raises(MetadataDecodeError) as caught:
-        _call(app)
-    assert caught.value.reason == "loss_out_of_range"
+def test_a_report_that_breaks_a_rule_sends_the_update_and_the_reason() -> None:
+    reply = _call(_app(lambda: report(training_losses=[-1.0])))
+    assert reply.content["metrics"]["num-examples"] == 1  # the update still goes
+    with pytest.raises(codec.Refused) as caught:
+        _train_meta(reply)
+    refused = caught.value
+    assert refused.reason == "loss_out_of_range"
+    assert refused.detail.startswith("refused by the node: training_losses")
+    assert "-1" in refused.detail
+    sent = TrainProcessMetadata(training_time=3.0, training_losses=[-1.0])
+    payload = sent.SerializeToString()
+    assert refused.type_url == "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
+    assert refused.payload == payload
+    assert refused.payload_size == len(payload)
+    assert refused.payload_sha256 == hashlib.sha256(payload).digest()
+
+
+def test_a_report_over_the_size_limit_is_refused_at_the_node() -> None:
+    mod = MetadataMod(clock=Ticks(), limits=Limits(max_payload_bytes=16))
+    reply = _call(_app(lambda: report(training_losses=[0.5] * 8), mod))
+    with pytest.raises(codec.Refused) as caught:
+        _train_meta(reply)
+    assert caught.value.reason == "payload_too_large"
+    assert caught.value.payload_size == 8 * 8 + 2 + 9  # losses, their tag, the time
 
 
 def test_a_wrong_field_name_is_a_clear_error() -> None:

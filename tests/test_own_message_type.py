@@ -28,6 +28,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp.strategy import FedAvg
 
 from flower_app.client.mod import MetadataMod, report
+from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
@@ -143,14 +144,15 @@ def test_the_mod_sends_it_and_the_strategy_reads_logs_and_summarises_it(
 
 
 def test_its_rules_hold_on_both_sides(stats: ModuleType, tmp_path: Path) -> None:
+    reply = _client(stats, [-1.0])(
+        delivered([Message(RecordDict(), dst_node_id=1, message_type="train")])[0],
+        node_context(1, 0),
+    )
     with pytest.raises(MetadataDecodeError) as caught:
-        _client(stats, [-1.0])(
-            delivered([Message(RecordDict(), dst_node_id=1, message_type="train")])[0],
-            node_context(1, 0),
-        )
-    assert (
-        str(caught.value)
-        == "bad_grad_norm: grad_norms[0]: must be finite and >= 0, got -1"
+        codec.from_message(stats.ClientStats, reply, "train_metadata")
+    assert str(caught.value) == (
+        "bad_grad_norm: refused by the node: grad_norms[0]: must be finite and "
+        ">= 0, got -1"
     )
 
     strategy = MetadataFedAvg(metadata=MetadataOptions(train_type=stats.ClientStats))

@@ -15,24 +15,28 @@ it), applies the node's egress policy (see `egress`) to it and to the reply's
 MetricRecords, validates the message
 by the schema's rules and puts it into the reply under "train_metadata"
 ("evaluate_metadata"). The function reports what only it knows with
-`report(field=value, ...)`. A report that breaks a rule raises, so the node
-fails instead of sending what the server would refuse.
+`report(field=value, ...)`. A report that breaks a rule is not sent: the
+reply carries the model update and, in the metadata's place, the rule's
+reason (`codec.refusal_record`), which the server records as a rejection;
+the update still counts.
 """
 
 import time
 from collections.abc import Callable
 from contextlib import closing
 from contextvars import ContextVar
+from logging import WARNING
 from pathlib import Path
 
 from flwr.app import Context, Message, MessageType
 from flwr.clientapp.typing import ClientAppCallable
+from flwr.common.logger import log
 from google.protobuf.message import Message as ProtoMessage
 
 from flower_app.client.egress import EgressPolicy
 from flower_app.protocol import codec, schema
 from flower_app.protocol.metadata_log import MetadataLog, file_accepted, new_record
-from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
+from flower_app.protocol.rules import DEFAULT_LIMITS, Limits, MetadataDecodeError
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
     EvaluateProcessMetadata,
@@ -120,7 +124,13 @@ class MetadataMod:
         note = policy.apply(meta)
         for metrics in reply.content.metric_records.values():
             policy.apply_metrics(metrics)
-        reply.content[record_key] = codec.to_config_record(meta, self.limits, note)
+        try:
+            record = codec.to_config_record(meta, self.limits, note)
+        except MetadataDecodeError as err:
+            log(WARNING, "metadata not sent, it breaks a rule: %s", err)
+            reply.content[record_key] = codec.refusal_record(err, meta)
+            return reply
+        reply.content[record_key] = record
         if policy.log is not None:
             _keep_a_copy(policy.log, msg, context, record_key, meta, note)
         return reply

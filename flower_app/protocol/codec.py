@@ -7,6 +7,7 @@ under "evaluate_metadata", instructions under "config". Decoding has one
 path: the record's shape, the type URL, the size, the parse, the rules.
 """
 
+import hashlib
 import re
 from typing import TypeVar
 
@@ -28,6 +29,7 @@ from flower_app.protocol.text import printable
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
     EvaluateProcessMetadata,
+    Rejection,
     TrainProcessMetadata,
 )
 
@@ -47,10 +49,15 @@ EGRESS_KEY = "egress"
 """Key of the node's `EgressNote` inside such a `ConfigRecord`, if its policy acted."""
 MAX_TYPE_URL = 256
 """Longest type URL a reader looks at."""
+PAYLOAD_KEPT = 256
+"""Bytes of a refused payload a `Rejection` keeps for inspection."""
+MAX_REASON = 64
+"""Longest reason code a node may give for refusing its own metadata."""
 MAX_REMEMBERED = 1024
 """Type URLs accepted before, remembered so that the next check is one lookup."""
 _ACCEPTED: dict[str, type[Message]] = {}
 _TYPE_URL = re.compile(rf"[A-Za-z0-9._~:/-]{{1,{MAX_TYPE_URL}}}")
+_REASON = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_REASON - 1}}}")
 
 
 def type_url_of(schema: type[Message]) -> str:
@@ -62,6 +69,10 @@ TRAIN_TYPE_URL = type_url_of(TrainProcessMetadata)
 EVALUATE_TYPE_URL = type_url_of(EvaluateProcessMetadata)
 
 
+REFUSAL_TYPE_URL = type_url_of(Rejection)
+"""Type URL of what a node sends in place of metadata it refused itself."""
+
+
 class Refused(MetadataDecodeError):
     """A refused record, with what it held: its type URL and payload, if any."""
 
@@ -70,6 +81,63 @@ class Refused(MetadataDecodeError):
         super().__init__(error.reason, error.detail)
         self.type_url = type_url
         self.payload = payload
+        self.payload_size = len(payload)
+        self.payload_sha256 = hashlib.sha256(payload).digest() if payload else b""
+
+    def rejection(self, record_key: str) -> Rejection:
+        """Describe this refusal for the metadata log, text escaped and bounded."""
+        return Rejection(
+            reason=self.reason,
+            detail=printable(self.detail),
+            payload=self.payload[:PAYLOAD_KEPT],
+            payload_size=self.payload_size,
+            payload_sha256=self.payload_sha256,
+            type_url=printable(self.type_url),
+            record_key=record_key,
+        )
+
+
+def refusal_record(error: MetadataDecodeError, message: Message) -> ConfigRecord:
+    """Build what a node sends in place of metadata that breaks a rule.
+
+    A `Rejection` under the refusal type URL: the reason code and detail the
+    node's own check gave, and the refused payload's size, hash and first
+    bytes. The server records the reply's metadata as rejected with that
+    reason, and its model update still counts, as for metadata the server
+    refuses itself.
+    """
+    payload = message.SerializeToString()
+    refused = Refused(error, type_url_of(type(message)), payload)
+    return ConfigRecord(
+        {
+            TYPE_URL_KEY: REFUSAL_TYPE_URL,
+            META_KEY: refused.rejection("").SerializeToString(),
+        }
+    )
+
+
+def _refused_by_node(payload: bytes, limits: Limits) -> Refused:
+    """Read the `Rejection` a node sent for its own metadata (`refusal_record`)."""
+    _check_size(payload, limits)
+    try:
+        sent = Rejection.FromString(payload)
+    except DecodeError as err:
+        raise MetadataDecodeError(
+            Reason.MALFORMED, f"{len(payload)} bytes are not a node's refusal ({err})"
+        ) from err
+    if not _REASON.fullmatch(sent.reason):
+        raise MetadataDecodeError(
+            Reason.MALFORMED,
+            f"the node refused its metadata with reason "
+            f"{printable(repr(sent.reason), 80)}, not 1 to {MAX_REASON} characters "
+            "of a-z 0-9 _",
+        )
+    error = MetadataDecodeError(sent.reason, f"refused by the node: {sent.detail}")
+    refused = Refused(error, sent.type_url, sent.payload[:PAYLOAD_KEPT])
+    refused.payload_size = sent.payload_size
+    if len(sent.payload_sha256) == hashlib.sha256().digest_size:
+        refused.payload_sha256 = sent.payload_sha256
+    return refused
 
 
 def to_config_record(
@@ -94,14 +162,19 @@ def read(
     """Decode the `schema` message a Flower message carries under `record_key`.
 
     Returns it with the node's egress note (None if its policy did nothing).
-    Raises `Refused` for anything that is not a valid `schema` message.
+    Raises `Refused` for anything that is not a valid `schema` message, and
+    with the node's own reason when the node refused it (`refusal_record`).
     """
     type_url, payload = "", b""
     try:
         type_url, payload, note = _envelope(message, record_key, schema)
-        return decode(schema, type_url, payload, limits, note), note
+        if type_url == REFUSAL_TYPE_URL:
+            refused = _refused_by_node(payload, limits)
+        else:
+            return decode(schema, type_url, payload, limits, note), note
     except MetadataDecodeError as err:
         raise Refused(err, type_url, payload) from err
+    raise refused
 
 
 def from_message(

@@ -27,7 +27,7 @@ from typing import TypeVar, cast
 from flwr.app import Array, ArrayRecord, Message, MetricRecord
 from flwr.common.constant import SType
 
-from flower_app.protocol.text import printable
+from flower_app.protocol.text import error_text, printable
 
 NodeId = int
 T = TypeVar("T")
@@ -149,7 +149,7 @@ def array_shape(arrays: ArrayRecord, record_key: str) -> ArrayShape:
 def _shape(reply: Message, expected: Expected) -> _Shape:
     """Return the reply's shape; raise `OutOfShape` if it cannot be aggregated."""
     if not reply.has_content():
-        raise OutOfShape(f"error reply: {printable(reply.error.reason or '')}")
+        raise OutOfShape(f"error reply: {error_text(reply.error.reason or '')}")
     array_records: list[tuple[str, ArrayRecord]] = []
     metric_records: list[MetricRecord] = []
     for key, record in reply.content.items():

@@ -13,7 +13,6 @@ Every outcome goes to the metadata log; accepted train metadata then
 chooses, by the aggregation policy, what the global model is built from.
 """
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,12 +47,9 @@ from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     Failure,
     MetadataLogRecord,
-    Rejection,
     TrainProcessMetadata,
 )
 
-PAYLOAD_KEPT = 256
-"""Bytes of a rejected payload kept in the metadata log."""
 Report = RoundReport[ProtoMessage]
 
 
@@ -259,7 +255,7 @@ class MetadataStrategy(FedAvg):
         except codec.Refused as err:
             reason = printable(str(err))
             current.report.rejected[node] = reason
-            record.rejected.CopyFrom(_rejection(err, key))
+            record.rejected.CopyFrom(err.rejection(key))
             if self._shown(current):
                 self._line(current, WARNING, f"node {node}: metadata skipped: {reason}")
         else:
@@ -379,15 +375,3 @@ def _accepted_line(
     if note is not None:
         text += f" (node policy: {display.egress_text(note)})"
     return text
-
-
-def _rejection(err: codec.Refused, record_key: str) -> Rejection:
-    return Rejection(
-        reason=err.reason,
-        detail=printable(err.detail),
-        payload=err.payload[:PAYLOAD_KEPT],
-        payload_size=len(err.payload),
-        payload_sha256=hashlib.sha256(err.payload).digest() if err.payload else b"",
-        type_url=printable(err.type_url),
-        record_key=record_key,
-    )

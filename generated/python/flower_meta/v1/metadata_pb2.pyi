@@ -381,6 +381,12 @@ Global___EgressNote: _TypeAlias = EgressNote  # noqa: Y015
 class Rejection(_message.Message):
     """A reply whose metadata the server refused; its model update still counts.
 
+    A node whose own metadata breaks a rule sends one of these in its place
+    (type URL "type.googleapis.com/flower_meta.v1.Rejection", the same
+    ConfigRecord keys): its reason code, its detail, and the refused
+    payload's size, SHA-256 and first bytes. The server records that reason,
+    the detail prefixed "refused by the node: ".
+
     Everything here that came from the client is bounded: text is escaped
     (no control characters) and cut to at most 512 characters, the payload to
     its first 256 bytes.
