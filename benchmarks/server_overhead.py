@@ -2,7 +2,7 @@
 
 One round as the SuperLink delivers it: `configure_train` to 1,000 or 10,000
 nodes, then their train replies (real payloads, 5 epochs each, every 50th
-undecodable), into `CustomFedAdagrad` built as the app builds it from
+undecodable), into `CustomFedAdagrad` (FedAdagrad behind `MetadataStrategy`)
 pyproject.toml's run config (the defaults a user gets: metadata log with its
 JSON mirror, client log cap, aggregation policy), and into a plain
 `FedAdagrad`, interleaved, repeat by repeat. Metadata handling is timed
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.serverapp.strategy import FedAdagrad
+from flwr.serverapp.strategy import FedAdagrad, Strategy
 from rich.progress import track
 
 from benchmarks.common import Spread, parser, publish, ratio, require_quiet
-from flower_app.app.server_app import CustomFedAdagrad, metadata_options
+from flower_app.app.server_app import metadata_options
 from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
@@ -70,10 +70,8 @@ def contents(count: int) -> dict[int, RecordDict]:
     return out
 
 
-def one_round(strategy: FedAdagrad, replies: dict[int, RecordDict]) -> float:
+def one_round(strategy: Strategy, replies: dict[int, RecordDict]) -> float:
     """Configure a round for the replies' nodes; time `aggregate_train`, in s."""
-    strategy.fraction_train = 1.0
-    strategy.min_available_nodes = strategy.min_train_nodes = len(replies)
     sent = delivered(
         strategy.configure_train(
             1,
@@ -100,8 +98,14 @@ class _NoAggregation(FedAdagrad):
         return None, None
 
 
-class MetadataOnly(MetadataStrategy, _NoAggregation):
-    """CustomFedAdagrad's metadata handling, with nothing after it."""
+def sampling_all(kind: type[FedAdagrad], settings: Settings, nodes: int) -> FedAdagrad:
+    """Build `kind` as the app builds FedAdagrad, sampling every one of `nodes`."""
+    every = {
+        "fraction_train": 1.0,
+        "min_available_nodes": nodes,
+        "min_train_nodes": nodes,
+    }
+    return kind(**(settings.fedadagrad_options | every))
 
 
 def measure(count: int, repeats: int) -> list[object]:
@@ -111,21 +115,21 @@ def measure(count: int, repeats: int) -> list[object]:
     replies = contents(count)
     times: dict[str, list[float]] = {"only": [], "ours": [], "plain": [], "json": []}
     for _ in range(repeats):
-        for name, kind in (("only", MetadataOnly), ("ours", CustomFedAdagrad)):
+        for name, kind in (("only", _NoAggregation), ("ours", FedAdagrad)):
             with tempfile.TemporaryDirectory() as folder:
                 metadata_log = MetadataLog(Path(folder), settings.json_log)
-                strategy = kind(
+                strategy = MetadataStrategy(
+                    sampling_all(kind, settings, count),
                     metadata=metadata_options(settings),
                     metadata_log=metadata_log,
                     run_id=1,
-                    **settings.fedadagrad_options,
                 )
                 times[name].append(one_round(strategy, replies))
                 start = time.perf_counter()
                 metadata_log.close()
                 if name == "only":
                     times["json"].append(time.perf_counter() - start)
-        plain = FedAdagrad(**settings.fedadagrad_options)
+        plain = sampling_all(FedAdagrad, settings, count)
         times["plain"].append(one_round(plain, replies))
     only = Spread.of([s / count * 1e6 for s in times["only"]])
     return [

@@ -15,7 +15,7 @@ from flwr.simulation import run_simulation
 from hypothesis import settings
 
 from flower_app.app import server_app
-from flower_app.app.server_app import CustomFedAdagrad
+from flower_app.server.strategy import MetadataStrategy
 from flower_app.testing import as_in_a_server_app
 from tests.helpers import TYPESCRIPT, require
 
@@ -61,7 +61,7 @@ def task_identity() -> None:
     as_in_a_server_app()
 
 
-Simulate = Callable[[ClientApp, int], CustomFedAdagrad]
+Simulate = Callable[[ClientApp, int], MetadataStrategy[Any]]
 
 
 @pytest.fixture
@@ -71,15 +71,15 @@ def simulate(monkeypatch: pytest.MonkeyPatch) -> Simulate:
     Returns the strategy the ServerApp used, to inspect its round reports.
     """
 
-    def run(client: ClientApp, nodes: int) -> CustomFedAdagrad:
-        strategies: list[CustomFedAdagrad] = []
+    def run(client: ClientApp, nodes: int) -> MetadataStrategy[Any]:
+        strategies: list[MetadataStrategy[Any]] = []
 
-        class Recorded(CustomFedAdagrad):
-            def __init__(self, **kwargs: Any) -> None:
-                super().__init__(**kwargs)
+        class Recorded(MetadataStrategy[Any]):
+            def __init__(self, strategy: Any, **kwargs: Any) -> None:
+                super().__init__(strategy, **kwargs)
                 strategies.append(self)
 
-        monkeypatch.setattr(server_app, "CustomFedAdagrad", Recorded)
+        monkeypatch.setattr(server_app, "MetadataStrategy", Recorded)
         run_simulation(
             server_app=server_app.app,
             client_app=client,

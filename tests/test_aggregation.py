@@ -11,11 +11,10 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message
 from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol.display import Stragglers, stragglers
 from flower_app.server.aggregation import Policy
 from flower_app.server.round_report import RoundReport, capped, summary_table
-from flower_app.server.strategy import MetadataOptions
+from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import train_content
@@ -32,12 +31,15 @@ def _meta(converged: bool | None, time: float = 1.0) -> TrainProcessMetadata:
 
 
 def _aggregate(
-    strategy: FedAdagrad, flags: list[bool | str | None], weights: list[int]
+    strategy: MetadataStrategy[FedAdagrad] | FedAdagrad,
+    flags: list[bool | str | None],
+    weights: list[int],
 ) -> np.ndarray:
     """Node k sends arrays full of k, weighted by weights[k - 1]; flag "bad" is
     metadata the strategy rejects."""
     nodes = list(range(1, len(flags) + 1))
-    strategy.min_available_nodes = strategy.min_train_nodes = len(nodes)
+    sampler = strategy.strategy if isinstance(strategy, MetadataStrategy) else strategy
+    sampler.min_available_nodes = sampler.min_train_nodes = len(nodes)
     sent = {
         m.metadata.dst_node_id: m
         for m in delivered(
@@ -68,7 +70,7 @@ def _run(
     policy: Policy, flags: list[bool | str | None], weights: list[int]
 ) -> np.ndarray:
     options = MetadataOptions(aggregation=policy, downweight_factor=0.5)
-    return _aggregate(CustomFedAdagrad(metadata=options), flags, weights)
+    return _aggregate(MetadataStrategy(FedAdagrad(), metadata=options), flags, weights)
 
 
 def test_all_is_plain_fedadagrad() -> None:
@@ -109,13 +111,17 @@ def test_downweight_scales_every_other_clients_weight(
 @pytest.mark.parametrize("factor", [0.0, -0.5, 1.5])
 def test_downweight_factor_must_be_a_fraction(factor: float) -> None:
     with pytest.raises(ValueError, match=r"downweight-factor must be in \(0, 1\]"):
-        CustomFedAdagrad(metadata=MetadataOptions(downweight_factor=factor))
+        MetadataStrategy(
+            FedAdagrad(), metadata=MetadataOptions(downweight_factor=factor)
+        )
 
 
 def test_a_factor_of_one_is_allowed() -> None:
     ours = _run(Policy.ALL, [True, False], [1, 1])
     options = MetadataOptions(aggregation=Policy.DOWNWEIGHT, downweight_factor=1.0)
-    same = _aggregate(CustomFedAdagrad(metadata=options), [True, False], [1, 1])
+    same = _aggregate(
+        MetadataStrategy(FedAdagrad(), metadata=options), [True, False], [1, 1]
+    )
     np.testing.assert_array_equal(ours, same)
 
 

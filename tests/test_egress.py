@@ -23,9 +23,9 @@ from flwr.app import (
 )
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
+from flwr.serverapp.strategy import FedAdagrad
 
 from flower_app.app import client_app, task
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.client.egress import EgressPolicy
 from flower_app.client.mod import MetadataMod, metadata_mod, report
@@ -34,6 +34,7 @@ from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import Limits, MetadataDecodeError
 from flower_app.reporting import tables
 from flower_app.reporting.run_records import load
+from flower_app.server.strategy import MetadataStrategy
 from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
@@ -159,9 +160,11 @@ def _node(node_id: int, config: dict[str, str | int]) -> Context:
 def test_two_nodes_two_policies_through_the_server(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path / "server"))
-    strategy.current_arrays = {"w": np.zeros(2, dtype=np.float32)}
-    strategy.min_available_nodes = strategy.min_train_nodes = 2
+    strategy = MetadataStrategy(
+        FedAdagrad(), metadata_log=MetadataLog(tmp_path / "server")
+    )
+    strategy.strategy.current_arrays = {"w": np.zeros(2, dtype=np.float32)}
+    strategy.strategy.min_available_nodes = strategy.strategy.min_train_nodes = 2
     sent = {
         m.metadata.dst_node_id: m
         for m in delivered(
@@ -226,9 +229,9 @@ def test_two_nodes_two_policies_through_the_server(
     assert "withheld training_time, converged" in text
 
 
-def _one_instruction(strategy: CustomFedAdagrad) -> Message:
+def _one_instruction(strategy: MetadataStrategy[FedAdagrad]) -> Message:
     """Configure round 1's training for node 1 alone; return its instruction."""
-    strategy.min_available_nodes = strategy.min_train_nodes = 1
+    strategy.strategy.min_available_nodes = strategy.strategy.min_train_nodes = 1
     (sent,) = delivered(
         strategy.configure_train(
             1,
@@ -241,8 +244,8 @@ def _one_instruction(strategy: CustomFedAdagrad) -> Message:
 
 
 def test_a_note_that_names_no_field_is_refused() -> None:
-    strategy = CustomFedAdagrad()
-    strategy.current_arrays = {"w": np.zeros(2, dtype=np.float32)}
+    strategy = MetadataStrategy(FedAdagrad())
+    strategy.strategy.current_arrays = {"w": np.zeros(2, dtype=np.float32)}
     sent = _one_instruction(strategy)
     note = EgressNote(withheld=["training_time", "\x1b[31mno_such\nfield"])
     content = RecordDict(
@@ -375,7 +378,7 @@ def test_the_epoch_limit_holds_on_what_the_payload_holds_whatever_the_note() -> 
 def test_a_contradicting_note_is_a_rejection_and_the_update_counts(
     tmp_path: Path,
 ) -> None:
-    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    strategy = MetadataStrategy(FedAdagrad(), metadata_log=MetadataLog(tmp_path))
     sent = _one_instruction(strategy)
     record = codec.to_config_record(TrainProcessMetadata(training_time=1.0))
     record["meta"] = TrainProcessMetadata(

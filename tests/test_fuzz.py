@@ -22,13 +22,14 @@ from flwr.app import (
     MetricRecord,
     RecordDict,
 )
+from flwr.serverapp.strategy import FedAdagrad
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
+from flower_app.server.strategy import MetadataStrategy
 from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import sample_metadata, train_content
@@ -167,8 +168,12 @@ def test_aggregate_train_never_raises_and_every_node_has_one_outcome(
     replies: dict[int, list[RecordDict | Error]],
 ) -> None:
     with TemporaryDirectory() as folder:
-        strategy = CustomFedAdagrad(metadata_log=MetadataLog(Path(folder)))
-        strategy.min_available_nodes = strategy.min_train_nodes = len(replies)
+        strategy = MetadataStrategy(
+            FedAdagrad(), metadata_log=MetadataLog(Path(folder))
+        )
+        strategy.strategy.min_available_nodes = strategy.strategy.min_train_nodes = len(
+            replies
+        )
         sent = {
             m.metadata.dst_node_id: m
             for m in delivered(

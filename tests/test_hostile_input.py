@@ -26,12 +26,11 @@ from flwr.app import (
 from flwr.serverapp.strategy import FedAdagrad
 from flwr.superlink.grid import InMemoryGrid, inmemory_grid
 
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.app.settings import Settings
 from flower_app.app.task import Net
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.protocol.rules import Limits
-from flower_app.server.strategy import MetadataOptions
+from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from flower_app.testing import NodeList, answer, delivered
 from tests import hostile
 from tests.conftest import Simulate
@@ -41,8 +40,11 @@ OPTIONS = MetadataOptions(limits=Limits(expected_epochs=hostile.EXPECTED_EPOCHS)
 MODEL = {"arrays": np.zeros(3, dtype=np.float32)}
 
 
-def _round(strategy: FedAdagrad, tamper: hostile.Tamper | None) -> ArrayRecord | None:
-    strategy.min_available_nodes = strategy.min_train_nodes = 3
+def _round(
+    strategy: MetadataStrategy[FedAdagrad] | FedAdagrad, tamper: hostile.Tamper | None
+) -> ArrayRecord | None:
+    sampler = strategy.strategy if isinstance(strategy, MetadataStrategy) else strategy
+    sampler.min_available_nodes = sampler.min_train_nodes = 3
     sent = {
         m.metadata.dst_node_id: m
         for m in delivered(
@@ -73,7 +75,7 @@ def test_bad_input_has_one_outcome_alone(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(hostile.ARMED_MARKER, str(tmp_path / "executed"))
-    strategy = CustomFedAdagrad(metadata=OPTIONS)
+    strategy = MetadataStrategy(FedAdagrad(), metadata=OPTIONS)
     with caplog.at_level(logging.INFO, logger="flwr"):
         ours = _round(strategy, bad.tamper)
 
@@ -110,7 +112,7 @@ def test_a_lone_surrogate_in_the_type_url_is_escaped(
 ) -> None:
     from flower_app.protocol.metadata_log import MetadataLog
 
-    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    strategy = MetadataStrategy(FedAdagrad(), metadata_log=MetadataLog(tmp_path))
     with caplog.at_level(logging.INFO, logger="flwr"):
         _round(strategy, hostile._payload(hostile._VALID, "\ud800"))
     assert strategy.reports[3].rejected[2].startswith("invalid_type_url: ")
@@ -124,7 +126,7 @@ def test_a_huge_type_url_is_stored_and_shown_bounded(
 ) -> None:
     from flower_app.protocol.metadata_log import MetadataLog
 
-    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    strategy = MetadataStrategy(FedAdagrad(), metadata_log=MetadataLog(tmp_path))
     with caplog.at_level(logging.INFO, logger="flwr"):
         _round(strategy, hostile._payload(hostile._VALID, "t" * 1_000_000))
     assert max(len(r.getMessage()) for r in caplog.records) < 2_000
@@ -141,7 +143,7 @@ def test_an_array_in_another_npy_format_version_still_counts() -> None:
         np.lib.format.write_array(buffer, array.numpy(), version=(2, 0))
         arrays["w"] = Array(array.dtype, array.shape, array.stype, buffer.getvalue())
 
-    strategy = CustomFedAdagrad(metadata=OPTIONS)
+    strategy = MetadataStrategy(FedAdagrad(), metadata=OPTIONS)
     ours = _round(strategy, version_2)
     assert sorted(strategy.reports[3].accepted) == [1, 2, 3]
     assert ours is not None
@@ -250,17 +252,17 @@ def test_a_silent_node_fails_once_its_round_timed_out(
     monkeypatch.setattr(
         inmemory_grid, "time", SimpleNamespace(time=grid_clock, sleep=time.sleep)
     )
-    aggregate = CustomFedAdagrad.aggregate_train
+    aggregate = MetadataStrategy.aggregate_train
 
     def then_release(
-        self: CustomFedAdagrad, server_round: int, replies: list[Message]
+        self: MetadataStrategy[FedAdagrad], server_round: int, replies: list[Message]
     ) -> object:
         try:
             return aggregate(self, server_round, replies)
         finally:
             release.touch()
 
-    monkeypatch.setattr(CustomFedAdagrad, "aggregate_train", then_release)
+    monkeypatch.setattr(MetadataStrategy, "aggregate_train", then_release)
     strategy = simulate(hostile.silent_app, 2)
     report = strategy.reports[1]
     assert len(report.accepted) == 1

@@ -11,10 +11,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from flwr.serverapp.strategy import FedAdagrad
 from google.protobuf import json_format
 
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
+from flower_app.server.strategy import MetadataStrategy
 from tests.helpers import INVALID, ROOT, VALID, VECTORS, message_type
 from tests.test_strategy import _mixed, _round
 
@@ -66,7 +67,11 @@ def test_there_are_invalid_vectors_for_absent_and_out_of_range_values() -> None:
 
 def test_every_log_line_passes_the_log_record_schema(tmp_path: Path) -> None:
     metadata_log = MetadataLog(tmp_path)
-    _round(CustomFedAdagrad(metadata_log=metadata_log), [1, 2, 3, 4, 5, 6, 7], _mixed())
+    _round(
+        MetadataStrategy(FedAdagrad(), metadata_log=metadata_log),
+        [1, 2, 3, 4, 5, 6, 7],
+        _mixed(),
+    )
     metadata_log.close()
     lines = (tmp_path / JSON_LOG).read_text().splitlines()
     assert len(lines) == 7

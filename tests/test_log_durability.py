@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord
+from flwr.serverapp.strategy import FedAdagrad
 from google.protobuf import proto
 
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.metadata_log import (
     BINARY_LOG,
@@ -34,6 +34,7 @@ from flower_app.protocol.metadata_log import (
     read_log,
 )
 from flower_app.protocol.run_schema import record_type
+from flower_app.server.strategy import MetadataStrategy
 from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 from tests.helpers import ROOT, sample_metadata, train_content
@@ -97,8 +98,10 @@ def _framed(records: list[MetadataLogRecord]) -> bytes:
 MODEL = {"w": np.zeros(64, dtype=np.float32)}
 
 
-def _train_round(strategy: CustomFedAdagrad, server_round: int, nodes: int) -> bool:
-    strategy.min_available_nodes = strategy.min_train_nodes = nodes
+def _train_round(
+    strategy: MetadataStrategy[FedAdagrad], server_round: int, nodes: int
+) -> bool:
+    strategy.strategy.min_available_nodes = strategy.strategy.min_train_nodes = nodes
     sent = delivered(
         strategy.configure_train(
             server_round,
@@ -118,7 +121,7 @@ def test_a_strategy_whose_disk_fills_finishes_every_round_and_names_the_lost(
 ) -> None:
     with small_disk(tmp_path / "disk") as disk, caplog.at_level(logging.INFO, "flwr"):
         metadata_log = MetadataLog(disk / "run", json_lines=False)
-        strategy = CustomFedAdagrad(metadata_log=metadata_log)
+        strategy = MetadataStrategy(FedAdagrad(), metadata_log=metadata_log)
         finished = [_train_round(strategy, r, nodes=20) for r in range(1, 41)]
         metadata_log.close()
         kept = _protobuf_reads(disk / "run" / BINARY_LOG)

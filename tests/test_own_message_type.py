@@ -38,10 +38,6 @@ from tests.helpers import ROOT, node_context
 URL = "type.googleapis.com/acme.stats.v1.ClientStats"
 
 
-class MetadataFedAvg(MetadataStrategy, FedAvg):
-    """FedAvg reading the lab's own metadata."""
-
-
 @pytest.fixture(scope="module")
 def stats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     """acme.stats.v1's generated Python, importable."""
@@ -89,13 +85,14 @@ def _client(stats: ModuleType, norms: list[float]) -> ClientApp:
     return app
 
 
-def _round(stats: ModuleType, folder: Path, norms: list[list[float]]) -> MetadataFedAvg:
+def _round(
+    stats: ModuleType, folder: Path, norms: list[list[float]]
+) -> MetadataStrategy[FedAvg]:
     options = MetadataOptions(train_type=stats.ClientStats, evaluate_type=None)
-    strategy = MetadataFedAvg(
+    strategy = MetadataStrategy(
+        FedAvg(min_available_nodes=len(norms), min_train_nodes=len(norms)),
         metadata=options,
         metadata_log=MetadataLog(folder, types=options.types),
-        min_available_nodes=len(norms),
-        min_train_nodes=len(norms),
     )
     sent = sorted(
         delivered(
@@ -155,8 +152,10 @@ def test_its_rules_hold_on_both_sides(stats: ModuleType, tmp_path: Path) -> None
         ">= 0, got -1"
     )
 
-    strategy = MetadataFedAvg(metadata=MetadataOptions(train_type=stats.ClientStats))
-    strategy.min_available_nodes = strategy.min_train_nodes = 1
+    strategy = MetadataStrategy(
+        FedAvg(), metadata=MetadataOptions(train_type=stats.ClientStats)
+    )
+    strategy.strategy.min_available_nodes = strategy.strategy.min_train_nodes = 1
     (sent,) = delivered(
         strategy.configure_train(
             1,

@@ -258,7 +258,6 @@ import textwrap
 from pathlib import Path
 from flwr.app import Message, MessageType, RecordDict
 from flower_app.app import client_app, task
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
@@ -268,8 +267,8 @@ from tests.helpers import node_context
 as_in_a_server_app()
 logging.getLogger("flwr").handlers = [logging.StreamHandler(sys.stdout)]
 settings = Settings.from_run_config(pyproject_run_config())
-strategy = CustomFedAdagrad(metadata_log=MetadataLog(Path(%r)))
-strategy.min_available_nodes = strategy.min_train_nodes = 1
+strategy = MetadataStrategy(FedAdagrad(), metadata_log=MetadataLog(Path(%r)))
+strategy.strategy.min_available_nodes = strategy.strategy.min_train_nodes = 1
 (sent,) = delivered(strategy.configure_train(
     1, __import__("flwr.app").app.ArrayRecord(task.Net(64, 10).state_dict()),
     codec.to_config_record(settings.train_instructions), NodeList([3])))

@@ -26,12 +26,11 @@ from flwr.app import (
 from flwr.serverapp.strategy import FedAdagrad
 from google.protobuf import json_format
 
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.app.settings import pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
 from flower_app.server import strategy as strategy_module
-from flower_app.server.strategy import MetadataOptions
+from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
@@ -49,12 +48,15 @@ def _arrays(value: float) -> ArrayRecord:
 
 
 def _sent(
-    strategy: FedAdagrad, nodes: list[int], evaluate: bool = False
+    strategy: MetadataStrategy[FedAdagrad] | FedAdagrad,
+    nodes: list[int],
+    evaluate: bool = False,
 ) -> dict[int, Message]:
     """Configure round 1's training (or evaluation) for `nodes`; return each
     node's instruction."""
-    strategy.min_available_nodes = len(nodes)
-    strategy.min_train_nodes = strategy.min_evaluate_nodes = len(nodes)
+    sampler = strategy.strategy if isinstance(strategy, MetadataStrategy) else strategy
+    sampler.min_available_nodes = len(nodes)
+    sampler.min_train_nodes = sampler.min_evaluate_nodes = len(nodes)
     configure = strategy.configure_evaluate if evaluate else strategy.configure_train
     messages = configure(
         1,
@@ -72,7 +74,9 @@ def _good(sent: dict[int, Message], node: int, weight: int = 10) -> Message:
 
 
 def _round(
-    strategy: FedAdagrad, nodes: list[int], replies: Mapping[int, RecordDict | Error]
+    strategy: MetadataStrategy[FedAdagrad],
+    nodes: list[int],
+    replies: Mapping[int, RecordDict | Error],
 ) -> ArrayRecord | None:
     sent = _sent(strategy, nodes)
     arrays, _ = strategy.aggregate_train(
@@ -100,7 +104,7 @@ def _mixed() -> dict[int, RecordDict | Error]:
 
 
 def test_every_node_lands_in_one_bucket(caplog: pytest.LogCaptureFixture) -> None:
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     with caplog.at_level(logging.INFO, logger="flwr"):
         _round(strategy, [1, 2, 3, 4, 5, 6, 7], _mixed())  # 7 never answers
 
@@ -136,7 +140,7 @@ def _logged_dict(caplog: pytest.LogCaptureFixture, node: int) -> dict[str, objec
 
 def test_the_log_line_is_the_tutorials_dict(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="flwr"):
-        _round(CustomFedAdagrad(), [1, 2], {n: _mixed()[n] for n in (1, 2)})
+        _round(MetadataStrategy(FedAdagrad()), [1, 2], {n: _mixed()[n] for n in (1, 2)})
     assert _logged_dict(caplog, 2) == {
         "training_time": 12.5,
         "converged": True,
@@ -145,7 +149,7 @@ def test_the_log_line_is_the_tutorials_dict(caplog: pytest.LogCaptureFixture) ->
     absent = TrainProcessMetadata(training_time=0.0)
     content = train_content(_arrays(1), 10, absent)
     with caplog.at_level(logging.INFO, logger="flwr"):
-        _round(CustomFedAdagrad(), [8], {8: content})
+        _round(MetadataStrategy(FedAdagrad()), [8], {8: content})
     assert _logged_dict(caplog, 8) == {
         "training_time": 0.0,
         "converged": None,
@@ -154,7 +158,7 @@ def test_the_log_line_is_the_tutorials_dict(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_model_aggregation_is_fedadagrads_on_the_admitted_replies() -> None:
-    ours = _round(CustomFedAdagrad(), [1, 2, 3, 4, 5, 6], _mixed())
+    ours = _round(MetadataStrategy(FedAdagrad()), [1, 2, 3, 4, 5, 6], _mixed())
     plain = FedAdagrad()
     sent = _sent(plain, [1, 2, 3, 4, 5])
     expected, _ = plain.aggregate_train(
@@ -168,7 +172,7 @@ def test_model_aggregation_is_fedadagrads_on_the_admitted_replies() -> None:
 
 def test_every_outcome_is_appended_to_the_log(tmp_path: Path) -> None:
     metadata_log = MetadataLog(tmp_path)
-    strategy = CustomFedAdagrad(metadata_log=metadata_log, run_id=77)
+    strategy = MetadataStrategy(FedAdagrad(), metadata_log=metadata_log, run_id=77)
     _round(strategy, [1, 2, 3, 4, 5, 6, 7], _mixed())
 
     records = list(read_log(tmp_path / BINARY_LOG))
@@ -196,11 +200,15 @@ def test_the_json_mirror_holds_every_record_once_when_the_log_closes(
     tmp_path: Path,
 ) -> None:
     metadata_log = MetadataLog(tmp_path)
-    _round(CustomFedAdagrad(metadata_log=metadata_log), [1, 2, 3, 4, 5, 6, 7], _mixed())
+    _round(
+        MetadataStrategy(FedAdagrad(), metadata_log=metadata_log),
+        [1, 2, 3, 4, 5, 6, 7],
+        _mixed(),
+    )
     metadata_log.close()
     continued = MetadataLog(tmp_path)  # a later run in the same folder
     _round(
-        CustomFedAdagrad(metadata_log=continued),
+        MetadataStrategy(FedAdagrad(), metadata_log=continued),
         [8],
         {8: train_content(_arrays(8), 80, sample_metadata(8))},
     )
@@ -219,7 +227,9 @@ def test_a_large_rejected_payload_is_kept_as_prefix_size_and_hash(
     payload = b"\x0a" + b"\xff" * 99_999  # field 1 with a bad length: malformed
     metadata_log = MetadataLog(tmp_path)
     options = MetadataOptions(limits=MetadataOptions().limits.__class__(200_000))
-    strategy = CustomFedAdagrad(metadata=options, metadata_log=metadata_log)
+    strategy = MetadataStrategy(
+        FedAdagrad(), metadata=options, metadata_log=metadata_log
+    )
     _round(strategy, [1, 2], {1: _bad_record(payload), 2: _mixed()[1]})
     (record, _) = read_log(tmp_path / BINARY_LOG)
     assert record.rejected.payload == payload[:256]
@@ -229,7 +239,7 @@ def test_a_large_rejected_payload_is_kept_as_prefix_size_and_hash(
 
 
 def test_a_reply_is_its_addressees_even_when_signed_by_another_node() -> None:
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     sent = _sent(strategy, [1, 2])
     forged = answer(
         sent[2], train_content(_arrays(2), 20, sample_metadata(5)), sender=1
@@ -244,7 +254,7 @@ def test_a_reply_is_its_addressees_even_when_signed_by_another_node() -> None:
 def test_a_node_that_answers_twice_counts_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     sent = _sent(strategy, [1, 2])
     again = answer(sent[2], _bad_record(b"\xff"))
     with caplog.at_level(logging.INFO, logger="flwr"):
@@ -258,7 +268,7 @@ def test_a_node_that_answers_twice_counts_once(
     assert "2 accepted, 0 rejected, 0 failed (2 duplicate replies ignored)" in (
         caplog.text
     )
-    once = CustomFedAdagrad()
+    once = MetadataStrategy(FedAdagrad())
     sent = _sent(once, [1, 2])
     expected, _ = once.aggregate_train(1, [_good(sent, 1), _good(sent, 2)])
     assert arrays is not None
@@ -270,7 +280,9 @@ def test_a_node_that_answers_twice_counts_once(
 def test_per_client_lines_stop_at_the_cap(
     cap: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    strategy = CustomFedAdagrad(metadata=MetadataOptions(client_log_cap=cap))
+    strategy = MetadataStrategy(
+        FedAdagrad(), metadata=MetadataOptions(client_log_cap=cap)
+    )
     with caplog.at_level(logging.INFO, logger="flwr"):
         _round(strategy, [1, 2, 3, 4, 5], {n: _mixed()[1] for n in (1, 2, 3, 4, 5)})
     lines = [r.message for r in caplog.records if r.message.startswith("round 1 node")]
@@ -353,7 +365,7 @@ def _out_of_shape() -> dict[str, RecordDict]:
 @pytest.mark.parametrize("kind", [k for k in _out_of_shape() if k != "good"])
 def test_a_reply_the_aggregation_would_refuse_fails_alone(kind: str) -> None:
     replies = {1: _mixed()[1], 2: _mixed()[2], 3: _out_of_shape()[kind]}
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     arrays = _round(strategy, [1, 2, 3], replies)
     report = strategy.reports[1]
     assert set(report.accepted) == {1, 2}
@@ -372,7 +384,7 @@ def test_a_round_where_nothing_weighs_anything_aggregates_nothing() -> None:
     replies = {
         n: _weights(train_content(_arrays(n), 0, sample_metadata()), 0) for n in (1, 2)
     }
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     assert _round(strategy, [1, 2], replies) is None
     assert set(strategy.reports[1].failed) == {1, 2}
     assert "weighs 0" in strategy.reports[1].failed[1]
@@ -397,7 +409,7 @@ def test_an_evaluate_round_reads_metadata_and_averages_every_reply(
     tmp_path: Path,
 ) -> None:
     """Evaluate replies carry no arrays; a refused report still counts its metrics."""
-    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    strategy = MetadataStrategy(FedAdagrad(), metadata_log=MetadataLog(tmp_path))
     sent = _sent(strategy, [1, 2, 3], evaluate=True)
     good = EvaluateProcessMetadata(
         evaluation_time=0.25, num_examples=10, loss=0.5, accuracy=0.9
@@ -437,7 +449,7 @@ def test_the_library_defaults_are_the_apps_documented_defaults() -> None:
 
 
 def test_start_takes_flowers_defaults() -> None:
-    ours = inspect.signature(CustomFedAdagrad.start).parameters
+    ours = inspect.signature(MetadataStrategy.start).parameters
     flowers = inspect.signature(FedAdagrad.start).parameters
     assert {k: p.default for k, p in ours.items()} == {
         k: p.default for k, p in flowers.items()
@@ -446,7 +458,9 @@ def test_start_takes_flowers_defaults() -> None:
 
 def test_start_logs_each_centralized_evaluation_durably(tmp_path: Path) -> None:
     """Round 0's evaluation, before any round: in the log once start returns."""
-    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path), run_id=5)
+    strategy = MetadataStrategy(
+        FedAdagrad(), metadata_log=MetadataLog(tmp_path), run_id=5
+    )
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
         return MetricRecord({"accuracy": 0.5, "loss": 1.25, "per-class": [0.1, 0.2]})
@@ -462,7 +476,7 @@ def test_start_logs_each_centralized_evaluation_durably(tmp_path: Path) -> None:
 def test_start_without_an_evaluation_logs_none(tmp_path: Path) -> None:
     model = ArrayRecord({k: Array(v) for k, v in MODEL.items()})
     for evaluate_fn in (None, lambda server_round, arrays: None):
-        strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+        strategy = MetadataStrategy(FedAdagrad(), metadata_log=MetadataLog(tmp_path))
         strategy.start(None, model, num_rounds=0, evaluate_fn=evaluate_fn)  # type: ignore[arg-type]
         assert strategy.metadata_log is not None
         strategy.metadata_log.close()
@@ -476,7 +490,7 @@ def test_the_summary_line_times_reading_and_syncing_apart(
     monkeypatch.setattr(
         strategy_module, "time", SimpleNamespace(perf_counter=lambda: next(readings))
     )
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     with caplog.at_level(logging.INFO, logger="flwr"):
         _round(strategy, [1], {1: _mixed()[1]})
     assert (
@@ -486,7 +500,7 @@ def test_the_summary_line_times_reading_and_syncing_apart(
 
 
 def test_the_global_models_shape_wins_even_when_most_replies_differ() -> None:
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     other = ArrayRecord(
         {k: Array(np.zeros(v.size + 1, v.dtype)) for k, v in MODEL.items()}
     )
@@ -507,7 +521,7 @@ def test_the_global_models_shape_wins_even_when_most_replies_differ() -> None:
 
 
 def test_records_of_a_strategy_told_no_run_say_run_0(tmp_path: Path) -> None:
-    strategy = CustomFedAdagrad(metadata_log=MetadataLog(tmp_path))
+    strategy = MetadataStrategy(FedAdagrad(), metadata_log=MetadataLog(tmp_path))
     _round(strategy, [1], {1: train_content(_arrays(1), 10, sample_metadata(1))})
     assert strategy.metadata_log is not None
     strategy.metadata_log.close()
@@ -518,7 +532,7 @@ def test_replies_with_other_metric_names_all_count_on_the_shared_metrics() -> No
     odd = train_content(_arrays(3), 10, sample_metadata(3))
     odd["metrics"] = MetricRecord({"accuracy": 0.5, "num-examples": 10})
     replies = {n: train_content(_arrays(n), 10, sample_metadata(n)) for n in (1, 2)}
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     sent = _sent(strategy, [1, 2, 3])
     arrays, metrics = strategy.aggregate_train(
         1, [answer(sent[n], c) for n, c in (replies | {3: odd}).items()]
@@ -546,7 +560,7 @@ def test_a_metric_every_reply_holds_is_averaged_by_the_weights() -> None:
     replies[2]["metrics"] = MetricRecord(
         {"train_loss": 0.8, "num-examples": 30, "extra": 1.0}
     )
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     sent = _sent(strategy, [1, 2])
     _, metrics = strategy.aggregate_train(
         1, [answer(sent[n], c) for n, c in replies.items()]
@@ -556,7 +570,7 @@ def test_a_metric_every_reply_holds_is_averaged_by_the_weights() -> None:
 
 
 def test_a_metric_of_another_length_fails_naming_it_cut_at_80() -> None:
-    strategy = CustomFedAdagrad()
+    strategy = MetadataStrategy(FedAdagrad())
     long_name = "m" * 300
     replies = {n: train_content(_arrays(n), 10, sample_metadata(n)) for n in (1, 2, 3)}
     for n in (1, 2):

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord
+from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app.app.server_app import CustomFedAdagrad
 from flower_app.protocol import codec
 from flower_app.protocol.rules import MetadataDecodeError, Reason
+from flower_app.server.strategy import MetadataStrategy
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import reply_from, sample_metadata, train_content
 from tests.tutorial_pickle import armed_payload, tutorial_payload, tutorial_receive
@@ -46,8 +47,8 @@ def test_pickle_payload_is_refused_and_never_executed(tmp_path: Path) -> None:
         codec.from_message(TrainProcessMetadata, replies[1], codec.TRAIN_RECORD_KEY)
     assert caught.value.reason == Reason.MALFORMED
 
-    strategy = CustomFedAdagrad()
-    strategy.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
+    strategy = MetadataStrategy(FedAdagrad())
+    strategy.strategy.current_arrays = {"w": np.zeros(3, dtype=np.float32)}
     strategy.aggregate_train(1, replies)
 
     assert not marker.exists(), "unpickling ran the payload's code"

@@ -1,1 +1,1 @@
-"""The example Flower app: digits, an MLP, and `CustomFedAdagrad`."""
+"""The example Flower app: digits, an MLP, FedAdagrad behind `MetadataStrategy`."""

@@ -1,4 +1,4 @@
-"""ServerApp: `CustomFedAdagrad` with centralized evaluation every round."""
+"""ServerApp: FedAdagrad behind `MetadataStrategy`, evaluated centrally each round."""
 
 import json
 import os
@@ -33,10 +33,6 @@ from flower_meta.v1.metadata_pb2 import EvaluateInstructions
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 
 
-class CustomFedAdagrad(MetadataStrategy, FedAdagrad):
-    """The tutorial's strategy: FedAdagrad that reads every client's metadata."""
-
-
 app = ServerApp()
 
 
@@ -65,12 +61,12 @@ def main(grid: Grid, context: Context) -> None:
     with closing(
         MetadataLog(run_dir, settings.json_log, options.types)
     ) as metadata_log:
-        strategy = CustomFedAdagrad(
+        strategy = MetadataStrategy(
+            FedAdagrad(**settings.fedadagrad_options),
             metadata=options,
             metadata_log=metadata_log,
             trackers=tracking,
             run_id=context.run_id,
-            **settings.fedadagrad_options,
         )
         result = strategy.start(
             grid=grid,

@@ -1,9 +1,8 @@
-"""`MetadataStrategy`: any Flower strategy that reads, checks, logs and uses metadata.
+"""`MetadataStrategy`: a wrapper that reads, checks, logs and uses metadata.
 
-Put it in front of a strategy from `flwr.serverapp.strategy`:
+Put it in front of any Flower strategy, as Flower's own DP wrappers are:
 
-    class CustomFedAdagrad(MetadataStrategy, FedAdagrad):
-        '''FedAdagrad that reads every client's metadata first.'''
+    strategy = MetadataStrategy(FedAdagrad(fraction_train=0.5))
 
 Every sampled node ends each stage of each round in one bucket: accepted
 (metadata decoded and valid), rejected (metadata refused; the model update
@@ -17,12 +16,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
-from typing import Any
+from typing import Generic, TypeVar
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.common import log
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg, Result
+from flwr.serverapp.strategy import Result, Strategy
 from google.protobuf.message import Message as ProtoMessage
 
 from flower_app.protocol import codec, display
@@ -99,27 +98,45 @@ class _Round:
     shown: int = 0
 
 
-class MetadataStrategy(FedAvg):
-    """A strategy that reads every reply's metadata before it aggregates."""
+S = TypeVar("S", bound=Strategy)
+
+
+class MetadataStrategy(Strategy, Generic[S]):
+    """Read every reply's metadata, then let the wrapped strategy aggregate.
+
+    Parameters
+    ----------
+    strategy : Strategy
+        The strategy that samples nodes and aggregates: any strategy of
+        `flwr.serverapp.strategy` (DP wrappers included, on either side) or
+        your own. It sees the admitted replies the aggregation policy chose.
+    metadata : MetadataOptions (default: MetadataOptions())
+        The metadata types read from train and evaluate replies, the
+        server's limits, the aggregation policy and what is logged.
+    metadata_log : MetadataLog | None (default: None)
+        Where every outcome is kept (durable, flushed every stage); None
+        keeps none.
+    trackers : Sequence[RecordSink] (default: ())
+        Where every outcome goes besides (e.g. `reporting.trackers`); a
+        tracker must not raise.
+    run_id : int (default: 0)
+        The Flower run id the records are filed under.
+
+    """
 
     def __init__(
         self,
+        strategy: S,
         *,
         metadata: MetadataOptions = MetadataOptions(),
         metadata_log: MetadataLog | None = None,
         trackers: Sequence[RecordSink] = (),
         run_id: int = 0,
-        **strategy_kwargs: Any,
     ) -> None:
-        """Take the strategy's own keyword arguments, and what to do with metadata.
-
-        Every outcome goes to `metadata_log` (durable, flushed every stage)
-        and to the `trackers` (e.g. `reporting.trackers`), which must not
-        raise.
-        """
-        super().__init__(**strategy_kwargs)
+        """Wrap `strategy`; see the class for the parameters."""
         if not 0 < metadata.downweight_factor <= 1:
             raise ValueError("downweight-factor must be in (0, 1]")
+        self.strategy = strategy
         self.metadata = metadata
         self.metadata_log = metadata_log
         self.sinks: list[RecordSink] = [
@@ -137,6 +154,21 @@ class MetadataStrategy(FedAvg):
             EVALUATE.name: set(),
         }
 
+    @property
+    def weighted_by_key(self) -> str:
+        """The MetricRecord key replies are weighted by, as the wrapped one reads it."""
+        return str(_wrapped(self.strategy, "weighted_by_key", "num-examples"))
+
+    @property
+    def arrayrecord_key(self) -> str:
+        """The key of the model's ArrayRecord, as the wrapped strategy sends it."""
+        return str(_wrapped(self.strategy, "arrayrecord_key", "arrays"))
+
+    def summary(self) -> None:
+        """Log the wrapped strategy's summary, then what this wrapper does."""
+        self.strategy.summary()
+        log(INFO, "\t└──> Metadata: %s", _options_text(self.metadata))
+
     def start(
         self,
         grid: Grid,
@@ -147,7 +179,7 @@ class MetadataStrategy(FedAvg):
         evaluate_config: ConfigRecord | None = None,
         evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
     ) -> Result:
-        """Run the strategy as it would; log the centralized evaluations too."""
+        """Run the rounds as `Strategy.start` does; log centralized evaluations too."""
         configs = (train_config, evaluate_config)
         if evaluate_fn is None:
             return super().start(grid, initial_arrays, num_rounds, timeout, *configs)
@@ -170,23 +202,27 @@ class MetadataStrategy(FedAvg):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Configure training as the strategy does; remember who was asked."""
-        messages = list(super().configure_train(server_round, arrays, config, grid))
+        """Configure training as the wrapped strategy does; remember who was asked."""
+        messages = list(
+            self.strategy.configure_train(server_round, arrays, config, grid)
+        )
         self._sent[TRAIN.name] = messages
         return messages
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Configure evaluation as the strategy does; remember who was asked."""
-        messages = list(super().configure_evaluate(server_round, arrays, config, grid))
+        """Configure evaluation as the wrapped strategy does; remember who was asked."""
+        messages = list(
+            self.strategy.configure_evaluate(server_round, arrays, config, grid)
+        )
         self._sent[EVALUATE.name] = messages
         return messages
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Read every reply's metadata, then aggregate the chosen replies."""
+        """Read every reply's metadata; the wrapped strategy aggregates the chosen."""
         report, admitted = self._read(
             TRAIN, self.metadata.train_type, server_round, replies
         )
@@ -199,7 +235,7 @@ class MetadataStrategy(FedAvg):
             self.weighted_by_key,
         )
         log(INFO, "round %s aggregation: %s", server_round, note)
-        return super().aggregate_train(server_round, chosen)
+        return self.strategy.aggregate_train(server_round, chosen)
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]
@@ -209,7 +245,7 @@ class MetadataStrategy(FedAvg):
             EVALUATE, self.metadata.evaluate_type, server_round, replies
         )
         self.evaluations[server_round] = report
-        return super().aggregate_evaluate(server_round, [r for _, r in admitted])
+        return self.strategy.aggregate_evaluate(server_round, [r for _, r in admitted])
 
     def _read(
         self,
@@ -375,3 +411,25 @@ def _accepted_line(
     if note is not None:
         text += f" (node policy: {display.egress_text(note)})"
     return text
+
+
+def _wrapped(strategy: Strategy, name: str, default: object) -> object:
+    """Find `name` on `strategy` or on the strategies it wraps, in turn."""
+    seen: Strategy | None = strategy
+    while seen is not None:
+        if hasattr(seen, name):
+            return getattr(seen, name)
+        seen = getattr(seen, "strategy", None)
+    return default
+
+
+def _options_text(options: MetadataOptions) -> str:
+    """Say in one line what the wrapper reads and how it uses it."""
+    names = [
+        t.DESCRIPTOR.name if t else "none"
+        for t in (options.train_type, options.evaluate_type)
+    ]
+    return (
+        f"train {names[0]}, evaluate {names[1]}, aggregation "
+        f"{options.aggregation.value}, max payload {options.limits.max_payload_bytes} B"
+    )

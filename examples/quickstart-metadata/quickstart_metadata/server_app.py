@@ -7,11 +7,6 @@ from flwr.serverapp.strategy import FedAvg
 from flower_app.server.strategy import MetadataStrategy
 from quickstart_metadata.task import Net
 
-
-class MetadataFedAvg(MetadataStrategy, FedAvg):
-    """FedAvg that reads, checks and logs every client's typed metadata."""
-
-
 # Create ServerApp
 app = ServerApp()
 
@@ -29,7 +24,7 @@ def main(grid: Grid, context: Context) -> None:
     arrays = ArrayRecord(global_model.state_dict())
 
     # Initialize FedAvg strategy
-    strategy = MetadataFedAvg(fraction_evaluate=fraction_evaluate)
+    strategy = MetadataStrategy(FedAvg(fraction_evaluate=fraction_evaluate))
 
     # Start strategy, run FedAvg for `num_rounds`
     strategy.start(
