@@ -257,10 +257,12 @@ import sys
 import textwrap
 from pathlib import Path
 from flwr.app import Message, MessageType, RecordDict
+from flwr.serverapp.strategy import FedAdagrad
 from flower_app.app import client_app, task
 from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.server.strategy import MetadataStrategy
 from flower_app.testing import NodeList, as_in_a_server_app, delivered
 from tests.helpers import node_context
 
