@@ -73,3 +73,14 @@ def test_the_library_layout_names_every_module() -> None:
     }
     assert not modules - words, "modules missing from flower_app/README.md"
     assert all(folder in layout.group(1) for folder in folders)
+
+
+def test_package_and_schema_share_one_version() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    latest = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert latest is not None
+    assert version == latest.group(1)
+    major, minor, _ = version.split(".")
+    assert f"New in v{major}.{minor}:" in (ROOT / "proto" / "README.md").read_text()
+    packages = {p.parent.name for p in ROOT.glob("proto/flower_meta/*/*.proto")}
+    assert packages == {f"v{major}"}
