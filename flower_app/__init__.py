@@ -1,7 +1,7 @@
 """Typed Flower metadata from a protobuf schema, in place of the tutorial's pickle.
 
 The library: `protocol` (wire format, rules, metadata log), `client` (the
-ClientApp mod), `server` (the strategy mixin) and `reporting` (report, CLI).
+ClientApp mod), `server` (the strategy wrapper) and `reporting` (report, CLI).
 `app` is the example Flower app built on it.
 
 The generated types are the top-level package `flower_meta` (protoc's own
