@@ -66,6 +66,8 @@ class Tap(Strategy):
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
         self.aggregated: dict[int, list[np.ndarray]] = {}
+        self.noise_std: dict[int, float] = {}
+        """Gaussian noise deviation a DP wrapper below used in each round."""
 
     def __getattr__(self, name: str) -> Any:  # weighted_by_key, for DP wrappers
         return getattr(self.strategy, name)
@@ -79,6 +81,11 @@ class Tap(Strategy):
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         arrays, metrics = self.strategy.aggregate_train(server_round, replies)
+        dp = _dp_below(self.strategy)
+        if dp is not None:  # the Gaussian mechanism: multiplier * norm / clients
+            self.noise_std[server_round] = (
+                dp.noise_multiplier * dp.clipping_norm / dp.num_sampled_clients
+            )
         if arrays is not None:
             self.aggregated[server_round] = [
                 a.copy() for a in arrays.to_numpy_ndarrays()
@@ -99,6 +106,14 @@ class Tap(Strategy):
         self.strategy.summary()
 
 
+def _dp_below(strategy: Strategy) -> Any:
+    """The DP wrapper in `strategy`'s chain of wrapped strategies, if any."""
+    seen: Any = strategy
+    while seen is not None and not hasattr(seen, "noise_multiplier"):
+        seen = getattr(seen, "strategy", None)
+    return seen
+
+
 Wrap = Callable[[Strategy], Strategy]
 
 
@@ -112,8 +127,6 @@ class Case:
     client_mod: Mod | None = None
     sampled: int = NODES
     """Nodes sampled a stage (FedXgbCyclic asks one at a time)."""
-    fixed_noise: bool = False
-    """The stack adds Gaussian noise of a known deviation to the aggregate."""
 
 
 def _alone(base: Strategy, wrap: Wrap) -> Strategy:
@@ -149,16 +162,14 @@ CASES: dict[str, Case] = {
     "QFedAvg": Case(lambda: QFedAvg(client_learning_rate=0.1), _alone),
     "FedXgbCyclic": Case(FedXgbCyclic, _alone, sampled=1),
     **{
-        f"DifferentialPrivacyServerSideFixedClipping-{side}": Case(
-            FedAvg, stack, fixed_noise=True
-        )
+        f"DifferentialPrivacyServerSideFixedClipping-{side}": Case(FedAvg, stack)
         for side, stack in _dp(
             DifferentialPrivacyServerSideFixedClipping, **FIXED
         ).items()
     },
     **{
         f"DifferentialPrivacyClientSideFixedClipping-{side}": Case(
-            FedAvg, stack, client_mod=fixedclipping_mod, fixed_noise=True
+            FedAvg, stack, client_mod=fixedclipping_mod
         )
         for side, stack in _dp(
             DifferentialPrivacyClientSideFixedClipping, **FIXED
@@ -271,8 +282,9 @@ def test_the_wrapper_runs_in_front_of(name: str, tmp_path: Path) -> None:
         )
         if "DifferentialPrivacy" not in name:
             assert not noise.any(), "a strategy without DP added something"
-        elif case.fixed_noise:  # Flower's stdv: multiplier * clipping norm / clients
-            assert noise.std() == pytest.approx(NOISE * CLIP / NODES, rel=0.1)
-            assert abs(noise.mean()) < 0.1 * NOISE * CLIP / NODES
-        else:  # the adaptive norm moves from CLIP by at most a factor e^0.2 a round
-            assert 0.5 * NOISE * CLIP / NODES < noise.std() < 2 * NOISE * CLIP / NODES
+            continue
+        expected = out["whole"].noise_std[server_round]
+        if "Fixed" in name:
+            assert expected == pytest.approx(NOISE * CLIP / NODES)
+        assert noise.std() == pytest.approx(expected, rel=0.1)
+        assert abs(noise.mean()) < 0.1 * expected
