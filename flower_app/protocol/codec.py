@@ -135,8 +135,8 @@ def _refused_by_node(payload: bytes, limits: Limits) -> Refused:
     error = MetadataDecodeError(sent.reason, f"refused by the node: {sent.detail}")
     refused = Refused(error, sent.type_url, sent.payload[:PAYLOAD_KEPT])
     refused.payload_size = sent.payload_size
-    if len(sent.payload_sha256) == hashlib.sha256().digest_size:
-        refused.payload_sha256 = sent.payload_sha256
+    whole = len(sent.payload_sha256) == hashlib.sha256().digest_size
+    refused.payload_sha256 = sent.payload_sha256 if whole else b""  # never the prefix's
     return refused
 
 
