@@ -2,14 +2,17 @@
 
 The library's parts and what each may import of this project:
 protocol (the wire contract) imports nothing of ours but the generated types;
-client and server import protocol; reporting imports protocol; codegen
-imports protocol; testing imports nothing of ours. Only `app` may import
-them all, and the ClientApp imports no server or reporting code, not even
-indirectly.
+client and server import protocol; reporting imports protocol (and extras,
+which names the extra a missing package comes with); codegen imports
+protocol; `run` (which owns a run's outputs) imports server and reporting;
+testing imports nothing of ours. Only `app` may import them all, and the
+ClientApp imports no server or reporting code, not even indirectly.
 """
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,9 @@ ALLOWED = {
     "protocol": {"protocol"},
     "client": {"client", "protocol"},
     "server": {"server", "protocol"},
-    "reporting": {"reporting", "protocol"},
+    "reporting": {"reporting", "protocol", "extras"},
+    "extras": set(),
+    "run": {"server", "reporting", "protocol", "extras"},
     "codegen": {"codegen", "protocol"},
     "testing": set(),
 }
@@ -105,3 +110,30 @@ def test_generic_code_names_no_field_of_the_metadata(path: Path) -> None:
     }
     text = path.read_text()
     assert not {name for name in names if re.search(rf"\b{name}\b", text)}
+
+
+def test_loading_the_client_app_loads_no_server_or_reporting_code() -> None:
+    probe = (
+        "import sys, flower_app.app.client_app, flower_app; "
+        "flower_app.metadata_mod; "
+        "print(sorted(m for m in sys.modules if m.startswith('flower_app.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert "'flower_app.client.mod'" in loaded.stdout
+    for part in ("server", "reporting", "run"):
+        assert f"'flower_app.{part}" not in loaded.stdout, loaded.stdout
+
+
+def test_the_public_names_are_all_documented_and_load() -> None:
+    import flower_app
+
+    assert 8 <= len(flower_app.__all__) <= 12
+    for name in flower_app.__all__:
+        value = getattr(flower_app, name)
+        doc = getattr(value, "__doc__", None) or ""
+        assert len(doc.split()) >= 8, f"{name} has no docstring"
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = flower_app.nothing

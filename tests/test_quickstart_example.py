@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, read_log
 from flower_app.testing import Flower, flower_env
 from tests.helpers import ROOT, dependencies_only_venv
 
@@ -42,6 +43,10 @@ def test_the_readme_diff_is_what_separates_it_from_the_plain_quickstart(
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
     assert len(changed) <= 12, changed
+    server_side = _diff().split("+++ b/quickstart_metadata/server_app.py")[1]
+    added = [line for line in server_side.splitlines() if line.startswith("+")]
+    removed = [line for line in server_side.splitlines() if line.startswith("-")]
+    assert len(added) - len(removed) <= 3, "log, report and trackers in <= 3 lines"
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +109,10 @@ def test_flwr_run_with_the_installed_wheel(wheel_bin: Path, tmp_path: Path) -> N
         lines = re.findall(rf"round {server_round} node \d+: \{{'training_time': ", log)
         assert len(lines) == 4
     assert "'training_losses': {'epoch_1': " in log
+    (run_dir,) = (home / "flower-meta-runs").iterdir()
+    records = list(read_log(run_dir / BINARY_LOG))
+    accepted = [r for r in records if r.WhichOneof("outcome") == "accepted"]
+    assert len(accepted) == 3 * 4
+    lines = (run_dir / JSON_LOG).read_text().splitlines()
+    assert len(lines) == len(records)
+    assert (run_dir / "report" / "report.html").is_file()

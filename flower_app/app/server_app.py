@@ -1,11 +1,7 @@
 """ServerApp: FedAdagrad behind `MetadataStrategy`, evaluated centrally each round."""
 
-import json
 import os
-from collections.abc import Callable
-from contextlib import closing
-from logging import INFO, WARNING
-from pathlib import Path
+from logging import INFO
 
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.common import log
@@ -16,15 +12,10 @@ from torch.utils.data import TensorDataset
 from flower_app.app import data, task
 from flower_app.app.settings import Settings
 from flower_app.protocol import codec
-from flower_app.protocol.files import write_atomic
-from flower_app.protocol.metadata_log import MetadataLog
-from flower_app.reporting import tables
-from flower_app.reporting.report import REPORT_FOLDER, write_report
-from flower_app.reporting.run_records import RUN_CONFIG
-from flower_app.reporting.trackers import Guarded, trackers
+from flower_app.run import MetadataRun, tracker_names
 from flower_app.server.aggregation import Policy
 from flower_app.server.round_report import RoundReport
-from flower_app.server.strategy import MetadataOptions, MetadataStrategy
+from flower_app.server.strategy import MetadataOptions
 from flower_meta.v1.metadata_pb2 import EvaluateInstructions
 
 # Ray, which runs the simulated SuperNodes in this process, otherwise warns at
@@ -50,24 +41,20 @@ def main(grid: Grid, context: Context) -> None:
         else "",
     )
     testset, net = centralized_test_set(settings.dataset)
-    run_dir = settings.run_dir(context.run_id)
-    options = metadata_options(settings)
     evaluate_instructions = EvaluateInstructions(
         metadata_type_url=codec.EVALUATE_TYPE_URL
     )
-    config = json.dumps(settings.run_config, indent=2).encode()
-    _kept("run config", lambda: write_atomic(run_dir, RUN_CONFIG, config))
-    tracking = _trackers(settings, run_dir, context.run_id)
-    with closing(
-        MetadataLog(run_dir, settings.json_log, options.types)
-    ) as metadata_log:
-        strategy = MetadataStrategy(
-            FedAdagrad(**settings.fedadagrad_options),
-            metadata=options,
-            metadata_log=metadata_log,
-            trackers=tracking,
-            run_id=context.run_id,
-        )
+    with MetadataRun(
+        settings.run_dir(context.run_id),
+        options=metadata_options(settings),
+        run_id=context.run_id,
+        run_config=settings.run_config,
+        json_lines=settings.json_log,
+        report=settings.report,
+        tracker_names=tracker_names(settings.trackers),
+        mlflow_tracking_uri=settings.mlflow_tracking_uri,
+    ) as run:
+        strategy = run.wrap(FedAdagrad(**settings.fedadagrad_options))
         result = strategy.start(
             grid=grid,
             initial_arrays=ArrayRecord(net.state_dict()),
@@ -77,49 +64,16 @@ def main(grid: Grid, context: Context) -> None:
             evaluate_config=codec.to_config_record(evaluate_instructions),
             evaluate_fn=lambda _, arrays: centralized_evaluate(arrays, testset),
         )
-
-    final = result.evaluate_metrics_serverapp[settings.num_server_rounds]
-    log(
-        INFO,
-        "Summary: %s rounds, final centralized accuracy %.4f (loss %.4f); "
-        "metadata over all rounds: %s",
-        settings.num_server_rounds,
-        final["accuracy"],
-        final["loss"],
-        _totals(list(strategy.reports.values())),
-    )
-    log(INFO, "Metadata log: %s", run_dir)
-    if metadata_log.unpersisted:
+        final = result.evaluate_metrics_serverapp[settings.num_server_rounds]
         log(
-            WARNING,
-            "Metadata log: %s records could not be written (see the warning above)",
-            len(metadata_log.unpersisted),
+            INFO,
+            "Summary: %s rounds, final centralized accuracy %.4f (loss %.4f); "
+            "metadata over all rounds: %s",
+            settings.num_server_rounds,
+            final["accuracy"],
+            final["loss"],
+            _totals(list(strategy.reports.values())),
         )
-    if settings.report:
-        _kept("report", lambda: _write_report(run_dir, settings.straggler_factor))
-    for tracker in tracking:
-        tracker.close(run_dir)
-
-
-def _kept(what: str, write: Callable[[], object]) -> None:
-    """Write a file of the run folder; a disk that refuses costs a warning only."""
-    try:
-        write()
-    except OSError as err:
-        log(WARNING, "%s not written, the run goes on: %s", what, err)
-
-
-def _trackers(settings: Settings, run_dir: Path, run_id: int) -> list[Guarded]:
-    """Start the run config's trackers, fed live; none by default."""
-    kinds = [kind.strip() for kind in settings.trackers.split(",") if kind.strip()]
-    if not kinds:
-        return []
-    uri = settings.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    params = {k: str(v) for k, v in settings.run_config.items()}
-    factor = settings.straggler_factor
-    found = trackers(kinds, run_dir, str(run_id), params, uri, factor)
-    log(INFO, "Trackers: %s", ", ".join(t.name for t in found) or "none started")
-    return found
 
 
 def metadata_options(settings: Settings) -> MetadataOptions:
@@ -137,15 +91,6 @@ def metadata_options(settings: Settings) -> MetadataOptions:
         straggler_factor=settings.straggler_factor,
         client_log_cap=settings.client_log_cap,
     )
-
-
-def _write_report(run_dir: Path, straggler_factor: float) -> None:
-    """Log the run's summary tables and write its report into the run folder."""
-    records, written = write_report(run_dir, straggler_factor)
-    log(INFO, "%s", tables.as_text(records))
-    log(INFO, "Report: %s", run_dir / REPORT_FOLDER)
-    for path in written:
-        log(INFO, "  %s", path.name)
 
 
 def centralized_test_set(dataset: str) -> tuple[TensorDataset, task.Net]:

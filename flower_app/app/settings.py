@@ -1,6 +1,5 @@
 """Typed view of the run config in `[tool.flwr.app.config]` of pyproject.toml."""
 
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -9,12 +8,12 @@ from flwr.app import Context, UserConfig
 from flwr.common.config import get_fused_config_from_dir
 
 from flower_app.protocol import codec
+from flower_app.protocol.files import run_folder
 from flower_app.protocol.rules import Limits
 from flower_meta.v1.metadata_pb2 import TrainInstructions
 
 APP_DIR = Path(__file__).resolve().parents[2]
 """The Flower app (or unpacked FAB) holding pyproject.toml."""
-RUNS_FOLDER = "flower-meta-runs"
 
 
 @dataclass(frozen=True)
@@ -92,14 +91,8 @@ class Settings:
         return Limits(self.max_payload_bytes, self.max_epochs, self.local_epochs)
 
     def run_dir(self, run_id: int) -> Path:
-        """Absolute folder for this run's outputs: `output-dir`/`run_id`.
-
-        An empty `output-dir` means $FLWR_HOME/flower-meta-runs (FLWR_HOME
-        defaults to ~/.flwr, as in Flower).
-        """
-        flwr_home = Path(os.environ.get("FLWR_HOME", Path.home() / ".flwr"))
-        root = Path(self.output_dir) if self.output_dir else flwr_home / RUNS_FOLDER
-        return root.expanduser().resolve() / str(run_id)
+        """Absolute folder for this run's outputs (see `files.run_folder`)."""
+        return run_folder(self.output_dir, run_id)
 
     @classmethod
     def from_run_config(cls, run_config: UserConfig) -> "Settings":

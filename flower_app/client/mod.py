@@ -27,6 +27,7 @@ from contextlib import closing
 from contextvars import ContextVar
 from logging import WARNING
 from pathlib import Path
+from typing import TypeVar
 
 from flwr.app import Context, Message, MessageType
 from flwr.clientapp.typing import ClientAppCallable
@@ -44,6 +45,8 @@ from flower_meta.v1.metadata_pb2 import (
 )
 from flower_meta.v1.options_pb2 import ROLE_DURATION
 
+M = TypeVar("M", bound=ProtoMessage)
+
 
 class _NotCollected:
     """What `report` fills during a call whose stage the mod has no type for."""
@@ -57,10 +60,22 @@ _building: ContextVar[ProtoMessage | _NotCollected | None] = ContextVar(
 def report(**fields: object) -> None:
     """Set fields of the metadata the mod sends with this call's reply.
 
-    Scalars are set, lists fill repeated fields, None leaves a field absent.
-    Ignored in a call whose stage the mod sends no metadata for. Raises
-    `RuntimeError` outside a call wrapped by the mod, and protobuf's own
-    `AttributeError`/`TypeError`/`ValueError` for a wrong name or type.
+    Ignored in a call whose stage the mod sends no metadata for. For a call
+    mypy checks against the schema, see `reply_metadata`.
+
+    Parameters
+    ----------
+    **fields : object
+        Field name to value: scalars are set, lists fill repeated fields,
+        None leaves a field absent.
+
+    Raises
+    ------
+    RuntimeError
+        Outside a call wrapped by the mod.
+    AttributeError, TypeError, ValueError
+        Protobuf's own, for a wrong field name or value type.
+
     """
     meta = _building.get()
     if meta is None:
@@ -78,8 +93,60 @@ def report(**fields: object) -> None:
             setattr(meta, name, value)
 
 
+def reply_metadata(kind: type[M]) -> M:
+    """Return the metadata message this call's reply carries, to fill in place.
+
+    The typed twin of `report`: mypy checks every field you set against the
+    generated stubs, e.g.
+    ``reply_metadata(TrainProcessMetadata).training_losses.extend(losses)``.
+
+    Parameters
+    ----------
+    kind : type[Message]
+        The metadata type the mod was given for this stage.
+
+    Returns
+    -------
+    Message
+        The message the mod validates and sends when the call returns; in a
+        stage the mod sends no metadata for, a fresh one that goes nowhere.
+
+    Raises
+    ------
+    RuntimeError
+        Outside a call wrapped by the mod.
+    TypeError
+        If the mod sends another type in this stage.
+
+    """
+    meta = _building.get()
+    if meta is None:
+        raise RuntimeError("reply_metadata() needs ClientApp(mods=[metadata_mod])")
+    if isinstance(meta, _NotCollected):
+        return kind()
+    if not isinstance(meta, kind):
+        raise TypeError(
+            f"this call sends {meta.DESCRIPTOR.full_name}, "
+            f"not {kind.DESCRIPTOR.full_name}"
+        )
+    return meta
+
+
 class MetadataMod:
-    """The mod, for any metadata types; `metadata_mod` is the default one."""
+    """The mod, for any metadata types; `metadata_mod` is the default one.
+
+    Parameters
+    ----------
+    train : type[Message] | None (default: TrainProcessMetadata)
+        The metadata type sent with train replies; None sends none.
+    evaluate : type[Message] | None (default: EvaluateProcessMetadata)
+        The metadata type sent with evaluate replies; None sends none.
+    limits : Limits (default: DEFAULT_LIMITS)
+        The bounds the node checks its own metadata against before sending.
+    clock : Callable[[], float] (default: time.perf_counter)
+        Seconds, for the field whose role is ROLE_DURATION.
+
+    """
 
     def __init__(
         self,

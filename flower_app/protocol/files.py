@@ -115,3 +115,18 @@ def regular_files(folder: Path) -> Iterator[Path]:
             path = Path(root, name)
             if path.is_file() and not path.is_symlink():
                 yield path
+
+
+RUNS_FOLDER = "flower-meta-runs"
+"""Where runs go when the run config names no `output-dir`, in $FLWR_HOME."""
+
+
+def run_folder(output_dir: str, run_id: int) -> Path:
+    """Absolute folder for a run's outputs: `output_dir`/`run_id`.
+
+    An empty `output_dir` means $FLWR_HOME/flower-meta-runs (FLWR_HOME
+    defaults to ~/.flwr, as in Flower).
+    """
+    flwr_home = Path(os.environ.get("FLWR_HOME", Path.home() / ".flwr"))
+    root = Path(output_dir) if output_dir else flwr_home / RUNS_FOLDER
+    return root.expanduser().resolve() / str(run_id)

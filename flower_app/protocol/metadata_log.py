@@ -112,6 +112,7 @@ class MetadataLog:
         self._fd: int | None = None
         self._durable = 0
         files = [MetadataLogRecord.DESCRIPTOR.file, *(t.DESCRIPTOR.file for t in types)]
+        self._files = {f.name for f in file_descriptor_set(files).file}
         try:
             output_folder(folder)
             self._lock = _lock(folder, wait)
@@ -133,6 +134,10 @@ class MetadataLog:
                 os.close(self._fd)
                 self._fd = None
             self._warn_failed(err)
+
+    def holds(self, kind: type[Message]) -> bool:
+        """Whether the log's schema defines `kind`, so its records can say it."""
+        return kind.DESCRIPTOR.file.name in self._files
 
     def append(self, record: MetadataLogRecord) -> None:
         """Take one record; it is written and synced at the next `flush`."""

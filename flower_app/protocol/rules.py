@@ -56,7 +56,18 @@ class MetadataDecodeError(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """The server's policy on top of the schema's rules."""
+    """The server's policy on top of the schema's rules.
+
+    Parameters
+    ----------
+    max_payload_bytes : int (default: 65536)
+        Larger payloads are refused before parsing (1000 epochs take 8 KB).
+    max_epochs : int (default: 4096)
+        An "epoch" series longer than this is refused.
+    expected_epochs : int | None (default: None)
+        Epochs the server asked for; a shorter "epoch" series misses some.
+
+    """
 
     max_payload_bytes: int = 65_536
     """Larger payloads are refused before parsing (1000 epochs take 8 KB)."""

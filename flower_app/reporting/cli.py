@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError, Message
 from rich.console import Console
 from rich.progress import Progress
 
+from flower_app.extras import missing_extra
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
@@ -34,7 +35,6 @@ from flower_app.protocol.run_schema import (
 )
 from flower_app.protocol.text import printable
 from flower_app.reporting import tables, trackers
-from flower_app.reporting.report import write_report
 from flower_app.reporting.run_records import (
     RunRecords,
     Undecodable,
@@ -69,9 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except ModuleNotFoundError as err:
-        problems.append(
-            f"{err.name} is not installed: pip install 'flower-meta-protocol[trackers]'"
-        )
+        if (hint := missing_extra(err)) is None:
+            raise
+        problems.append(hint)
     except (OSError, ValueError) as err:  # our errors: each names file and cause
         problems.append(str(err))
     for problem in problems:
@@ -137,6 +137,8 @@ def _message_type(type_url: str, schema: str | None) -> type[Message]:
 
 def _report(args: argparse.Namespace, problem: Problem) -> None:
     """Print a run's summary tables and write its plots."""
+    from flower_app.reporting.report import write_report  # the report extra
+
     records, written = write_report(run_folder(Path(args.run_dir)))
     console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
     for table in tables.tables(records):

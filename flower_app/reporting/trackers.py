@@ -314,24 +314,55 @@ def _artifacts_beside(tracking_uri: str) -> str | None:
 
 
 class TensorBoardBackend:
-    """TensorBoard event files in one folder per Flower run."""
+    """TensorBoard event files in one folder per Flower run.
+
+    Written with TensorBoard's own event writer and protos (the package
+    `tensorboard`), so no ML framework is needed.
+    """
 
     def __init__(self, log_dir: Path) -> None:
         """Write event files into `log_dir`."""
-        from torch.utils.tensorboard import SummaryWriter
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        self.writer = SummaryWriter(str(output_folder(log_dir)))
+        self.writer = EventFileWriter(str(output_folder(log_dir)))
 
     def scalars(self, values: Sequence[Scalar]) -> None:
         """Add each scalar at its step."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
         for name, value, step in values:
-            self.writer.add_scalar(name, value, step)
+            entry = Summary.Value(tag=name, simple_value=value)
+            self._add(Summary(value=[entry]), step)
         self.writer.flush()
 
     def units(self, units: dict[str, str]) -> None:
         """Write the units as a Markdown table under the tag "units"."""
+        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.compat.proto.tensor_pb2 import TensorProto
+        from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+        from tensorboard.plugins.text.plugin_data_pb2 import TextPluginData
+
         rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(units.items()))
-        self.writer.add_text("units", f"| field | unit |\n| --- | --- |\n{rows}")
+        table = f"| field | unit |\n| --- | --- |\n{rows}"
+        plugin = SummaryMetadata.PluginData(
+            plugin_name="text", content=TextPluginData(version=0).SerializeToString()
+        )
+        tensor = TensorProto(
+            dtype="DT_STRING",
+            string_val=[table.encode()],
+            tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
+        )
+        value = Summary.Value(
+            tag="units/text_summary",
+            metadata=SummaryMetadata(plugin_data=plugin),
+            tensor=tensor,
+        )
+        self._add(Summary(value=[value]), 0)
+
+    def _add(self, summary: object, step: int) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        self.writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
 
     def close(self, run_dir: Path | None) -> None:
         """Close the event file."""

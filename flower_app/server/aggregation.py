@@ -20,7 +20,19 @@ from flower_meta.v1.options_pb2 import ROLE_CONVERGED
 
 
 class Policy(StrEnum):
-    """The run config's `aggregation` choices."""
+    """Which admitted replies the wrapped strategy aggregates (`aggregation`).
+
+    Attributes
+    ----------
+    ALL
+        Every admitted reply, as Flower would.
+    CONVERGED_ONLY
+        Only replies whose metadata says they converged (ROLE_CONVERGED).
+    DOWNWEIGHT
+        Every admitted reply, non-converged ones weighted by
+        `MetadataOptions.downweight_factor`.
+
+    """
 
     ALL = "all"
     CONVERGED_ONLY = "converged-only"

@@ -54,7 +54,29 @@ Report = RoundReport[ProtoMessage]
 
 @dataclass(frozen=True)
 class MetadataOptions:
-    """What metadata the strategy reads, and how it uses and shows it."""
+    """What metadata the strategy reads, and how it uses and shows it.
+
+    Parameters
+    ----------
+    train_type : type[Message] | None (default: TrainProcessMetadata)
+        Message type of the train replies' metadata; None: none expected.
+    evaluate_type : type[Message] | None (default: EvaluateProcessMetadata)
+        Message type of the evaluate replies' metadata; None: none expected.
+    limits : Limits (default: Limits())
+        Payload size and epoch limits on top of the schema's rules.
+    aggregation : Policy (default: Policy.ALL)
+        Which admitted replies the wrapped strategy aggregates: all, only
+        converged ones, or all with non-converged ones down-weighted.
+    downweight_factor : float (default: 0.5)
+        With `Policy.DOWNWEIGHT`, the weight factor of a non-converged
+        reply, in (0, 1].
+    straggler_factor : float (default: 2.0)
+        A client whose duration exceeds this times the round's median is a
+        straggler.
+    client_log_cap : int (default: 10)
+        Per-client log lines per round and stage; the rest are counted.
+
+    """
 
     train_type: type[ProtoMessage] | None = TrainProcessMetadata
     """Message type of the train replies' metadata; None: none expected."""
@@ -136,6 +158,17 @@ class MetadataStrategy(Strategy, Generic[S]):
         """Wrap `strategy`; see the class for the parameters."""
         if not 0 < metadata.downweight_factor <= 1:
             raise ValueError("downweight-factor must be in (0, 1]")
+        unknown = [
+            t.DESCRIPTOR.full_name
+            for t in metadata.types
+            if metadata_log is not None and not metadata_log.holds(t)
+        ]
+        if unknown:
+            raise ValueError(
+                f"the metadata log was opened without {', '.join(unknown)}: open "
+                "it with the same types (MetadataLog(folder, types=...)), or let "
+                "MetadataRun open it"
+            )
         self.strategy = strategy
         self.metadata = metadata
         self.metadata_log = metadata_log

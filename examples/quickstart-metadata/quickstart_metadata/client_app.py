@@ -3,7 +3,7 @@
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from flower_app.client.mod import metadata_mod, report
+from flower_app import metadata_mod, report
 from quickstart_metadata.task import Net, load_data
 from quickstart_metadata.task import test as test_fn
 from quickstart_metadata.task import train as train_fn

@@ -4,7 +4,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
-from flower_app.server.strategy import MetadataStrategy
+from flower_app import MetadataRun
 from quickstart_metadata.task import Net
 
 # Create ServerApp
@@ -24,7 +24,8 @@ def main(grid: Grid, context: Context) -> None:
     arrays = ArrayRecord(global_model.state_dict())
 
     # Initialize FedAvg strategy
-    strategy = MetadataStrategy(FedAvg(fraction_evaluate=fraction_evaluate))
+    run = MetadataRun.from_context(context)
+    strategy = run.wrap(FedAvg(fraction_evaluate=fraction_evaluate))
 
     # Start strategy, run FedAvg for `num_rounds`
     strategy.start(
@@ -33,3 +34,4 @@ def main(grid: Grid, context: Context) -> None:
         train_config=ConfigRecord({"lr": lr}),
         num_rounds=num_rounds,
     )
+    run.close()
