@@ -178,6 +178,25 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
     print(f"exported {folder} to {args.to}")
 
 
+def _generate(args: argparse.Namespace, problem: Problem) -> None:
+    """Compile a user's .proto files with the project's schema importable."""
+    from flower_app.codegen.generate import generate  # the codegen extra
+
+    def folder(value: str | None) -> Path | None:
+        return None if value is None else Path(value)
+
+    generate(
+        [Path(p) for p in args.protos],
+        [Path(p) for p in args.proto_path] or [Path()],
+        Path(args.python_out),
+        folder(args.docs_out),
+        folder(args.jsonschema_out),
+    )
+    for name in ("python_out", "docs_out", "jsonschema_out"):
+        if getattr(args, name) is not None:
+            print(f"wrote {Path(getattr(args, name)).resolve()}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flower-meta", description=__doc__)
     commands = parser.add_subparsers(required=True)
@@ -228,6 +247,26 @@ def _parser() -> argparse.ArgumentParser:
         "--logdir", help="TensorBoard folder (default: RUN_DIR/tensorboard)"
     )
     export.set_defaults(command=_export)
+
+    generate = commands.add_parser(
+        "generate",
+        help="compile your own .proto (importing flower_meta/v1/options.proto) "
+        "into Python, stubs, docs, JSON Schema (the codegen extra)",
+    )
+    generate.add_argument("protos", nargs="+", help=".proto files to compile")
+    generate.add_argument(
+        "-I",
+        "--proto-path",
+        action="append",
+        default=[],
+        help="import root of the files (repeatable; default: the current folder)",
+    )
+    generate.add_argument(
+        "--python-out", default=".", help="folder for Python and .pyi (default: .)"
+    )
+    generate.add_argument("--docs-out", help="folder for Markdown reference pages")
+    generate.add_argument("--jsonschema-out", help="folder for JSON Schemas")
+    generate.set_defaults(command=_generate)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""numpy_metadata: linear regression in numpy, with typed training metadata."""

@@ -1,0 +1,105 @@
+"""`flower-meta generate`: a user's own `.proto` files into code, docs and schemas.
+
+Your `.proto` imports `flower_meta/v1/options.proto` for its units, rules
+and roles; the wheel ships that file, so no checkout is needed. This runs
+protoc (grpcio-tools' bundled compiler, the `codegen` extra) with the
+project's schema on the import path and writes Python classes and mypy
+stubs, and, when asked, the reference docs and JSON Schema that
+`buf generate` makes for the project's own schema.
+"""
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent
+"""`flower_app`, installed or in a checkout."""
+
+
+def schema_root() -> Path:
+    """Return the folder that holds `flower_meta/v1/*.proto`.
+
+    An installed wheel has it as `flower_app/proto`; a checkout, as `proto/`
+    beside `flower_app/`.
+    """
+    shipped = PACKAGE / "proto"
+    return shipped if shipped.is_dir() else PACKAGE.parent / "proto"
+
+
+def _plugin(name: str) -> Path:
+    """Find a protoc plugin installed beside this Python, or on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = beside if beside.is_file() else shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            f"{name} is not installed: pip install 'flower-meta-protocol[codegen]'"
+        )
+    return Path(found)
+
+
+def generate(
+    protos: Sequence[Path],
+    proto_paths: Sequence[Path],
+    python_out: Path,
+    docs_out: Path | None = None,
+    jsonschema_out: Path | None = None,
+) -> None:
+    """Compile `protos` (found under `proto_paths`) into the output folders.
+
+    Parameters
+    ----------
+    protos : Sequence[Path]
+        The `.proto` files to generate, each under one of `proto_paths`.
+    proto_paths : Sequence[Path]
+        Import roots of the files (protoc's `-I`); the project's schema and
+        protobuf's well-known types are added.
+    python_out : Path
+        Where the Python classes and their mypy stubs go (one package
+        folder per proto package, as protoc writes them).
+    docs_out : Path | None (default: None)
+        Where a Markdown reference page per file goes; None writes none.
+    jsonschema_out : Path | None (default: None)
+        Where a JSON Schema per message goes; None writes none.
+
+    Raises
+    ------
+    ValueError
+        If protoc refuses the files: its first error line.
+
+    """
+    import grpc_tools  # the codegen extra; a missing one is named by the CLI
+
+    outputs = [
+        f"--python_out={python_out}",
+        f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+        f"--mypy_out={python_out}",
+    ]
+    ours = _plugin("protoc-gen-flower-meta")
+    for option, folder in (("docs", docs_out), ("jsonschema", jsonschema_out)):
+        if folder is not None:
+            outputs += [
+                f"--plugin=protoc-gen-fm{option}={ours}",
+                f"--fm{option}_out={option}:{folder}",
+            ]
+    for folder in (python_out, docs_out, jsonschema_out):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+    includes = [
+        *proto_paths,
+        schema_root(),
+        Path(grpc_tools.__file__).parent / "_proto",
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        *(f"-I{folder}" for folder in includes),
+        *outputs,
+        *map(str, protos),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["no message"]
+        raise ValueError(f"protoc refused {', '.join(map(str, protos))}: {lines[0]}")

@@ -1,0 +1,156 @@
+"""`MetadataRun`: one object opens and closes a run's log, run config, trackers, report.
+
+Each test reads the files back through protobuf, json and TensorBoard's own
+reader, not through the object under test.
+"""
+
+import json
+import logging
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
+from flwr.serverapp.strategy import FedAvg
+from google.protobuf.wrappers_pb2 import DoubleValue
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from flower_app import MetadataLog, MetadataOptions, MetadataRun, MetadataStrategy
+from flower_app.protocol import codec
+from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, read_log
+from flower_app.testing import VENV_BIN, NodeList, answer, delivered
+from tests.helpers import sample_metadata
+
+
+def _context(run_config: dict[str, bool | int | float | str]) -> Context:
+    return Context(
+        run_id=7, node_id=0, node_config={}, state=RecordDict(), run_config=run_config
+    )
+
+
+def _one_round(strategy: MetadataStrategy[FedAvg], times: list[float]) -> None:
+    sent = delivered(
+        strategy.configure_train(
+            1,
+            ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))}),
+            ConfigRecord(),
+            NodeList(list(range(1, len(times) + 1))),  # type: ignore[arg-type]
+        )
+    )
+    replies = []
+    for message, seconds in zip(sent, times, strict=True):
+        meta = sample_metadata(3)
+        meta.training_time = seconds
+        content = RecordDict(
+            {
+                "arrays": ArrayRecord({"w": Array(np.ones(2, dtype=np.float32))}),
+                "metrics": MetricRecord({"num-examples": 10}),
+                codec.TRAIN_RECORD_KEY: codec.to_config_record(meta),
+            }
+        )
+        replies.append(answer(message, content))
+    strategy.aggregate_train(1, replies)
+
+
+def test_from_context_writes_every_output_where_the_run_config_says(
+    tmp_path: Path,
+) -> None:
+    config: dict[str, bool | int | float | str] = {
+        "output-dir": str(tmp_path),
+        "trackers": " tensorboard ",
+        "learning-rate": 0.1,
+    }
+    with MetadataRun.from_context(_context(config)) as run:
+        assert run.folder == tmp_path / "7"
+        strategy = run.wrap(FedAvg(min_available_nodes=3, min_train_nodes=3))
+        _one_round(strategy, [1, 2, 4])
+    folder = tmp_path / "7"
+    assert json.loads((folder / "run_config.json").read_text()) == config
+    records = list(read_log(folder / BINARY_LOG))
+    assert sorted(r.accepted.training_time for r in records) == [1, 2, 4]
+    assert {r.run_id for r in records} == {7}
+    assert len((folder / JSON_LOG).read_text().splitlines()) == 3
+    assert "<html" in (folder / "report" / "report.html").read_text()
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    (median,) = events.Scalars("train/training_time/median")
+    assert (median.step, median.value) == (1, 2.0)
+
+
+def test_an_empty_run_config_means_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path))
+    run = MetadataRun.from_context(_context({}))
+    assert run.folder == tmp_path / "flower-meta-runs" / "7"
+    assert run.trackers == []
+    run.close()
+    assert (run.folder / "report" / "report.html").is_file()
+
+
+def test_report_false_writes_no_report(tmp_path: Path) -> None:
+    run = MetadataRun.from_context(
+        _context({"output-dir": str(tmp_path), "report": False, "json-log": False})
+    )
+    run.close()
+    assert (tmp_path / "7" / BINARY_LOG).is_file()
+    assert not (tmp_path / "7" / "report").exists()
+    assert not (tmp_path / "7" / JSON_LOG).exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "message"),
+    [
+        ({"json-log": "yes"}, TypeError, "'json-log' must be bool, got 'yes'"),
+        ({"output-dir": 3}, TypeError, "run config 'output-dir' must be str, got 3"),
+        ({"trackers": "mlflow,wandb"}, ValueError, "not 'wandb'"),
+    ],
+)
+def test_a_wrong_key_is_named_before_anything_is_written(
+    tmp_path: Path,
+    config: dict[str, bool | int | float | str],
+    error: type[Exception],
+    message: str,
+) -> None:
+    with pytest.raises(error, match=message):
+        MetadataRun.from_context(_context({"output-dir": str(tmp_path)} | config))
+    assert not (tmp_path / "7").exists()
+
+
+def test_the_types_are_named_once_and_a_log_without_them_is_refused(
+    tmp_path: Path,
+) -> None:
+    options = MetadataOptions(train_type=DoubleValue, evaluate_type=None)
+    run = MetadataRun(tmp_path / "run", options=options)
+    assert run.log.holds(DoubleValue)
+    run.wrap(FedAvg())
+    run.close()
+    plain = MetadataLog(tmp_path / "plain")
+    with pytest.raises(ValueError, match=r"without google\.protobuf\.DoubleValue"):
+        MetadataStrategy(FedAvg(), metadata=options, metadata_log=plain)
+    plain.close()
+
+
+def test_a_report_that_fails_costs_a_warning_not_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = MetadataRun(tmp_path / "run")
+    (tmp_path / "run" / "report").write_text("a file where the report folder goes")
+    with caplog.at_level(logging.WARNING, logger="flwr"):
+        run.close()
+    assert "report not written, the run goes on" in caplog.text
+
+
+def test_generate_refuses_a_bad_proto_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.proto").write_text('syntax = "proto3";\nmessage {')
+    done = subprocess.run(
+        [str(VENV_BIN / "flower-meta"), "generate", "bad.proto"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("flower-meta: protoc refused bad.proto: bad.proto:2:")
+    assert not list(tmp_path.glob("*.py"))

@@ -1,0 +1,205 @@
+"""The library as an adopter installs it: the wheel alone, no ML stack.
+
+A fresh venv (not seeing this checkout or its venv) gets the built wheel
+with its `codegen` extra and Flower's simulation, nothing else: no torch,
+no scikit-learn, no matplotlib. In it, examples/numpy-metadata compiles
+its own schema with `flower-meta generate` (importing the wheel's
+options.proto), runs in a real simulation behind `MetadataRun`, and its run
+folder decodes with the wheel's `flower-meta`.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flower_app.testing import Flower, flower_env
+from tests.helpers import ROOT
+
+EXAMPLE = ROOT / "examples" / "numpy-metadata"
+NODES = 3
+ROUNDS = 3
+EPOCHS = 4
+LEARNING_RATE = 0.1
+ABSENT = ("torch", "sklearn", "matplotlib", "mlflow")
+pytestmark = pytest.mark.e2e
+
+
+def _first_round_mse(partition_id: int) -> list[float]:
+    """Gradient descent from zero weights on a node's data, recomputed here."""
+    rng = np.random.default_rng(partition_id)
+    x = rng.normal(size=(64, 4))
+    y = x @ np.array([1.5, -2.0, 0.5, 3.0]) + rng.normal(scale=0.1, size=64)
+    w, found = np.zeros(4), []
+    for _ in range(EPOCHS):
+        w = w - LEARNING_RATE * 2 * x.T @ (x @ w - y) / 64
+        found.append(float(np.mean((x @ w - y) ** 2)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(folder),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    (built,) = folder.glob("flower_meta_protocol-*.whl")
+    return built
+
+
+def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
+    wheel: Path,
+) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "flower_app/proto/flower_meta/v1/options.proto" in names
+    assert "flower_app/proto/flower_meta/v1/metadata.proto" in names
+    assert "flower_meta/v1/metadata_pb2.pyi" in names
+    assert "flower_app/run.py" in names
+    assert not [n for n in names if n.startswith("flower_app/app/")]
+    assert "flower_app/testing.py" not in names
+    metadata = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith(".dist-info/METADATA"))
+    )
+    core = [
+        line.split(":", 1)[1].strip()
+        for line in metadata.decode().splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+    assert sorted(core) == [
+        "flwr<2,>=1.42",
+        "numpy>=1.26",
+        "protobuf<7,>=6.33.5",
+        "rich>=13",
+    ]
+
+
+@pytest.fixture(scope="module")
+def venv_bin(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    bin_dir = folder / "bin"
+    subprocess.run(
+        [
+            str(bin_dir / "pip"),
+            "install",
+            "-q",
+            f"{wheel}[codegen]",
+            # The simulation runtime; the example's only other dependency.
+            "flwr[simulation]==1.42.0",
+        ],
+        check=True,
+    )
+    return bin_dir
+
+
+def _python(bin_dir: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(bin_dir / "python"), "-c", code], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_no_ml_stack_is_installed_and_the_library_imports(
+    venv_bin: Path, tmp_path: Path
+) -> None:
+    for module in ABSENT:
+        probe = _python(venv_bin, f"import {module}", tmp_path)
+        assert f"No module named '{module}'" in probe.stderr, module
+    loaded = _python(
+        venv_bin,
+        "import flower_app, sys; flower_app.MetadataRun; print(flower_app.__file__)",
+        tmp_path,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert "site-packages/flower_app/__init__.py" in loaded.stdout
+
+
+def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
+    venv_bin: Path, tmp_path: Path
+) -> None:
+    app = tmp_path / "numpy-metadata"
+    shutil.copytree(EXAMPLE, app)
+    generate = subprocess.run(
+        [
+            str(venv_bin / "flower-meta"),
+            "generate",
+            "-I",
+            "proto",
+            "--docs-out",
+            "docs",
+            "proto/linreg/v1/linreg.proto",
+        ],
+        cwd=app,
+        capture_output=True,
+        text=True,
+    )
+    assert generate.returncode == 0, generate.stderr
+    assert (app / "linreg" / "v1" / "linreg_pb2.py").is_file()
+    assert (app / "linreg" / "v1" / "linreg_pb2.pyi").is_file()
+    assert "squared target units" in (app / "docs/linreg/v1/linreg.md").read_text()
+
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    flower = Flower(home, flower_env(home, venv_bin))
+    try:
+        process = flower.run_streaming(
+            app, "--federation-config", f"num-supernodes={NODES}"
+        )
+        log, _ = process.communicate(timeout=900)
+    finally:
+        assert not flower.stop_all(), "processes of this run survived"
+    assert process.returncode == 0, log
+    for server_round in range(1, ROUNDS + 1):
+        summary = f"round {server_round} metadata: {NODES} accepted, 0 rejected"
+        assert summary in log, log[-3000:]
+    assert "report not written: matplotlib is not installed: pip install " in log
+    assert "'flower-meta-protocol[report]'" in log
+
+    (run_dir,) = (home / "flower-meta-runs").iterdir()
+    decode = subprocess.run(
+        [str(venv_bin / "flower-meta"), "decode", "--log", str(run_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert decode.returncode == 0, decode.stderr
+    lines = [json.loads(line) for line in decode.stdout.splitlines()]
+    assert len(lines) == NODES * ROUNDS
+    assert {line["serverRound"] for line in lines} == set(range(1, ROUNDS + 1))
+    for line in lines:
+        meta = line["acceptedOther"]
+        assert meta["@type"] == "type.googleapis.com/linreg.v1.RegressionTrainMetadata"
+        assert len(meta["mse"]) == EPOCHS
+        assert meta["examples"] == 64
+        assert meta["trainingTime"] > 0
+        assert meta["weightNorm"] > 0
+    assert (run_dir / "metadata.jsonl").read_text() == decode.stdout
+    first = sorted(line["acceptedOther"]["mse"] for line in lines[:NODES])
+    expected = sorted(_first_round_mse(p) for p in range(NODES))
+    for got, want in zip(first, expected, strict=True):
+        assert got == pytest.approx(want, rel=1e-12)
+
+    report = subprocess.run(
+        [str(venv_bin / "flower-meta"), "report", str(run_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert report.returncode == 1
+    assert report.stderr.strip().splitlines() == [
+        "flower-meta: matplotlib is not installed: "
+        "pip install 'flower-meta-protocol[report]'"
+    ]
