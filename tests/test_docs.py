@@ -84,3 +84,46 @@ def test_package_and_schema_share_one_version() -> None:
     assert f"New in v{major}.{minor}:" in (ROOT / "proto" / "README.md").read_text()
     packages = {p.parent.name for p in ROOT.glob("proto/flower_meta/*/*.proto")}
     assert packages == {f"v{major}"}
+
+
+def test_the_run_command_installs_what_the_example_app_imports() -> None:
+    """Every package the example app imports comes with the core or `example`."""
+    import ast
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+
+    def names(requirements: list[str]) -> set[str]:
+        found = set()
+        for text in requirements:
+            requirement = Requirement(text)
+            if requirement.name == project["name"]:
+                for extra in requirement.extras:
+                    found |= names(extras[extra])
+            else:
+                found.add(requirement.name.lower())
+        return found
+
+    assert "pip install -e '.[example]'" in _bash_blocks()[0]
+    installed = names(project["dependencies"]) | names(extras["example"])
+    modules = set()
+    for path in (ROOT / "flower_app" / "app").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    distributions = packages_distributions()
+    third_party = {
+        dist.lower()
+        for module in modules
+        for dist in distributions.get(module, [])
+        if module not in {"flower_app", "flower_meta"}
+    }
+    assert {"torch", "scikit-learn", "flwr-datasets"} <= third_party
+    assert third_party <= installed, third_party - installed
+    assert not {"torch", "scikit-learn", "matplotlib"} & names(project["dependencies"])

@@ -114,7 +114,7 @@ def test_a_wrong_key_is_named_before_anything_is_written(
     message: str,
 ) -> None:
     with pytest.raises(error, match=message):
-        MetadataRun.from_context(_context({"output-dir": str(tmp_path)} | config))
+        MetadataRun.from_context(_context({"output-dir": str(tmp_path), **config}))
     assert not (tmp_path / "7").exists()
 
 

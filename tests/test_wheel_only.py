@@ -122,7 +122,9 @@ def test_no_ml_stack_is_installed_and_the_library_imports(
         assert f"No module named '{module}'" in probe.stderr, module
     loaded = _python(
         venv_bin,
-        "import flower_app, sys; flower_app.MetadataRun; print(flower_app.__file__)",
+        "import sys; before = list(sys.path); import flower_app; "
+        "flower_app.MetadataRun; assert sys.path == before, sys.path; "
+        "print(flower_app.__file__)",
         tmp_path,
     )
     assert loaded.returncode == 0, loaded.stderr
