@@ -23,7 +23,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if importlib.util.find_spec("flower_meta") is None:
+
+def _generated_code_importable() -> bool:
+    try:
+        return importlib.util.find_spec("flower_meta.v1.metadata_pb2") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+if not _generated_code_importable():
     sys.path.append(
         str(Path(__file__).resolve().parent.parent / "generated" / "python")
     )

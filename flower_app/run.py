@@ -82,7 +82,10 @@ class MetadataRun:
         """Open the run's outputs; see the class for the parameters."""
         unknown = [name for name in tracker_names if name not in KINDS]
         if unknown:
-            raise ValueError(f"trackers are {', '.join(KINDS)}; not {unknown[0]!r}")
+            raise ValueError(
+                f"run config 'trackers' must name {' or '.join(KINDS)}, "
+                f"got {unknown[0]!r}"
+            )
         self.folder = folder
         self.options = options
         self.run_id = run_id

@@ -125,3 +125,40 @@ def test_serverapp_killed_in_round_3_keeps_rounds_1_and_2(flower: Flower) -> Non
     )
     assert rounds[1] == rounds[2] == 10, rounds
     assert set(rounds) <= {1, 2, 3}
+
+
+MISTAKES = [
+    ("dirichlet-alpha=0", "run config 'dirichlet-alpha' must be > 0, got 0.0"),
+    (
+        "max-payload-bytes=-5",
+        "run config 'max-payload-bytes' must be >= 1 (bytes), got -5",
+    ),
+    ("local-epochs=0", "run config 'local-epochs' must be >= 1, got 0"),
+    (
+        "aggregation='bogus'",
+        "run config 'aggregation' must be one of "
+        "['all', 'converged-only', 'downweight'], got 'bogus'",
+    ),
+    (
+        "trackers='wandb'",
+        "run config 'trackers' must name mlflow or tensorboard, got 'wandb'",
+    ),
+]
+
+
+@pytest.mark.e2e
+def test_run_config_mistakes_stop_before_round_1_in_one_line(flower: Flower) -> None:
+    for override, message in MISTAKES:
+        process = flower.run_streaming(
+            ROOT, "--federation-config", "num-supernodes=2", "--run-config", override
+        )
+        log, _ = process.communicate(timeout=900)
+        assert log.count(message) == 1, (override, log[-2000:])
+        assert f"{message}; the run stops before round 1" in log
+        assert "Traceback" not in log, override
+        assert "[ROUND 1" not in log, override
+        runs = flower.home / RUNS_FOLDER
+        assert not runs.exists() or not any(runs.iterdir()), override
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", log)
+        said = re.findall(r"^(?:INFO|WARNING|ERROR) *:\s*(\S.*)$", plain, re.M)
+        assert said[-1] == f"{message}; the run stops before round 1", said[-3:]

@@ -104,7 +104,7 @@ def test_report_false_writes_no_report(tmp_path: Path) -> None:
     [
         ({"json-log": "yes"}, TypeError, "'json-log' must be bool, got 'yes'"),
         ({"output-dir": 3}, TypeError, "run config 'output-dir' must be str, got 3"),
-        ({"trackers": "mlflow,wandb"}, ValueError, "not 'wandb'"),
+        ({"trackers": "mlflow,wandb"}, ValueError, "got 'wandb'"),
     ],
 )
 def test_a_wrong_key_is_named_before_anything_is_written(

@@ -1,13 +1,14 @@
 """Run config: typed reads, defaults, and each key reaching where it is used."""
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
 from flwr.app import Context, RecordDict
 
 from flower_app.app.server_app import metadata_options
-from flower_app.app.settings import Settings
+from flower_app.app.settings import RULES, RunConfigError, Settings
 from flower_app.protocol.rules import Limits
 from flower_app.server.aggregation import Policy
 from flower_meta.v1.metadata_pb2 import TrainInstructions
@@ -118,13 +119,60 @@ def test_an_unknown_aggregation_is_refused_naming_the_choices() -> None:
 def test_wrong_types_are_refused(key: str, value: object, message: str) -> None:
     config = _config()
     config[key] = value  # type: ignore[assignment]
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(RunConfigError, match=message):
         Settings.from_run_config(config)
 
 
 def test_missing_key_names_the_key() -> None:
-    with pytest.raises(KeyError, match="run config misses 'num-server-rounds'"):
+    with pytest.raises(RunConfigError, match="run config misses 'num-server-rounds'"):
         Settings.from_run_config({"dataset": "digits"})
+
+
+# Each range key at its edges: the last value refused, the first accepted.
+EDGES = [
+    ("num-server-rounds", 0, 1, ">= 1"),
+    ("fraction-train", 0.0, 1e-9, "in (0, 1]"),
+    ("fraction-train", 1.0000001, 1.0, "in (0, 1]"),
+    ("fraction-evaluate", -0.01, 0.0, "in [0, 1]"),
+    ("fraction-evaluate", 1.01, 1.0, "in [0, 1]"),
+    ("local-epochs", 0, 1, ">= 1"),
+    ("learning-rate", 0.0, 1e-6, "> 0"),
+    ("learning-rate", math.inf, 10.0, "> 0"),
+    ("server-learning-rate", -0.1, 0.1, "> 0"),
+    ("server-tau", -1e-9, 0.0, ">= 0"),
+    ("batch-size", 0, 1, ">= 1"),
+    ("partitioning", "skewed", "dirichlet", "'iid' or 'dirichlet'"),
+    ("dirichlet-alpha", 0.0, 0.01, "> 0"),
+    ("dirichlet-alpha", math.nan, 0.5, "> 0"),
+    ("convergence-tolerance", -0.01, 0.0, ">= 0"),
+    ("dataset", " ", "digits", "a dataset name"),
+    ("min-nodes", 0, 1, ">= 1"),
+    ("round-timeout", 0.0, 0.5, "> 0 (seconds)"),
+    ("max-payload-bytes", -5, 1, ">= 1 (bytes)"),
+    ("max-epochs", 0, 1, ">= 1"),
+    ("downweight-factor", 0.0, 1.0, "in (0, 1]"),
+    ("downweight-factor", 1.5, 0.01, "in (0, 1]"),
+    ("straggler-factor", 0.0, 1.0, "> 0"),
+    ("client-log-cap", -1, 0, ">= 0"),
+]
+
+
+@pytest.mark.parametrize(("key", "refused", "accepted", "allowed"), EDGES)
+def test_each_key_is_checked_at_its_edges(
+    key: str, refused: object, accepted: object, allowed: str
+) -> None:
+    config = _config()
+    config[key] = refused  # type: ignore[assignment]
+    with pytest.raises(RunConfigError) as error:
+        Settings.from_run_config(config)
+    assert str(error.value) == f"run config {key!r} must be {allowed}, got {refused!r}"
+    config[key] = accepted  # type: ignore[assignment]
+    settings = Settings.from_run_config(config)
+    assert settings.run_config[key] == accepted
+
+
+def test_every_ranged_key_has_its_edges_tested() -> None:
+    assert {key for key, *_ in EDGES} == set(RULES)
 
 
 def test_the_run_folder_is_under_output_dir_or_flwr_home(

@@ -67,8 +67,8 @@ def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
     wheel: Path,
 ) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    assert "flower_app/proto/flower_meta/v1/options.proto" in names
-    assert "flower_app/proto/flower_meta/v1/metadata.proto" in names
+    assert "flower_meta/v1/options.proto" in names
+    assert "flower_meta/v1/metadata.proto" in names
     assert "flower_meta/v1/metadata_pb2.pyi" in names
     assert "flower_app/run.py" in names
     assert not [n for n in names if n.startswith("flower_app/app/")]

@@ -1,7 +1,7 @@
 """ServerApp: FedAdagrad behind `MetadataStrategy`, evaluated centrally each round."""
 
 import os
-from logging import INFO
+from logging import ERROR, INFO
 
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.common import log
@@ -29,8 +29,18 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Train for the configured rounds, keep every metadata record, summarise."""
-    settings = Settings.from_context(context)
+    """Train for the configured rounds, keep every metadata record, summarise.
+
+    A run-config mistake stops the run before round 1, and before its run
+    folder exists, with one line naming the key (Flower's `flwr run` still
+    exits 0: a ServerApp cannot set its exit status).
+    """
+    try:
+        settings = Settings.from_context(context)
+        options = metadata_options(settings)
+    except ValueError as err:
+        log(ERROR, "%s; the run stops before round 1", err)
+        return
     log(
         INFO,
         "Dataset %r, %s partitioning%s",
@@ -44,16 +54,21 @@ def main(grid: Grid, context: Context) -> None:
     evaluate_instructions = EvaluateInstructions(
         metadata_type_url=codec.EVALUATE_TYPE_URL
     )
-    with MetadataRun(
-        settings.run_dir(context.run_id),
-        options=metadata_options(settings),
-        run_id=context.run_id,
-        run_config=settings.run_config,
-        json_lines=settings.json_log,
-        report=settings.report,
-        tracker_names=tracker_names(settings.trackers),
-        mlflow_tracking_uri=settings.mlflow_tracking_uri,
-    ) as run:
+    try:
+        run = MetadataRun(
+            settings.run_dir(context.run_id),
+            options=options,
+            run_id=context.run_id,
+            run_config=settings.run_config,
+            json_lines=settings.json_log,
+            report=settings.report,
+            tracker_names=tracker_names(settings.trackers),
+            mlflow_tracking_uri=settings.mlflow_tracking_uri,
+        )
+    except ValueError as err:  # e.g. an unknown tracker, before anything is written
+        log(ERROR, "%s; the run stops before round 1", err)
+        return
+    with run:
         strategy = run.wrap(FedAdagrad(**settings.fedadagrad_options))
         result = strategy.start(
             grid=grid,

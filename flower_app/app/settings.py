@@ -1,5 +1,7 @@
 """Typed view of the run config in `[tool.flwr.app.config]` of pyproject.toml."""
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -97,10 +99,14 @@ class Settings:
     @classmethod
     def from_run_config(cls, run_config: UserConfig) -> "Settings":
         """Read each field from its kebab-case key, checking its type."""
-        values: dict[str, Any] = {
-            field.name: _read(run_config, field.name.replace("_", "-"), field.type)
-            for field in fields(cls)
-        }
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = field.name.replace("_", "-")
+            values[field.name] = value = _read(run_config, key, field.type)
+            if key in RULES and not RULES[key][0](value):
+                raise RunConfigError(
+                    f"run config {key!r} must be {RULES[key][1]}, got {value!r}"
+                )
         return cls(**values)
 
 
@@ -109,10 +115,47 @@ def pyproject_run_config() -> UserConfig:
     return get_fused_config_from_dir(APP_DIR, {})
 
 
+class RunConfigError(ValueError):
+    """A run-config key that is missing, of the wrong type or out of range."""
+
+
+def _finite(low: float, high: float = math.inf) -> Callable[[Any], bool]:
+    return lambda v: low <= v < high and math.isfinite(v)
+
+
+def _above(low: float) -> Callable[[Any], bool]:
+    return lambda v: low < v and math.isfinite(v)
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "num-server-rounds": (_finite(1), ">= 1"),
+    "fraction-train": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "fraction-evaluate": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "local-epochs": (_finite(1), ">= 1"),
+    "learning-rate": (_above(0), "> 0"),
+    "server-learning-rate": (_above(0), "> 0"),
+    "server-tau": (_finite(0), ">= 0"),
+    "batch-size": (_finite(1), ">= 1"),
+    "partitioning": (lambda v: v in ("iid", "dirichlet"), "'iid' or 'dirichlet'"),
+    "dirichlet-alpha": (_above(0), "> 0"),
+    "convergence-tolerance": (_finite(0), ">= 0"),
+    "dataset": (lambda v: bool(v.strip()), "a dataset name"),
+    "min-nodes": (_finite(1), ">= 1"),
+    "round-timeout": (_above(0), "> 0 (seconds)"),
+    "max-payload-bytes": (_finite(1), ">= 1 (bytes)"),
+    "max-epochs": (_finite(1), ">= 1"),
+    "downweight-factor": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "straggler-factor": (_above(0), "> 0"),
+    "client-log-cap": (_finite(0), ">= 0"),
+}
+"""Each key's allowed values, checked before anything runs; the server checks
+`aggregation` and `trackers` against the library's own lists."""
+
+
 def _read(run_config: UserConfig, key: str, kind: object) -> bool | int | float | str:
     """Return `run_config[key]` as `kind`; an integer is a valid float."""
     if key not in run_config:
-        raise KeyError(f"run config misses {key!r}: see [tool.flwr.app.config]")
+        raise RunConfigError(f"run config misses {key!r}: see [tool.flwr.app.config]")
     value = run_config[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -120,5 +163,5 @@ def _read(run_config: UserConfig, key: str, kind: object) -> bool | int | float 
         isinstance(kind, type) and isinstance(value, kind)
     ):
         name = getattr(kind, "__name__", kind)
-        raise TypeError(f"run config {key!r} must be {name}, got {value!r}")
+        raise RunConfigError(f"run config {key!r} must be {name}, got {value!r}")
     return value

@@ -68,13 +68,17 @@ def evaluate(net: Net, data: TensorDataset) -> tuple[float, float]:
 
 
 def has_converged(losses: list[float], tolerance: float) -> bool | None:
-    """Whether the last epoch changed the loss by at most `tolerance`, relatively.
+    """Whether the last epoch lowered the loss by at most `tolerance`, relatively.
 
-    None when fewer than two epochs ran: convergence cannot be assessed.
+    Converged: L[n] <= L[n-1] and (L[n-1] - L[n]) / L[n-1] <= tolerance; a
+    loss that rose is not converged, however little. None when fewer than
+    two epochs ran: convergence cannot be assessed.
     """
     if len(losses) < 2:
         return None
     previous, last = losses[-2], losses[-1]
+    if last > previous:
+        return False
     if previous == 0:
-        return last == 0
-    return abs(previous - last) / previous <= tolerance
+        return True  # 0 -> 0
+    return (previous - last) / previous <= tolerance

@@ -15,17 +15,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent
-"""`flower_app`, installed or in a checkout."""
+"""`flower_app`, in a checkout or installed."""
 
 
 def schema_root() -> Path:
     """Return the folder that holds `flower_meta/v1/*.proto`.
 
-    An installed wheel has it as `flower_app/proto`; a checkout, as `proto/`
-    beside `flower_app/`.
+    An installed wheel ships the files beside the generated code they were
+    compiled to (`site-packages/flower_meta/v1/`); a checkout has them in
+    `proto/` beside `flower_app/`.
     """
-    shipped = PACKAGE / "proto"
-    return shipped if shipped.is_dir() else PACKAGE.parent / "proto"
+    from flower_meta.v1 import options_pb2
+
+    installed = Path(options_pb2.__file__).resolve().parents[2]
+    if (installed / "flower_meta" / "v1" / "options.proto").is_file():
+        return installed
+    return PACKAGE.parent / "proto"
 
 
 def _plugin(name: str) -> Path:

@@ -58,8 +58,9 @@ class TrainProcessMetadata(_message.Message):
     """
     converged: _builtins.bool
     """Whether local training met the ClientApp's convergence criterion: the
-    relative change of the mean loss between the last two local epochs,
-    |L[n-1] - L[n]| / L[n-1], is at most the run's `convergence-tolerance`.
+    mean loss did not rise in the last local epoch and fell by at most the
+    run's `convergence-tolerance`, relatively: L[n] <= L[n-1] and
+    (L[n-1] - L[n]) / L[n-1] <= tolerance. A rising loss is never converged.
     Absent: convergence could not be assessed (fewer than two epochs; shown
     as None). `false` is an assessed "not converged", never "unknown".
     """
@@ -172,8 +173,8 @@ class TrainInstructions(_message.Message):
     batch_size: _builtins.int
     """Mini-batch size."""
     convergence_tolerance: _builtins.float
-    """Training counts as converged when the relative change of the mean loss
-    between the last two epochs is at most this.
+    """Training counts as converged when the mean loss fell in the last epoch
+    by at most this, relatively (a rising loss never counts).
     """
     metadata_type_url: _builtins.str
     """Type URL of the metadata the server decodes, e.g.

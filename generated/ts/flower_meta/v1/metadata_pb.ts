@@ -54,8 +54,9 @@ export type TrainProcessMetadata = Message<"flower_meta.v1.TrainProcessMetadata"
 
   /**
    * Whether local training met the ClientApp's convergence criterion: the
-   * relative change of the mean loss between the last two local epochs,
-   * |L[n-1] - L[n]| / L[n-1], is at most the run's `convergence-tolerance`.
+   * mean loss did not rise in the last local epoch and fell by at most the
+   * run's `convergence-tolerance`, relatively: L[n] <= L[n-1] and
+   * (L[n-1] - L[n]) / L[n-1] <= tolerance. A rising loss is never converged.
    * Absent: convergence could not be assessed (fewer than two epochs; shown
    * as None). `false` is an assessed "not converged", never "unknown".
    *
@@ -161,8 +162,8 @@ export type TrainInstructions = Message<"flower_meta.v1.TrainInstructions"> & {
   batchSize: number;
 
   /**
-   * Training counts as converged when the relative change of the mean loss
-   * between the last two epochs is at most this.
+   * Training counts as converged when the mean loss fell in the last epoch
+   * by at most this, relatively (a rising loss never counts).
    *
    * @generated from field: double convergence_tolerance = 4;
    */
