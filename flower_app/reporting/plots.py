@@ -1,8 +1,8 @@
 """A run's plots, one per number field of each stage, drawn from the schema.
 
 - a number: every client's value per round (its first report hollow: the
-  start-up cost of a first call, not a straggler), the round's median or
-  examples-weighted mean, and the server's centralized metric of the same
+  start-up cost of a first call, not a straggler), the round's median
+  (the tables' number), and the server's centralized metric of the same
   name beside it; a log scale when one value dwarfs the rest (more than
   `LOG_SCALE_RATIO` times the median), so the typical clients stay visible;
 - a boolean: per round, how many clients said true, false or nothing;
@@ -28,7 +28,7 @@ from flower_app.protocol import display, schema
 from flower_app.protocol.files import output_folder, safe_name, write_atomic
 from flower_app.protocol.schema import FieldDescriptor
 from flower_app.reporting.run_records import RunRecords, Stage
-from flower_app.reporting.tables import cell, heading, numeric_fields
+from flower_app.reporting.tables import heading, numeric_fields, statistic
 
 LEGEND_LIMIT = 12
 """Clients named in a legend; beyond, the legend says how many there are."""
@@ -121,11 +121,10 @@ def _per_client(
                 edgecolors="tab:blue",
                 label=label,
             )
-    middle = [(r, cell(list(stage.accepted[r].values()), field)) for r in rounds]
-    shown = [(r, float(text)) for r, text in middle if text != "-"]
+    middle = [(r, statistic(list(stage.accepted[r].values()), field)) for r in rounds]
+    shown = [(r, value) for r, value in middle if value is not None]
     if shown:
-        assert stage.message_type is not None
-        how = heading(field, stage.message_type).rsplit(", ", 1)[-1]
+        how = heading(field).rsplit(", ", 1)[-1]
         axes.plot(
             *zip(*shown, strict=True), color="tab:orange", marker="o", label=plain(how)
         )

@@ -1,15 +1,15 @@
 """A run's summary tables: one per stage, one row a round, a column a field.
 
 Every number field of the stage's message gets a column, named with its
-unit: numbers show their median (their mean weighted by the ROLE_EXAMPLES
-field, where the message has one), booleans the share that is true, series
-the mean of each client's last element. The server's own evaluation gets a
-table of its own, so a centralized number is never taken for a federated one.
+unit and what the cell shows: numbers their median over the round's
+clients (as the round log and the trackers show them), series the median of
+each client's last element, booleans the share that is true. The server's
+own evaluation gets a table of its own, so a centralized number is never
+taken for a federated one.
 The tables are plain data (`Table`); `as_rich` and the HTML page render them.
 """
 
 import io
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +21,6 @@ from rich.table import Table as RichTable
 from flower_app.protocol import display, schema
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
 from flower_app.reporting.run_records import RunRecords, Stage
-from flower_meta.v1.options_pb2 import ROLE_EXAMPLES
 
 
 @dataclass(frozen=True)
@@ -85,41 +84,36 @@ def numeric_fields(message_type: Descriptor | None) -> list[FieldDescriptor]:
     ]
 
 
-def cell(messages: Sequence[Message], found: FieldDescriptor) -> str:
-    """One field over one round's clients, as a table cell."""
+def statistic(messages: Sequence[Message], found: FieldDescriptor) -> float | None:
+    """One field over one round's clients: the median, for a boolean the share true.
+
+    A series counts with each client's last element; None when no client
+    sent the field.
+    """
     present = display.values(messages, found)
     if not present:
-        return "-"
+        return None
     if schema.is_bool(found):
-        return f"{present.count(1.0) / len(present):.0%} true"
-    weights = _weights(messages, found)
-    if weights and (weight := math.fsum(weights)) > 0:
-        total = math.fsum(w * v for w, v in zip(weights, present, strict=True))
-        return f"{total / weight:.4g}"
-    return f"{statistics.median(present):.4g}"
+        return present.count(1.0) / len(present)
+    return float(statistics.median(present))
 
 
-def heading(found: FieldDescriptor, message_type: Descriptor) -> str:
+def cell(messages: Sequence[Message], found: FieldDescriptor) -> str:
+    """One field over one round's clients (`statistic`), as a table cell."""
+    value = statistic(messages, found)
+    if value is None:
+        return "-"
+    return f"{value:.0%} true" if schema.is_bool(found) else f"{value:.4g}"
+
+
+def heading(found: FieldDescriptor) -> str:
     """Name a column: the field, its unit and what the cell shows."""
     if schema.is_bool(found):
         return found.name
     if found.is_repeated:
         step = schema.field_spec(found).series or "element"
-        return f"last {step}: {schema.label(found)}, mean"
-    weighted = schema.with_role(message_type, ROLE_EXAMPLES)
-    how = "mean by examples" if weighted is not None and weighted != found else "median"
-    return f"{schema.label(found)}, {how}"
-
-
-def _weights(messages: Sequence[Message], found: FieldDescriptor) -> list[float] | None:
-    examples = schema.with_role(found.containing_type, ROLE_EXAMPLES)
-    if examples is None or examples == found or found.is_repeated:
-        return None
-    return [
-        float(getattr(m, examples.name))
-        for m in messages
-        if schema.is_present(m, found) or not found.has_presence
-    ]
+        return f"last {step}: {schema.label(found)}, median"
+    return f"{schema.label(found)}, median"
 
 
 def _stage_table(stage: Stage) -> Table:
@@ -127,7 +121,7 @@ def _stage_table(stage: Stage) -> Table:
     fields = numeric_fields(stage.message_type)
     columns = ["round", "accepted", "rejected", "failed"]
     if stage.message_type is not None:
-        columns += [heading(found, stage.message_type) for found in fields]
+        columns += [heading(found) for found in fields]
     rows = []
     for server_round in stage.rounds:
         accepted = list(stage.accepted[server_round].values())

@@ -1,0 +1,140 @@
+"""The summary tables show what their headings say, recomputed from metadata.jsonl.
+
+The fixture's clients differ (so a median, a mean and a weighted mean all
+differ), rounds have even and odd client counts, one round has failures
+only, and the oracle reads the JSON lines with `json` and `statistics`,
+never through the reporting code.
+"""
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
+from flower_app.reporting.run_records import load
+from flower_app.reporting.tables import Table, tables
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    Failure,
+    MetadataLogRecord,
+    TrainProcessMetadata,
+)
+
+# Per round: (training_time, losses, converged or None), one tuple a client.
+TRAIN: dict[int, list[tuple[float, list[float], bool | None]]] = {
+    1: [
+        (1.0, [0.9, 0.1], True),
+        (2.0, [0.8, 0.4], False),
+        (10.0, [0.7, 0.5], True),
+        (20.0, [0.6, 3.0], None),
+    ],
+    2: [(3.0, [0.5, 0.2], True), (4.5, [0.4, 0.3], True), (30.0, [0.3, 0.25], False)],
+}
+EVALUATE = {1: [(0.2, 10, 0.9, 0.5), (0.4, 30, 0.6, 0.7)]}
+"""Per round: (evaluation_time, num_examples, loss, accuracy) a client."""
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    log = MetadataLog(tmp_path)
+    node = 0
+    for server_round, clients in TRAIN.items():
+        for seconds, losses, converged in clients:
+            node += 1
+            record = MetadataLogRecord(
+                run_id=1,
+                server_round=server_round,
+                node_id=node,
+                record_key="train_metadata",
+            )
+            meta = TrainProcessMetadata(training_time=seconds, training_losses=losses)
+            if converged is not None:
+                meta.converged = converged
+            record.accepted.CopyFrom(meta)
+            log.append(record)
+    failed = MetadataLogRecord(
+        run_id=1, server_round=3, node_id=99, record_key="train_metadata"
+    )
+    failed.failed.CopyFrom(Failure(reason="error reply: boom"))
+    log.append(failed)
+    for server_round, evaluated in EVALUATE.items():
+        for seconds, examples, loss, accuracy in evaluated:
+            node += 1
+            record = MetadataLogRecord(
+                run_id=1,
+                server_round=server_round,
+                node_id=node,
+                record_key="evaluate_metadata",
+            )
+            record.evaluated.CopyFrom(
+                EvaluateProcessMetadata(
+                    evaluation_time=seconds,
+                    num_examples=examples,
+                    loss=loss,
+                    accuracy=accuracy,
+                )
+            )
+            log.append(record)
+    log.close()
+    return tmp_path
+
+
+def _column(table: Table, starts: str) -> dict[str, str]:
+    (index,) = [i for i, c in enumerate(table.columns) if c.startswith(starts)]
+    return {row[0]: row[index] for row in table.rows}
+
+
+def _lines(folder: Path) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    """Outcome -> round -> the JSON objects of that outcome."""
+    found: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for line in (folder / JSON_LOG).read_text().splitlines():
+        record = json.loads(line)
+        outcome = next(k for k in ("accepted", "evaluated", "failed") if k in record)
+        found[outcome][record.get("serverRound", 0)].append(record.get(outcome, {}))
+    return found
+
+
+def test_every_train_cell_is_the_median_its_heading_names(run: Path) -> None:
+    (train, *_) = tables(load(run))
+    lines = _lines(run)
+    times = _column(train, "training_time (s), median")
+    losses = _column(train, "last epoch: training_losses (nats/example), median")
+    converged = _column(train, "converged")
+    accepted = _column(train, "accepted")
+    failed = _column(train, "failed")
+    for server_round in (1, 2):
+        mine = lines["accepted"][server_round]
+        median_time = statistics.median(float(m["trainingTime"]) for m in mine)
+        assert times[str(server_round)] == f"{median_time:.4g}"
+        last = [m["trainingLosses"][-1] for m in mine]
+        assert losses[str(server_round)] == f"{statistics.median(last):.4g}"
+        said = [m["converged"] for m in mine if "converged" in m]
+        share = said.count(True) / len(said)
+        assert converged[str(server_round)] == f"{share:.0%} true"
+        assert accepted[str(server_round)] == str(len(mine))
+    # Round 1 has four clients: its median is no mean, weighted or not.
+    assert times["1"] == "6"
+    assert losses["1"] == "0.45"
+    assert failed == {"1": "0", "2": "0", "3": "1"}
+    assert times["3"] == "-"
+
+
+def test_every_evaluate_cell_is_the_median_its_heading_names(run: Path) -> None:
+    evaluate = next(t for t in tables(load(run)) if "Evaluate" in t.title)
+    mine = _lines(run)["evaluated"][1]
+    for field, json_name in (
+        ("evaluation_time", "evaluationTime"),
+        ("loss", "loss"),
+        ("accuracy", "accuracy"),
+    ):
+        column = _column(evaluate, f"{field} (")
+        median = statistics.median(float(m[json_name]) for m in mine)
+        assert column["1"] == f"{median:.4g}"
+    heading = next(c for c in evaluate.columns if c.startswith("loss"))
+    assert heading.endswith(", median")
