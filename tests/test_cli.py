@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flower_app.protocol.metadata_log import BINARY_LOG
+from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog
 from flower_app.testing import VENV_BIN
 from tests.helpers import VECTORS, write_run
 
@@ -120,12 +120,18 @@ WRONG = [
     ("decode", "text file", "malformed"),
     ("decode --log", "missing", "no such run folder"),
     ("decode --log", "empty folder", "holds no metadata.binpb"),
-    ("decode --log", "text file", "no such run folder"),
-    ("decode --log", "payload file", "no such run folder"),
+    ("decode --log", "text file", "is a file, not a run folder"),
+    ("decode --log", "payload file", "is a file, not a run folder (a payload? flower"),
+    (
+        "decode",
+        "log file",
+        "is a run folder's metadata log, not a payload: flower-meta decode --log",
+    ),
+    ("decode --schema notes.txt --log", "run folder", "--schema is for a payload"),
     ("report", "missing", "no such run folder"),
     ("report", "empty folder", "holds no metadata.binpb"),
-    ("report", "text file", "no such run folder"),
-    ("report", "payload file", "no such run folder"),
+    ("report", "text file", "is a file, not a run folder"),
+    ("report", "payload file", "is a file, not a run folder"),
 ]
 
 
@@ -139,6 +145,16 @@ def test_a_wrong_argument_is_one_line_and_status_1(
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("flower-meta: ")
     assert message in result.stderr
+
+
+def test_a_report_on_an_empty_log_says_so(tmp_path: Path) -> None:
+    MetadataLog(tmp_path / "run").close()
+    result = _run("report", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"flower-meta: {tmp_path / 'run'}: its metadata log holds no records; "
+        "the report is empty"
+    ]
 
 
 @pytest.mark.parametrize(

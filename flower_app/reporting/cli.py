@@ -82,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _decode(args: argparse.Namespace, problem: Problem) -> None:
     """Print a payload, or every record of a metadata log, as canonical JSON."""
     if args.log:
+        if args.schema is not None:
+            raise ValueError(
+                "--schema is for a payload: a log is read with its run folder's "
+                f"own {SCHEMA}"
+            )
         folder = run_folder(Path(args.source))
         records = read_log(folder / BINARY_LOG, record_type(folder))
         for count, record in enumerate(records, 1):
@@ -96,7 +101,19 @@ def _decode(args: argparse.Namespace, problem: Problem) -> None:
         return
     payload = _payload(args.source, args.encoding)
     message_type = _message_type(args.type_url, args.schema)
-    print(to_canonical_json(codec.decode(message_type, args.type_url, payload)))
+    try:
+        message = codec.decode(message_type, args.type_url, payload)
+    except ValueError as err:
+        path = Path(args.source)
+        if args.encoding == "file" and (
+            path.name == BINARY_LOG or (path.parent / SCHEMA).is_file()
+        ):
+            raise ValueError(
+                f"{path} is a run folder's metadata log, not a payload: "
+                f"flower-meta decode --log {path.parent}"
+            ) from err
+        raise
+    print(to_canonical_json(message))
 
 
 def _payload(source: str, encoding: str) -> bytes:
@@ -140,6 +157,9 @@ def _report(args: argparse.Namespace, problem: Problem) -> None:
     from flower_app.reporting.report import write_report  # the report extra
 
     records, written = write_report(run_folder(Path(args.run_dir)))
+    if not records.stages and not records.centralized:
+        empty = "its metadata log holds no records; the report is empty"
+        problem(f"{args.run_dir}: {empty}")
     console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
     for table in tables.tables(records):
         console.print(tables.as_rich(table))

@@ -210,6 +210,10 @@ def run_config(folder: Path, problem: Callable[[str], None]) -> dict[str, str]:
 def run_folder(path: Path) -> Path:
     """Return the run folder `path` names: the folder itself, or its log file."""
     folder = path.parent if path.name == BINARY_LOG and path.is_file() else path
+    if folder.is_file():
+        raise NotADirectoryError(
+            f"{path} is a file, not a run folder (a payload? flower-meta decode {path})"
+        )
     if not folder.is_dir():
         raise FileNotFoundError(f"no such run folder: {path}")
     if not (folder / BINARY_LOG).is_file():
