@@ -175,11 +175,20 @@ def test_flower_meta_export_loads_an_old_run_folder(tmp_path: Path) -> None:
     run_dir = _old_run(tmp_path / "runs" / "4242")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     command = str(VENV_BIN / "flower-meta")
-    for to in (["--to", "mlflow", "--tracking-uri", uri], ["--to", "tensorboard"]):
-        done = subprocess.run(
-            [command, "export", str(run_dir), *to], capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
+    said = []
+    for _ in range(2):  # exporting again replaces, never adds
+        for to in (["--to", "mlflow", "--tracking-uri", uri], ["--to", "tensorboard"]):
+            done = subprocess.run(
+                [command, "export", str(run_dir), *to], capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+            said.append(done.stdout)
+    assert f"mlflow ui --backend-store-uri {uri}" in said[2]
+    assert f"tensorboard --logdir {(run_dir / 'tensorboard').resolve()}" in said[3]
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name("flower-meta")
+    assert experiment is not None
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     expected = _expected(run_dir)
     client = _check_mlflow(uri, run_dir, expected)
     _, run_id = _mlflow(uri, "4242")

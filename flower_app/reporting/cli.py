@@ -195,7 +195,17 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
         tracker = trackers.Tracker(backend)
         trackers.export(folder, tracker, lambda n: progress.update(task, completed=n))
     _records_problems("export", tracker.records, problem)
-    print(f"exported {folder} to {args.to}")
+    if isinstance(backend, trackers.MlflowBackend):
+        print(
+            f"exported {folder} to MLflow run {backend.run_id} (experiment "
+            f"{args.experiment!r}) at {backend.tracking_uri}; to view it: "
+            f"mlflow ui --backend-store-uri {backend.tracking_uri}"
+        )
+    elif isinstance(backend, trackers.TensorBoardBackend):
+        print(
+            f"exported {folder} to TensorBoard in {backend.log_dir.resolve()}; "
+            f"to view it: tensorboard --logdir {backend.log_dir.resolve()}"
+        )
 
 
 def _generate(args: argparse.Namespace, problem: Problem) -> None:

@@ -251,9 +251,17 @@ class MlflowBackend:
                 experiment, artifact_location=_artifacts_beside(tracking_uri)
             )
         )
+        # A training experiment: MLflow 3 otherwise opens its GenAI view.
+        self.client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, TRAINING)
+        # Exporting a run again replaces its MLflow run: one run a Flower run.
+        for earlier in self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{RUN_NAME}` = '{_quoted(run_name)}'"
+        ):
+            self.client.delete_run(earlier.info.run_id)
         self.run_id = self.client.create_run(
             experiment_id, run_name=run_name
         ).info.run_id
+        self.tracking_uri = tracking_uri
         found_params = [Param(safe_name(k), str(v)[:6000]) for k, v in params.items()]
         for start in range(0, len(found_params), 100):
             self._logged("run config", params=found_params[start : start + 100])
@@ -301,6 +309,17 @@ class MlflowBackend:
             self.problem(f"MLflow refused {what}, left out: {printable(reason, 300)}")
 
 
+EXPERIMENT_KIND = "mlflow.experimentKind"
+TRAINING = "custom_model_development"
+"""The experiment kind MLflow 3 shows as model training, not GenAI."""
+RUN_NAME = "mlflow.runName"
+
+
+def _quoted(text: str) -> str:
+    """Put `text` inside a single-quoted MLflow search string."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def _artifacts_beside(tracking_uri: str) -> str | None:
     """Keep a SQLite store's artifacts in a folder beside it, not in the cwd.
 
@@ -324,7 +343,12 @@ class TensorBoardBackend:
         """Write event files into `log_dir`."""
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        self.writer = EventFileWriter(str(output_folder(log_dir)))
+        folder = output_folder(log_dir)
+        for earlier in folder.glob("events.out.tfevents.*"):
+            if earlier.is_file() and not earlier.is_symlink():
+                earlier.unlink()  # exporting again replaces the run, not adds one
+        self.log_dir = folder
+        self.writer = EventFileWriter(str(folder))
 
     def scalars(self, values: Sequence[Scalar]) -> None:
         """Add each scalar at its step."""
