@@ -15,6 +15,7 @@ from flwr.simulation import run_simulation
 from hypothesis import settings
 
 from flower_app.app import server_app
+from flower_app.run import MetadataRun
 from flower_app.server.strategy import MetadataStrategy
 from flower_app.testing import as_in_a_server_app
 from tests.helpers import TYPESCRIPT, require
@@ -73,13 +74,13 @@ def simulate(monkeypatch: pytest.MonkeyPatch) -> Simulate:
 
     def run(client: ClientApp, nodes: int) -> MetadataStrategy[Any]:
         strategies: list[MetadataStrategy[Any]] = []
+        wrap = MetadataRun.wrap
 
-        class Recorded(MetadataStrategy[Any]):
-            def __init__(self, strategy: Any, **kwargs: Any) -> None:
-                super().__init__(strategy, **kwargs)
-                strategies.append(self)
+        def recorded(run: MetadataRun, strategy: Any) -> MetadataStrategy[Any]:
+            strategies.append(wrap(run, strategy))
+            return strategies[-1]
 
-        monkeypatch.setattr(server_app, "MetadataStrategy", Recorded)
+        monkeypatch.setattr(MetadataRun, "wrap", recorded)
         run_simulation(
             server_app=server_app.app,
             client_app=client,
