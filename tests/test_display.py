@@ -57,12 +57,17 @@ def test_a_flag_counts_true_among_those_that_reported() -> None:
     assert summary(reports, TRAIN["converged"]) == "1/2 true (1 not reported)"
 
 
-def test_a_series_sums_up_as_the_mean_of_its_last_elements() -> None:
+def test_a_series_sums_up_as_the_spread_of_its_last_elements() -> None:
     reports = [
         TrainProcessMetadata(training_losses=[1.0, 0.5]),
         TrainProcessMetadata(training_losses=[0.8, 0.25]),
+        TrainProcessMetadata(training_losses=[0.1, 0.05, 2.0]),
+        TrainProcessMetadata(training_losses=[0.9, 0.3]),
     ]
-    assert summary(reports, TRAIN["training_losses"]) == "mean of the last epoch: 0.375"
+    # last elements 0.5, 0.25, 2.0, 0.3: median 0.4 (their mean would be 0.7625)
+    assert summary(reports, TRAIN["training_losses"]) == (
+        "last epoch: min 0.25 | median 0.4 | max 2"
+    )
 
 
 def test_egress_words_bound_what_a_note_names() -> None:

@@ -106,7 +106,8 @@ def summary(messages: Sequence[Message], field: FieldDescriptor) -> str | None:
     """One field summed up over clients, or None for a field that is not a number.
 
     Numbers: min, median and max; booleans: how many are true; series
-    (repeated numbers): the mean of each client's last element.
+    (repeated numbers): the same of each client's last element, so the round
+    log, the report's tables and the trackers show one median.
     """
     is_flag = schema.is_bool(field) and not field.is_repeated
     if not (is_flag or schema.is_number(field)):
@@ -118,13 +119,13 @@ def summary(messages: Sequence[Message], field: FieldDescriptor) -> str | None:
         return text + (f" ({absent} not reported)" if absent else "")
     if not present:
         return "none reported"
-    if field.is_repeated:
-        series = schema.field_spec(field).series or "element"
-        return f"mean of the last {series}: {statistics.fmean(present):.4g}"
-    return (
+    spread = (
         f"min {min(present):.4g} | median {statistics.median(present):.4g} | "
         f"max {max(present):.4g}"
     )
+    if field.is_repeated:
+        return f"last {schema.field_spec(field).series or 'element'}: {spread}"
+    return spread
 
 
 def egress_text(note: EgressNote) -> str:
