@@ -82,7 +82,23 @@ class LogBusyError(OSError):
 
 
 class MetadataLog:
-    """Appends records to the log files in one folder; one writer at a time."""
+    """Appends records to the log files in one folder; one writer at a time.
+
+    Parameters
+    ----------
+    folder : Path
+        The run folder; created if needed. A symlink is refused
+        (`UnsafePathError`).
+    json_lines : bool (default: True)
+        Bring `metadata.jsonl` up to date when the log closes.
+    types : Iterable[type[Message]] (default: ())
+        Message types the log may hold besides the built-in ones; their
+        schema goes into `schema.binpb`. `MetadataRun` passes its options'.
+    wait : bool (default: False)
+        Wait for another writer of the folder to finish instead of raising
+        `LogBusyError`.
+
+    """
 
     def __init__(
         self,
@@ -91,14 +107,10 @@ class MetadataLog:
         types: Iterable[type[Message]] = (),
         wait: bool = False,
     ) -> None:
-        """Open (or continue) the log in `folder`, creating it if needed.
+        """Open (or continue) the log; see the class for the parameters.
 
-        `types` are the message types the log may hold besides the built-in
-        ones; their schema goes into schema.binpb. With `json_lines`, closing
-        the log brings metadata.jsonl up to date. Another writer holding the
-        folder raises `LogBusyError`, or with `wait` is waited for; a folder
-        that is a symlink raises `UnsafePathError`. A folder that cannot be
-        written costs a warning, not the run (see the module).
+        A folder that cannot be written costs a warning, not the run (see
+        the module).
         """
         self.folder = folder
         self.json_lines = json_lines
@@ -390,8 +402,24 @@ def read_log(
 ) -> Iterator[Message]:
     """Yield the records of a binary log; raise `CorruptLogError` at a bad tail.
 
-    `record` is the record type to parse them as: this build's by default, or
-    the log's own (`run_schema.record_type`).
+    Parameters
+    ----------
+    path : Path
+        The log file, `<run folder>/metadata.binpb`.
+    record : type[Message] (default: MetadataLogRecord)
+        The record type to parse them as: this build's, or the log's own
+        (`run_schema.record_type(folder)`, which reads an app's own types).
+
+    Yields
+    ------
+    Message
+        Each whole record, in the order written.
+
+    Raises
+    ------
+    CorruptLogError
+        At a damaged tail, after yielding every record before it.
+
     """
     with path.open("rb") as stream:
         yield from read_records(stream, record, str(path))
