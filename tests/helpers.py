@@ -143,6 +143,14 @@ def message_type(type_url: str) -> type[ProtoMessage]:
     return message_factory.GetMessageClass(found)
 
 
+def build_wheel(folder: Path) -> Path:
+    """Build this project's wheel from the checkout into `folder`; return it."""
+    command = ["wheel", "--no-deps", "-q", "-w", str(folder), str(ROOT)]
+    subprocess.run([sys.executable, "-m", "pip", *command], check=True)
+    (wheel,) = folder.glob("flower_meta_protocol-*.whl")
+    return wheel
+
+
 def dependencies_only_venv(folder: Path) -> Path:
     """A venv that sees every installed dependency, but not this project.
 

@@ -7,14 +7,13 @@ its wheel, in an environment that cannot see the checkout.
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, read_log
 from flower_app.testing import Flower, flower_env
-from tests.helpers import ROOT, dependencies_only_venv
+from tests.helpers import ROOT, build_wheel, dependencies_only_venv
 
 EXAMPLE = ROOT / "examples" / "quickstart-metadata"
 README = (EXAMPLE / "README.md").read_text()
@@ -53,21 +52,7 @@ def test_the_readme_diff_is_what_separates_it_from_the_plain_quickstart(
 def wheel_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv with this project installed from a wheel built from the checkout."""
     folder = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "-w",
-            str(folder),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    (wheel,) = folder.glob("flower_meta_protocol-*.whl")
+    wheel = build_wheel(folder)
     bin_dir = dependencies_only_venv(folder / "venv")
     subprocess.run(
         [str(bin_dir / "pip"), "install", "-q", "--no-deps", "--no-index", str(wheel)],

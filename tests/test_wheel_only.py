@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from flower_app.testing import Flower, flower_env
-from tests.helpers import ROOT
+from tests.helpers import ROOT, build_wheel
 
 EXAMPLE = ROOT / "examples" / "numpy-metadata"
 NODES = 3
@@ -45,22 +45,7 @@ def _first_round_mse(partition_id: int) -> list[float]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "-w",
-            str(folder),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    (built,) = folder.glob("flower_meta_protocol-*.whl")
-    return built
+    return build_wheel(folder)
 
 
 def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
