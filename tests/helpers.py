@@ -185,6 +185,7 @@ def write_run(
     """Write a small run folder: per round 2 accepted, 1 evaluated, 1 failed.
 
     `record_key` names the stage of the accepted and failed train records.
+    Every field's value differs between clients or rounds, so each gets a plot.
     """
     metadata_log = MetadataLog(folder)
     for server_round in range(1, rounds + 1):
@@ -195,12 +196,19 @@ def write_run(
                 node_id=node,
                 record_key=record_key,
             )
-            record.accepted.CopyFrom(sample_metadata(3))
+            meta = sample_metadata(3)
+            meta.training_time += node + server_round
+            meta.converged = node == 4
+            meta.training_losses[:] = [loss * node / 4 for loss in meta.training_losses]
+            record.accepted.CopyFrom(meta)
             metadata_log.append(record)
         record = MetadataLogRecord(run_id=9, server_round=server_round, node_id=4)
         record.evaluated.CopyFrom(
             EvaluateProcessMetadata(
-                evaluation_time=0.1, num_examples=10, loss=0.3, accuracy=0.9
+                evaluation_time=0.1 * server_round,
+                num_examples=10 + server_round,
+                loss=0.3 / server_round,
+                accuracy=0.9 - 0.5 / (server_round + 1),
             )
         )
         metadata_log.append(record)

@@ -1,13 +1,38 @@
-"""The plots read at a glance: the scale keeps typical clients visible."""
+"""The plots read at a glance: the scale keeps typical clients visible, the
+clients to look at are named, and axes and captions say what is drawn.
+
+Realistic runs come from `tests.crowd` (a jumping loss, a straggler); the
+oracle reads their metadata.jsonl with `json` and `statistics`.
+"""
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
 
-from flower_app.reporting.plots import CLIENT_CAP, figures
-from flower_app.reporting.run_records import RunRecords
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord, TrainProcessMetadata
+from flower_app.protocol.metadata_log import JSON_LOG
+from flower_app.reporting.plots import (
+    CLIENT_CAP,
+    LEGEND_LIMIT,
+    NAMED,
+    figures,
+    plot_names,
+    write_plots,
+)
+from flower_app.reporting.run_records import RunRecords, load
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    MetadataLogRecord,
+    TrainProcessMetadata,
+)
+from tests.crowd import EXAMPLES, jumper, node_ids, straggler, write_crowd
 
 
 def _time_axis_scale(times: list[float]) -> str:
@@ -57,10 +82,12 @@ def _crowd(clients: int, rounds: int = 3) -> RunRecords:
     return records
 
 
-def _band_of(axes: Axes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _band_of(
+    axes: Axes, median_label: str = "clients' median"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The x and median of the median line, and the band's outline, of a plot."""
     (band,) = [c for c in axes.collections if isinstance(c, PolyCollection)]
-    (median,) = [line for line in axes.lines if line.get_label() == "clients' median"]
+    (median,) = [line for line in axes.lines if line.get_label() == median_label]
     xs, ys = median.get_data()
     return np.asarray(xs), np.asarray(band.get_paths()[0].vertices), np.asarray(ys)
 
@@ -69,8 +96,10 @@ def _band_of(axes: Axes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_beyond_the_cap_a_number_is_drawn_as_the_clients_band(clients: int) -> None:
     records = _crowd(clients)
     axes = dict(figures(records))["train_training_time.png"].axes[0]
-    assert not [c for c in axes.collections if not isinstance(c, PolyCollection)]
-    xs, vertices, median = _band_of(axes)
+    points = [c for c in axes.collections if not isinstance(c, PolyCollection)]
+    drawn = sum(np.asarray(c.get_offsets()).shape[0] for c in points)
+    assert drawn <= 3 * NAMED  # the named few, not every client
+    xs, vertices, median = _band_of(axes, "round's median")
     assert list(xs) == [1, 2, 3]
     for server_round in (1, 2, 3):
         times = [(n * 7919 % 101) / 10 + server_round for n in range(1, clients + 1)]
@@ -103,3 +132,157 @@ def test_beyond_the_cap_series_are_drawn_as_the_clients_band() -> None:
 def test_a_thousand_rounds_get_readable_ticks() -> None:
     axes = dict(figures(_crowd(2, rounds=1000)))["train_training_losses.png"].axes[0]
     assert len(axes.get_xticks()) <= 20
+
+
+def _crowd_run(tmp_path: Path, clients: int) -> tuple[RunRecords, list[dict[str, Any]]]:
+    """A realistic run of `clients`, loaded, and its metadata.jsonl read with json."""
+    folder = write_crowd(tmp_path / "run", clients)
+    lines = (folder / JSON_LOG).read_text().splitlines()
+    return load(folder), [json.loads(line) for line in lines]
+
+
+def _named(axes: Axes) -> list[str]:
+    """The legend's entries that name a client (not a median, band or rest)."""
+    legend = axes.get_legend()
+    assert legend is not None
+    return [
+        text.get_text()
+        for text in legend.get_texts()
+        if text.get_text().startswith("…")
+    ]
+
+
+def _short(node: int) -> str:
+    return "…" + str(node)[-6:]
+
+
+def _drawn(figure: Figure) -> Axes:
+    FigureCanvasAgg(figure).draw()  # type: ignore[no-untyped-call]  # ticks and their labels are made on drawing
+    return figure.axes[0]
+
+
+@pytest.mark.parametrize("clients", [2, 10, LEGEND_LIMIT])
+def test_up_to_the_legend_limit_every_client_is_named(
+    tmp_path: Path, clients: int
+) -> None:
+    records, _ = _crowd_run(tmp_path, clients)
+    for name, figure in figures(records):
+        if name != "train_converged.png":
+            axes = figure.axes[0]
+            assert sorted(_named(axes)) == sorted(map(_short, node_ids(clients)))
+            legend = axes.get_legend()
+            assert legend is not None
+            assert legend.get_title().get_text() == f"{clients} clients"
+
+
+@pytest.mark.parametrize("clients", [LEGEND_LIMIT + 1, 30, CLIENT_CAP, 100])
+def test_beyond_it_the_clients_to_look_at_are_named(
+    tmp_path: Path, clients: int
+) -> None:
+    records, lines = _crowd_run(tmp_path, clients)
+    drawn = dict(figures(records))
+    time_axes = drawn["train_training_time.png"].axes[0]
+    loss_axes = drawn["train_training_losses.png"].axes[0]
+    assert _named(time_axes)[0] == _short(straggler(clients))  # farthest first
+    assert _named(loss_axes)[0] == _short(jumper(clients))
+    for axes in (time_axes, loss_axes):
+        assert len(_named(axes)) == NAMED
+        legend = axes.get_legend()
+        assert legend is not None
+        assert legend.get_title().get_text() == (
+            f"{clients} clients\nnamed: the {NAMED} farthest\nfrom the median"
+        )
+    # The straggler's round-2 point is where its record puts it, in colour.
+    (slow,) = [
+        line["accepted"]["trainingTime"]
+        for line in lines
+        if line.get("recordKey") == "train_metadata"
+        and line["nodeId"] == str(straggler(clients))
+        and line["serverRound"] == 2
+    ]
+    (x,) = [
+        x
+        for c in time_axes.collections
+        if c.get_label() == _short(straggler(clients))
+        for x, y in np.asarray(c.get_offsets())
+        if y == slow
+    ]
+    assert x == pytest.approx(2, abs=0.16)  # in round 2, not beside it
+
+
+def test_the_median_line_is_the_median_of_the_records(tmp_path: Path) -> None:
+    records, lines = _crowd_run(tmp_path, 30)
+    axes = dict(figures(records))["train_training_time.png"].axes[0]
+    (median,) = [line for line in axes.lines if line.get_label() == "round's median"]
+    by_round: dict[int, list[float]] = {}
+    for line in lines:
+        if line.get("recordKey") == "train_metadata":
+            by_round.setdefault(line["serverRound"], []).append(
+                line["accepted"]["trainingTime"]
+            )
+    xs, ys = median.get_data()
+    assert np.asarray(xs).tolist() == [1, 2, 3]
+    assert np.asarray(ys).tolist() == [
+        statistics.median(by_round[r]) for r in (1, 2, 3)
+    ]
+
+
+def test_a_field_with_one_value_everywhere_gets_no_plot(tmp_path: Path) -> None:
+    records, lines = _crowd_run(tmp_path, 10)
+    examples = {
+        line["evaluated"]["numExamples"] for line in lines if "evaluated" in line
+    }
+    assert examples == {EXAMPLES}
+    names = plot_names(records)
+    assert "evaluate_num_examples.png" not in names
+    assert "evaluate_loss.png" in names  # a field that varies is drawn
+
+
+def test_an_integer_field_gets_whole_number_ticks() -> None:
+    records = RunRecords()
+    for node, examples in enumerate([143, 143, 144, 144], start=1):
+        record = MetadataLogRecord(
+            server_round=1, node_id=node, record_key="evaluate_metadata"
+        )
+        record.evaluated.CopyFrom(
+            EvaluateProcessMetadata(num_examples=examples, loss=0.1 * node)
+        )
+        records.add(record)
+    drawn = dict(figures(records))
+    ticks = _drawn(drawn["evaluate_num_examples.png"]).get_yticks()
+    assert len(ticks) >= 2
+    assert all(tick == int(tick) for tick in ticks)
+    loss_ticks = _drawn(drawn["evaluate_loss.png"]).get_yticks()
+    assert any(tick != int(tick) for tick in loss_ticks)  # a float keeps fractions
+
+
+def test_a_log_scale_is_labelled_in_plain_numbers(tmp_path: Path) -> None:
+    records, _ = _crowd_run(tmp_path, 30)  # the straggler: 8 x its usual time
+    axes = _drawn(dict(figures(records))["train_training_time.png"])
+    assert axes.get_yscale() == "log"
+    low, high = axes.get_ylim()
+    shown = [
+        label.get_text()
+        for label, tick in zip(axes.get_yticklabels(), axes.get_yticks(), strict=True)
+        if low <= tick <= high and label.get_text()
+    ]
+    assert len(shown) >= 3, shown  # more than one tick per decade
+    assert all(float(text) > 0 for text in shown), shown  # "2", not "$10^{0}$"
+
+
+def test_captions_say_what_a_plot_shows_with_its_unit(tmp_path: Path) -> None:
+    records, _ = _crowd_run(tmp_path, 10)
+    drawn = write_plots(records, tmp_path / "report")
+    captions = {plot.path.name: plot.caption for plot in drawn}
+    assert captions["train_training_time.png"] == (
+        "train stage: training_time (s): each client's value per round "
+        "(hollow: its first report) and the round's median."
+    )
+    assert captions["train_converged.png"] == (
+        "train stage: converged: how many clients said true, false or nothing, "
+        "per round."
+    )
+    assert captions["train_training_losses.png"].startswith(
+        "train stage: training_losses (nats/example): each client's values epoch"
+    )
+    assert all(plot.path.is_file() for plot in drawn)

@@ -156,7 +156,7 @@ def _report(args: argparse.Namespace, problem: Problem) -> None:
     """Print a run's summary tables and write its plots."""
     from flower_app.reporting.report import write_report  # the report extra
 
-    records, written = write_report(run_folder(Path(args.run_dir)))
+    records, written = write_report(run_folder(Path(args.run_dir)), problem=problem)
     if not records.stages and not records.centralized:
         empty = "its metadata log holds no records; the report is empty"
         problem(f"{args.run_dir}: {empty}")

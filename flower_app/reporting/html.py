@@ -1,7 +1,9 @@
 """A run's report as one self-contained HTML page.
 
-Summary, the tables by round, every refusal and failure with its reason,
-stragglers, node egress policies and the plots, inline: no script, and no
+Summary, the run config, the tables by round, every refusal and failure
+with its reason, stragglers, node egress policies, the plots with their
+captions, the fields with one value everywhere in a sentence, and which
+node each short client label stands for, inline: no script, and no
 stylesheet or image from elsewhere, so the page opens offline and can be
 mailed or archived as one file. Every text that came from a client is
 escaped.
@@ -11,10 +13,13 @@ import base64
 from html import escape
 from pathlib import Path
 
-from flower_app.protocol import display
+from flower_app.protocol import display, schema
 from flower_app.protocol.files import write_atomic
+from flower_app.reporting.clients import labels
+from flower_app.reporting.plots import Drawn, constant
 from flower_app.reporting.run_records import Messages, RunRecords
-from flower_app.reporting.tables import Table, tables
+from flower_app.reporting.tables import Table, numeric_fields, tables
+from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 PAGE = "report.html"
 UNDECODABLE_SHOWN = 5
@@ -33,25 +38,40 @@ figure { margin: 1rem 0; } img { max-width: 100%; height: auto; }
 
 
 def write_html(
-    records: RunRecords, plots: list[Path], folder: Path, title: str, factor: float
+    records: RunRecords,
+    plots: list[Drawn],
+    folder: Path,
+    title: str,
+    factor: float,
+    run_config: dict[str, str],
 ) -> Path:
     """Write the page into `folder`; return its path."""
-    text = page(records, plots, title, factor)
+    text = page(records, plots, title, factor, run_config)
     return write_atomic(folder, PAGE, text.encode("utf-8"))
 
 
-def page(records: RunRecords, plots: list[Path], title: str, factor: float) -> str:
+def page(
+    records: RunRecords,
+    plots: list[Drawn],
+    title: str,
+    factor: float,
+    run_config: dict[str, str],
+) -> str:
     """Compose the page's HTML."""
+    label = labels(records.nodes())
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         _summary(records),
+        _run_config(run_config),
         *(_table(table) for table in tables(records)),
-        _refusals(records),
-        _stragglers(records, factor),
+        _refusals(records, label),
+        _stragglers(records, factor, label),
+        _constants(records),
         *(_figure(plot) for plot in plots),
+        _clients(label),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -59,13 +79,7 @@ def page(records: RunRecords, plots: list[Path], title: str, factor: float) -> s
 
 def _summary(records: RunRecords) -> str:
     rounds = sorted({r for s in records.stages.values() for r in s.rounds})
-    nodes = {
-        node
-        for stage in records.stages.values()
-        for outcomes in (stage.accepted, stage.rejected, stage.failed)
-        for by_node in outcomes.values()
-        for node in by_node
-    }
+    nodes = records.nodes()
     items = [
         f'<li><span id="rounds">{len(rounds)}</span> rounds, '
         f'<span id="clients">{len(nodes)}</span> clients</li>'
@@ -76,8 +90,8 @@ def _summary(records: RunRecords) -> str:
             for outcomes in (stage.accepted, stage.rejected, stage.failed)
         ]
         items.append(
-            f"<li>{escape(stage.name)}: {counts[0]} accepted, {counts[1]} rejected, "
-            f"{counts[2]} failed</li>"
+            f"<li>{escape(stage.name)} stage, replies over all rounds: "
+            f"{counts[0]} accepted, {counts[1]} rejected, {counts[2]} failed</li>"
         )
     if records.centralized:
         last = max(records.centralized)
@@ -113,9 +127,47 @@ def _cell(value: str) -> str:
     return f"<td{kind}>{escape(value)}</td>"
 
 
-def _refusals(records: RunRecords) -> str:
+def _run_config(run_config: dict[str, str]) -> str:
+    if not run_config:
+        return "<h2>Run config</h2><p>Not kept with this run folder.</p>"
+    rows = [[key, value] for key, value in sorted(run_config.items())]
+    return _table(Table("Run config", ["key", "value"], rows))
+
+
+def _constants(records: RunRecords) -> str:
+    """Say which fields have one value everywhere (they are not plotted)."""
+    items = []
+    for stage in records.stages.values():
+        for field in numeric_fields(stage.message_type):
+            value = constant(stage, field)
+            if value is None:
+                continue
+            shown = (
+                ("true" if value else "false")
+                if schema.is_bool(field)
+                else f"{value:.6g}"
+            )
+            unit = f" {schema.unit(field)}" if schema.unit(field) else ""
+            items.append(
+                f"<li>{escape(stage.name)} stage: {escape(field.name)} was "
+                f"{escape(shown + unit)} for every client in every round "
+                "(so it is not plotted)</li>"
+            )
+    if not items:
+        return ""
+    return "<h2>The same everywhere</h2><ul>" + "".join(items) + "</ul>"
+
+
+def _clients(label: dict[int, str]) -> str:
+    rows = [[name, str(node)] for node, name in sorted(label.items())]
+    if not rows:
+        return ""
+    return _table(Table("Clients: label and node id", ["label", "node id"], rows))
+
+
+def _refusals(records: RunRecords, label: dict[int, str]) -> str:
     rows = [
-        [stage.name, str(at), str(node), outcome, reason]
+        [stage.name, str(at), label[node], outcome, reason]
         for stage in records.stages.values()
         for outcome, found in (("rejected", stage.rejected), ("failed", stage.failed))
         for at, by_node in sorted(found.items())
@@ -123,36 +175,44 @@ def _refusals(records: RunRecords) -> str:
     ]
     if not rows:
         return "<h2>Refusals and failures</h2><p>None: every reply was accepted.</p>"
-    columns = ["stage", "round", "node", "outcome", "reason"]
+    columns = ["stage", "round", "client", "outcome", "reason"]
     return _table(Table("Refusals and failures", columns, rows))
 
 
-def _stragglers(records: RunRecords, factor: float) -> str:
+def _stragglers(records: RunRecords, factor: float, label: dict[int, str]) -> str:
     rows = []
+    units = set()
     for stage in records.stages.values():
         seen: set[int] = set()
         for at in stage.rounds:
             accepted = stage.accepted.get(at) or Messages()
             late = display.stragglers(accepted, factor, set(accepted) - seen)
             seen |= set(accepted)
+            if stage.message_type is not None and (
+                duration := schema.with_role(stage.message_type, ROLE_DURATION)
+            ):
+                units.add(schema.unit(duration))
             rows += [
-                [stage.name, str(at), str(n), f"{t:.3g}", "straggler"]
+                [stage.name, str(at), label[n], f"{t:.3g}", "straggler"]
                 for n, t in late.slow.items()
             ]
             rows += [
-                [stage.name, str(at), str(n), f"{t:.3g}", "warm-up"]
+                [stage.name, str(at), label[n], f"{t:.3g}", "warm-up"]
                 for n, t in late.warm_up.items()
             ]
     title = f"Stragglers (duration above {factor:g} x the round's median)"
     if not rows:
         return f"<h2>{escape(title)}</h2><p>None.</p>"
-    return _table(Table(title, ["stage", "round", "node", "duration", "kind"], rows))
+    (unit,) = units if len(units) == 1 else ("",)
+    duration_column = f"duration ({unit})" if unit else "duration"
+    columns = ["stage", "round", "client", duration_column, "kind"]
+    return _table(Table(title, columns, rows))
 
 
-def _figure(plot: Path) -> str:
-    data = base64.b64encode(plot.read_bytes()).decode()
-    name = escape(plot.stem)
+def _figure(plot: Drawn) -> str:
+    data = base64.b64encode(plot.path.read_bytes()).decode()
+    caption = escape(plot.caption)
     return (
-        f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{name}</figcaption></figure>"
+        f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{caption}</figcaption></figure>"
     )

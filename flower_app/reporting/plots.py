@@ -9,81 +9,157 @@
 - a number series (e.g. per-epoch losses): each client's curve, round by
   round.
 
-With more than `CLIENT_CAP` clients (in a round, for a number; in the run,
-for a series) the clients are drawn as their median and the band of the
-middle 80% instead, so a plot of a million records stays readable and
-takes seconds.
+Up to `LEGEND_LIMIT` clients each get a colour and a legend entry; beyond
+that every client is drawn in grey and the `NAMED` clients farthest from
+their round's median (the clients to look at) in colour, named. With more
+than `CLIENT_CAP` clients (in a round, for a number; in the run, for a
+series) the clients are drawn as their median and the band of the middle
+80%, plus those named few, so a plot of a million records stays readable
+and takes seconds. A field with one value everywhere gets no plot: the
+report says it in a sentence (`constant`). Clients are named by their
+short label (`clients.labels`).
 """
 
 import io
+import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from google.protobuf import descriptor as pb
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from flower_app.protocol import display, schema
 from flower_app.protocol.files import output_folder, safe_name, write_atomic
 from flower_app.protocol.schema import FieldDescriptor
+from flower_app.reporting.clients import labels
 from flower_app.reporting.run_records import RunRecords, Stage
-from flower_app.reporting.tables import heading, numeric_fields, statistic
+from flower_app.reporting.tables import numeric_fields, statistic
 
 LEGEND_LIMIT = 12
-"""Clients named in a legend; beyond, the legend says how many there are."""
+"""Clients drawn each in a colour of its own and named in the legend."""
+NAMED = 3
+"""Beyond `LEGEND_LIMIT` clients, how many of the farthest from the median
+are drawn in colour and named."""
 CLIENT_CAP = 50
 """Clients drawn one by one; with more, a plot draws the median and the band
 of the middle 80% of clients, and its legend says so."""
 MAX_ROUND_TICKS = 20
 """Rounds labelled one by one; with more, Matplotlib picks the ticks."""
+BAR_LABEL_SHARE = 0.05
+"""A bar segment is labelled with its count when it holds at least this
+share of the round's clients (a thinner one has no room for it)."""
 LOG_SCALE_RATIO = 5.0
 """A log scale when the largest value exceeds the median by this factor."""
 Draw = Callable[[Axes, Stage, FieldDescriptor, RunRecords], None]
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """A plot written to a file, with its caption in words."""
+
+    path: Path
+    caption: str
+
+
+@dataclass(frozen=True)
+class _Plot:
+    name: str
+    caption: str
+    draw: Draw
+    stage: Stage
+    field: FieldDescriptor
+
+
 def plot_names(records: RunRecords) -> list[str]:
     """List the file name of every plot `write_plots` draws, in order."""
-    return [name for name, _, _, _ in _plots(records)]
+    return [plot.name for plot in _plots(records)]
 
 
-def write_plots(records: RunRecords, folder: Path) -> list[Path]:
-    """Draw every plot into `folder` as an 800 x 450 PNG; return the paths."""
+def write_plots(records: RunRecords, folder: Path) -> list[Drawn]:
+    """Draw every plot into `folder` as an 800 x 450 PNG; return them."""
     output_folder(folder)
-    paths = []
-    for name, figure in figures(records):
+    drawn = []
+    for plot, figure in _figures(records):
         image = io.BytesIO()
         figure.savefig(image, format="png")
-        paths.append(write_atomic(folder, name, image.getvalue()))
-    return paths
+        drawn.append(
+            Drawn(write_atomic(folder, plot.name, image.getvalue()), plot.caption)
+        )
+    return drawn
 
 
 def figures(records: RunRecords) -> Iterator[tuple[str, Figure]]:
     """Draw every plot, 8 x 4.5 inches; yield each with its file name."""
-    for name, draw, stage, found in _plots(records):
+    for plot, figure in _figures(records):
+        yield plot.name, figure
+
+
+def _figures(records: RunRecords) -> Iterator[tuple[_Plot, Figure]]:
+    for plot in _plots(records):
         figure = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
-        draw(figure.subplots(), stage, found, records)
-        yield name, figure
+        plot.draw(figure.subplots(), plot.stage, plot.field, records)
+        yield plot, figure
 
 
-def _plots(records: RunRecords) -> list[tuple[str, Draw, Stage, FieldDescriptor]]:
-    """Each plot with its file name: made safe, and unique, whatever the log holds."""
-    found: list[tuple[str, Draw, Stage, FieldDescriptor]] = []
+def _plots(records: RunRecords) -> list[_Plot]:
+    """Each plot with its file name: made safe, and unique, whatever the log holds.
+
+    A field with one value everywhere is left out (`constant`).
+    """
+    found: list[_Plot] = []
     names: set[str] = set()
     for stage in records.stages.values():
         for field in numeric_fields(stage.message_type):
-            if schema.is_bool(field):
-                draw: Draw = _shares
-            elif field.is_repeated:
-                draw = _curves
-            else:
-                draw = _per_client
+            if constant(stage, field) is not None:
+                continue
+            draw, caption = _kind(stage, field)
             name = f"{safe_name(stage.name)}_{safe_name(field.name)}"
             if name in names:
                 name += f"-{len(found)}"
             names.add(name)
-            found.append((f"{name}.png", draw, stage, field))
+            found.append(_Plot(f"{name}.png", caption, draw, stage, field))
     return found
+
+
+def _kind(stage: Stage, field: FieldDescriptor) -> tuple[Draw, str]:
+    """How a field is drawn, and the caption that says how to read it."""
+    what = f"{stage.name} stage: {schema.label(field)}"
+    if schema.is_bool(field):
+        return (
+            _shares,
+            f"{what}: how many clients said true, false or nothing, per round.",
+        )
+    if field.is_repeated:
+        step = schema.field_spec(field).series or "element"
+        return _curves, (
+            f"{what}: each client's values {step} by {step}, the rounds side by side."
+        )
+    return _per_client, (
+        f"{what}: each client's value per round (hollow: its first report) and "
+        "the round's median."
+    )
+
+
+def constant(stage: Stage, field: FieldDescriptor) -> float | None:
+    """Return the one value a field has for every client in every round, if any.
+
+    A series counts with every element; None when the values differ or no
+    client sent the field.
+    """
+    seen: set[float] = set()
+    for clients in stage.accepted.values():
+        for meta in clients.values():
+            if field.is_repeated:
+                seen.update(map(float, getattr(meta, field.name)))
+            elif (value := display.value(meta, field)) is not None:
+                seen.add(value)
+            if len(seen) > 1:
+                return None
+    return next(iter(seen)) if seen else None
 
 
 def plain(text: str) -> str:
@@ -95,38 +171,45 @@ def _per_client(
     axes: Axes, stage: Stage, field: FieldDescriptor, records: RunRecords
 ) -> None:
     rounds = stage.rounds
-    seen: set[int] = set()
-    points: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    by_round = {r: _values_by_node(stage, r, field) for r in rounds}
+    nodes = sorted({node for found in by_round.values() for node in found})
     crowded = max((len(stage.accepted[r]) for r in rounds), default=0) > CLIENT_CAP
     if crowded:
-        spread = (
-            (r, display.values(list(stage.accepted[r].values()), field)) for r in rounds
+        spread = ((r, list(found.values())) for r, found in by_round.items())
+        _band(axes, spread, f"10-90% of clients (over {CLIENT_CAP} a round)", False)
+    named = _highlighted(nodes, by_round.values(), crowded)
+    label = labels(nodes)
+    groups: dict[tuple[int | None, bool], list[tuple[float, float]]] = {}
+    seen: set[int] = set()
+    for server_round, found in by_round.items():
+        for index, node in enumerate(sorted(found)):
+            if crowded and node not in named:
+                continue
+            x = server_round + 0.3 * (index / max(len(found) - 1, 1) - 0.5)
+            key = (node if node in named else None, node not in seen)
+            groups.setdefault(key, []).append((x, found[node]))
+        seen |= set(found)
+    for (who, first), points in sorted(groups.items(), key=_drawn_order):
+        color = "lightgrey" if who is None else named[who]
+        name = "other clients" if who is None else label[who]
+        xs, ys = zip(*points, strict=True)
+        axes.scatter(
+            xs,
+            ys,
+            s=18,
+            facecolors="none" if first else color,
+            edgecolors=color,
+            label=name,
+            zorder=3 if who is not None else 2,
         )
-        _band(axes, spread, f"10-90% of clients (over {CLIENT_CAP} a round)")
-    for server_round in [] if crowded else rounds:
-        clients = stage.accepted[server_round]
-        for index, (node, meta) in enumerate(sorted(clients.items())):
-            x = server_round + 0.3 * (index / max(len(clients) - 1, 1) - 0.5)
-            if (value := display.value(meta, field)) is not None:
-                points[node not in seen].append((x, value))
-        seen |= set(clients)
-    for first, label in ((False, "client"), (True, "first report of a client")):
-        if points[first]:
-            xs, ys = zip(*points[first], strict=True)
-            axes.scatter(
-                xs,
-                ys,
-                s=18,
-                facecolors="none" if first else "tab:blue",
-                edgecolors="tab:blue",
-                label=label,
-            )
     middle = [(r, statistic(list(stage.accepted[r].values()), field)) for r in rounds]
     shown = [(r, value) for r, value in middle if value is not None]
     if shown:
-        how = heading(field).rsplit(", ", 1)[-1]
         axes.plot(
-            *zip(*shown, strict=True), color="tab:orange", marker="o", label=plain(how)
+            *zip(*shown, strict=True),
+            color="black",
+            marker="o",
+            label="round's median",
         )
     centralized = [
         (r, metrics[field.name])
@@ -140,9 +223,9 @@ def _per_client(
             marker="s",
             label=plain(f"centralized {field.name} (server's test set)"),
         )
-    _log_scale_if_skewed(axes, stage, field)
+    _value_axis(axes, stage, field)
     if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize="small")
+        _legend(axes, nodes, named)
     else:
         axes.text(
             0.5,
@@ -159,8 +242,95 @@ def _per_client(
     )
 
 
+def _drawn_order(item: tuple[tuple[int | None, bool], object]) -> tuple[bool, int]:
+    """Grey before coloured, so the named clients are drawn on top."""
+    (node, _), _ = item
+    return node is not None, node or 0
+
+
+def _values_by_node(
+    stage: Stage, server_round: int, field: FieldDescriptor
+) -> dict[int, float]:
+    """Each client's value of a field in one round (a series: its last element)."""
+    found = {}
+    for node, meta in stage.accepted[server_round].items():
+        if (value := display.value(meta, field)) is not None:
+            found[node] = value
+    return found
+
+
+COLORS = [
+    f"tab:{c}"
+    for c in ("blue", "orange", "red", "purple", "brown", "pink", "olive", "cyan")
+] + ["navy", "darkorange", "darkred", "indigo"]
+"""Colours of named clients, one each up to `LEGEND_LIMIT`; black, grey and
+green are the median's, the other clients' and the centralized metric's."""
+
+
+def _highlighted(
+    nodes: list[int], steps: Iterable[dict[int, float]], crowded: bool
+) -> dict[int, str]:
+    """Choose the clients drawn in colour, and their colours.
+
+    Every client up to `LEGEND_LIMIT` (unless crowded); beyond, the `NAMED`
+    farthest from their step's median.
+    """
+    chosen = (
+        nodes if len(nodes) <= LEGEND_LIMIT and not crowded else farthest(steps, NAMED)
+    )
+    return {node: COLORS[i % len(COLORS)] for i, node in enumerate(chosen)}
+
+
+def farthest(steps: Iterable[dict[int, float]], count: int) -> list[int]:
+    """Return the `count` clients farthest from some step's median, farthest first.
+
+    Each step (a round, or an epoch of a round) maps node to value; a
+    client's distance is its largest |value - the step's median|. Clients
+    that never leave the median are not named; ties go to the smaller node id.
+    """
+    worst: dict[int, float] = {}
+    for found in steps:
+        if not found:
+            continue
+        middle = statistics.median(found.values())
+        for node, value in found.items():
+            worst[node] = max(worst.get(node, 0.0), abs(value - middle))
+    ranked = sorted(
+        (node for node in worst if worst[node] > 0), key=lambda n: (-worst[n], n)
+    )
+    return ranked[:count]
+
+
+def _legend(axes: Axes, nodes: list[int], named: dict[int, str]) -> None:
+    """Add the legend: named clients first (farthest first), then the rest.
+
+    Its title says how many clients there are and who is named.
+    """
+    handles, names = axes.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
+    label = labels(nodes)
+    order = [label[node] for node in named if label[node] in unique]
+    order += [name for name in unique if name not in order]
+    title = f"{len(nodes)} clients"
+    if named and len(named) < len(nodes):
+        title += f"\nnamed: the {len(named)} farthest\nfrom the median"
+    axes.legend(
+        [unique[name] for name in order],
+        order,
+        title=title,
+        alignment="left",
+        fontsize="small",
+        title_fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+    )
+
+
 def _band(
-    axes: Axes, spread: Iterable[tuple[float, Sequence[float]]], label: str
+    axes: Axes,
+    spread: Iterable[tuple[float, Sequence[float]]],
+    label: str,
+    median_too: bool = True,
 ) -> None:
     """Draw the clients' 10-90% band and median at each x, for many clients.
 
@@ -181,20 +351,21 @@ def _band(
                 found.append(float(quantile))
     if xs:
         axes.fill_between(xs, low, high, color="tab:blue", alpha=0.25, label=label)
-        axes.plot(xs, median, color="tab:blue", linewidth=1, label="clients' median")
+        if median_too:
+            axes.plot(xs, median, color="black", linewidth=1, label="clients' median")
 
 
 def _steps(
     stage: Stage, field: FieldDescriptor, rounds: list[int]
-) -> Iterator[tuple[float, list[float]]]:
-    """Every client's series values at each step, a round at a time."""
+) -> Iterator[tuple[float, dict[int, float]]]:
+    """Every client's series value at each step, by node, a round at a time."""
     for server_round in rounds:
-        by_step: dict[float, list[float]] = {}
-        for meta in stage.accepted[server_round].values():
+        by_step: dict[float, dict[int, float]] = {}
+        for node, meta in stage.accepted[server_round].items():
             series = getattr(meta, field.name)
             for i, value in enumerate(series):
                 step = server_round - 1 + (i + 1) / len(series)
-                by_step.setdefault(step, []).append(value)
+                by_step.setdefault(step, {})[node] = value
         yield from sorted(by_step.items())
 
 
@@ -205,7 +376,12 @@ def _round_ticks(axes: Axes, rounds: list[int]) -> None:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _log_scale_if_skewed(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
+def _value_axis(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
+    """Scale and tick the value axis.
+
+    A log scale when one value dwarfs the rest, its ticks labelled as plain
+    numbers; whole-number ticks for an integer field.
+    """
     values = [
         v
         for clients in stage.accepted.values()
@@ -216,6 +392,17 @@ def _log_scale_if_skewed(axes: Axes, stage: Stage, field: FieldDescriptor) -> No
         median = positive[len(positive) // 2]
         if positive[-1] > LOG_SCALE_RATIO * median:
             axes.set_yscale("log")
+            decades = np.log10(positive[-1] / positive[0])
+            subs = (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
+            axes.yaxis.set_major_locator(LogLocator(subs=subs))
+            axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axes.yaxis.set_minor_formatter(NullFormatter())
+            return
+    if field.type not in _FLOATING:
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+_FLOATING = {pb.FieldDescriptor.TYPE_DOUBLE, pb.FieldDescriptor.TYPE_FLOAT}
 
 
 def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:
@@ -228,12 +415,18 @@ def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
         counts["false"].append(len(present) - int(sum(present)))
         counts["not reported"].append(len(clients) - len(present))
     bottom = [0] * len(rounds)
-    labels = [str(r) for r in rounds]
+    ticks = [str(r) for r in rounds]
+    totals = [len(stage.accepted[r]) for r in rounds]
     for (name, values), color in zip(
         counts.items(), ["tab:green", "tab:red", "tab:gray"], strict=True
     ):
-        bars = axes.bar(labels, values, bottom=bottom, color=color, label=name)
-        axes.bar_label(bars, [str(v) if v else "" for v in values], label_type="center")
+        bars = axes.bar(ticks, values, bottom=bottom, color=color, label=name)
+        shown = zip(values, totals, strict=True)
+        axes.bar_label(
+            bars,
+            [str(v) if v and v >= BAR_LABEL_SHARE * n else "" for v, n in shown],
+            label_type="center",
+        )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     axes.set(
         title=plain(f"{stage.name}: {field.name}, clients per round"),
@@ -245,23 +438,30 @@ def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
 
 def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:
     rounds = stage.rounds
-    clients = {node for r in rounds for node in stage.accepted[r]}
-    if len(clients) > CLIENT_CAP:
-        label = f"10-90% of the {len(clients)} clients"
-        _band(axes, _steps(stage, field, rounds), label)
+    nodes = sorted({node for r in rounds for node in stage.accepted[r]})
+    crowded = len(nodes) > CLIENT_CAP
+    if crowded:
+        _band(
+            axes,
+            ((x, list(v.values())) for x, v in _steps(stage, field, rounds)),
+            f"10-90% of the {len(nodes)} clients",
+        )
+    named = _highlighted(nodes, (v for _, v in _steps(stage, field, rounds)), crowded)
     curves: dict[int, list[tuple[float, float]]] = {}
-    for server_round in [] if len(clients) > CLIENT_CAP else rounds:
-        for node, meta in sorted(stage.accepted[server_round].items()):
-            series = list(getattr(meta, field.name))
-            if not series:
-                continue
-            steps = [
-                server_round - 1 + (i + 1) / len(series) for i in range(len(series))
-            ]
-            curves.setdefault(node, []).extend(zip(steps, series, strict=True))
-    for node, points in sorted(curves.items()):
-        label = f"node …{node % 10_000:04d}"
-        axes.plot(*zip(*points, strict=True), marker=".", label=label)
+    for x, found in _steps(stage, field, rounds):
+        for node, value in found.items():
+            if node in named or not crowded:
+                curves.setdefault(node, []).append((x, value))
+    label = labels(nodes)
+    for node, points in sorted(curves.items(), key=lambda item: item[0] in named):
+        color = named.get(node, "lightgrey")
+        axes.plot(
+            *zip(*sorted(points), strict=True),
+            marker=".",
+            color=color,
+            label=label[node] if node in named else None,
+            zorder=3 if node in named else 2,
+        )
     if len(rounds) <= MAX_ROUND_TICKS:
         for boundary in rounds[:-1]:
             axes.axvline(boundary, color="grey", linewidth=0.5)
@@ -272,14 +472,5 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
         xlabel=plain(f"{step}s, grouped by server round"),
         ylabel=plain(schema.label(field)),
     )
-    if 0 < len(curves) <= LEGEND_LIMIT or len(clients) > CLIENT_CAP:
-        axes.legend(fontsize="small", ncol=2)
-    elif curves:
-        axes.text(
-            0.99,
-            0.97,
-            f"{len(curves)} clients",
-            transform=axes.transAxes,
-            ha="right",
-            va="top",
-        )
+    if axes.get_legend_handles_labels()[0]:
+        _legend(axes, nodes, named)

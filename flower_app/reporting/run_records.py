@@ -99,6 +99,16 @@ class RunRecords:
     undecodable: list[str] = field(default_factory=list)
     """Accepted records whose message this log's schema cannot read, in words."""
 
+    def nodes(self) -> set[int]:
+        """Every node with an outcome or an egress report in the run."""
+        return {
+            node
+            for stage in self.stages.values()
+            for outcomes in (stage.accepted, stage.rejected, stage.failed)
+            for by_node in outcomes.values()
+            for node in by_node
+        }.union(*(stage.egress for stage in self.stages.values()))
+
     def stage(self, record_key: str) -> Stage:
         """Return the stage of `record_key`, created when first needed."""
         return self.stages.setdefault(record_key, Stage(record_key))

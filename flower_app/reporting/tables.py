@@ -20,6 +20,7 @@ from rich.table import Table as RichTable
 
 from flower_app.protocol import display, schema
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
+from flower_app.reporting.clients import labels
 from flower_app.reporting.run_records import RunRecords, Stage
 
 
@@ -37,7 +38,8 @@ def tables(records: RunRecords) -> list[Table]:
     found = [_stage_table(stage) for stage in records.stages.values()]
     if records.centralized:
         found.append(_centralized_table(records.centralized))
-    found += [_egress_table(s) for s in records.stages.values() if s.egress]
+    label = labels(records.nodes())
+    found += [_egress_table(s, label) for s in records.stages.values() if s.egress]
     return found
 
 
@@ -137,10 +139,10 @@ def _stage_table(stage: Stage) -> Table:
     return Table(f"{stage.name}: {kind}, by round", columns, rows)
 
 
-def _egress_table(stage: Stage) -> Table:
-    rows = [[str(node), text] for node, text in sorted(stage.egress.items())]
+def _egress_table(stage: Stage, label: dict[int, str]) -> Table:
+    rows = [[label[node], text] for node, text in sorted(stage.egress.items())]
     return Table(
-        f"{stage.name}: what node egress policies kept back", ["node", "policy"], rows
+        f"{stage.name}: what node egress policies kept back", ["client", "policy"], rows
     )
 
 
