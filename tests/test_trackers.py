@@ -5,6 +5,7 @@ Read back with the trackers' own readers (`MlflowClient`, TensorBoard's
 """
 
 import dataclasses
+import json
 import logging
 import statistics
 import subprocess
@@ -21,6 +22,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from flower_app.app.client_app import app as client_app
 from flower_app.app.settings import Settings
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
+from flower_app.reporting import cli
+from flower_app.reporting.run_records import RUN_CONFIG
 from flower_app.reporting.trackers import (
     CLIENT_CAP,
     Guarded,
@@ -55,7 +58,9 @@ def _expected(run_dir: Path) -> Expected:
             found[f"train/converged/node_{node}"].append((at, float(meta.converged)))
             for loss in meta.training_losses:
                 epochs[node] += 1
-                found[f"train/training_losses/node_{node}"].append((epochs[node], loss))
+                found[f"train_per_epoch/training_losses/node_{node}"].append(
+                    (epochs[node], loss)
+                )
         elif record.HasField("evaluated"):
             evaluated = record.evaluated
             found[f"evaluate/accuracy/node_{node}"].append((at, evaluated.accuracy))
@@ -121,7 +126,7 @@ def test_a_live_run_fills_both_trackers(
     assert (
         len(
             expected[
-                "train/training_losses/node_"
+                "train_per_epoch/training_losses/node_"
                 + str(next(iter(strategy.reports[1].accepted)))
             ]
         )
@@ -206,7 +211,7 @@ class Broken:
     def units(self, units: dict[str, str]) -> None:
         raise ConnectionError("tracking server gone")
 
-    def close(self, run_dir: Path | None) -> None:
+    def close(self, run_dir: Path | None, ended: int | None) -> None:
         raise ConnectionError("tracking server gone")
 
 
@@ -271,3 +276,84 @@ def test_beyond_the_cap_clients_count_in_the_summaries_only(tmp_path: Path) -> N
         assert value == pytest.approx(expected, rel=1e-6)
     accepted = [e.value for e in events.Scalars("train/accepted")]
     assert accepted == [15.0, 15.0]
+
+
+START = 1_780_000_000_000
+"""A training run's first record: ms since the Unix epoch (in 2026)."""
+
+
+def _stamped_run(folder: Path) -> dict[tuple[int, int], int]:
+    """Two rounds of two clients and a centralized record, each written a known
+    minute after `START`; return (round, node) -> its time in ms."""
+    times: dict[tuple[int, int], int] = {}
+    metadata_log = MetadataLog(folder)
+    for server_round in (1, 2):
+        for node in (3, 4, 0):
+            record = MetadataLogRecord(
+                run_id=1, server_round=server_round, node_id=node
+            )
+            if node:
+                record.record_key = "train_metadata"
+                record.accepted.CopyFrom(sample_metadata(2))
+                record.accepted.training_time = node * server_round
+            else:
+                record.centralized.metrics["accuracy"] = 0.5 * server_round
+            times[server_round, node] = START + 60_000 * len(times) + 7
+            record.received_at.FromMilliseconds(times[server_round, node])
+            metadata_log.append(record)
+    metadata_log.close()
+    (folder / RUN_CONFIG).write_text(json.dumps({"lr": 0.05, "note": "a|b"}))
+    return times
+
+
+def test_an_export_shows_when_training_happened_not_when_it_was_exported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "runs" / "1"
+    times = _stamped_run(run_dir)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert (
+        cli.main(["export", str(run_dir), "--to", "mlflow", "--tracking-uri", uri]) == 0
+    )
+    client, run_id = _mlflow(uri, "1")
+    info = client.get_run(run_id).info
+    assert (info.start_time, info.end_time) == (START + 7, max(times.values()))
+    history = client.get_metric_history(run_id, "train/training_time/node_4")
+    assert [(m.step, m.timestamp) for m in history] == [
+        (1, times[1, 4]),
+        (2, times[2, 4]),
+    ]
+    summary = client.get_metric_history(run_id, "train/training_time/median")
+    assert [m.timestamp for m in summary] == [times[1, 4], times[2, 4]]  # its last
+    centralized = client.get_metric_history(run_id, "centralized/accuracy")
+    assert [m.timestamp for m in centralized] == [times[1, 0], times[2, 0]]
+
+
+def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
+    tmp_path: Path,
+) -> None:
+    times = _stamped_run(tmp_path)
+    params = {"lr": "0.05", "note": "a|b"}
+    export(tmp_path, Tracker(TensorBoardBackend(tmp_path / "tensorboard", params)))
+    events = EventAccumulator(
+        str(tmp_path / "tensorboard"),
+        size_guidance={"scalars": 0, "tensors": 0},
+    )
+    events.Reload()
+    groups = {tag.split("/")[0] for tag in events.Tags()["scalars"]}
+    assert groups == {"train", "train_per_epoch", "centralized"}
+    epochs = events.Scalars("train_per_epoch/training_losses/node_3")
+    assert [e.step for e in epochs] == [1, 2, 3, 4]  # 2 epochs in each of 2 rounds
+    rounds = events.Scalars("train/training_time/node_3")
+    assert [(e.step, e.wall_time) for e in rounds] == [
+        (1, times[1, 3] / 1000),
+        (2, times[2, 3] / 1000),
+    ]
+    (config,) = events.Tensors("run_config/text_summary")
+    table = config.tensor_proto.string_val[0].decode()
+    assert table.splitlines() == [
+        "| key | value |",
+        "| --- | --- |",
+        "| lr | 0.05 |",
+        "| note | a\\|b |",
+    ]

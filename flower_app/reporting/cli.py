@@ -184,11 +184,16 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         uri = uri or f"sqlite:///{folder.parent / 'mlflow.db'}"
         backend = trackers.MlflowBackend(
-            uri, args.experiment, folder.name, params, problem
+            uri,
+            args.experiment,
+            folder.name,
+            params,
+            problem,
+            trackers.started_at(folder),
         )
     else:
         backend = trackers.TensorBoardBackend(
-            Path(args.logdir or folder / "tensorboard")
+            Path(args.logdir or folder / "tensorboard"), params
         )
     with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
         task = progress.add_task(f"exporting {folder.name} to {args.to}", total=None)

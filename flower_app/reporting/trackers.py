@@ -5,16 +5,23 @@ hands each record to a `Tracker` as it writes it) or afterwards (`export`
 replays a run folder's log), so both give the same numbers:
 
 - `<stage>/<field>/node_<id>`: each client's value per round (step: the
-  round); a number series (e.g. per-epoch losses) one step per element,
-  continuing across rounds; for the first `CLIENT_CAP` clients of a stage
-  to report only, so that a run of thousands of clients stays a few
-  hundred charts (the round's summary covers every client);
+  round), for the first `CLIENT_CAP` clients of a stage to report only, so
+  that a run of thousands of clients stays a few hundred charts (the
+  round's summary covers every client);
+- `<stage>_per_<step>/<field>/node_<id>`: a number series (e.g. per-epoch
+  losses, `train_per_epoch/training_losses/node_<id>`), one step per
+  element, continuing across rounds: its own group, since its steps are
+  epochs, not rounds;
 - `<stage>/<field>/min|median|max`, `<stage>/<flag>/share_true`,
   `<stage>/accepted|rejected|failed|stragglers`: the round's summary;
 - `centralized/<metric>`: the server's own evaluation, per round.
 
-Field names and units come from the schema: units are MLflow tags
-`unit/<stage>/<field>` and a TensorBoard text summary "units". A tracker
+Every value carries the time its record was written (`received_at`), so an
+export shows when training happened, not when it was exported; the MLflow
+run starts and ends at the run's first and last record. Field names and
+units come from the schema: units are MLflow tags `unit/<stage>/<field>`
+and a TensorBoard text summary "units"; the run config is the MLflow run's
+params and a TensorBoard text summary "run_config". A tracker
 that fails is reported once in the log and then left out; it never stops a
 run. MLflow and TensorBoard are optional dependencies
 (`pip install 'flower-meta-protocol[trackers]'`).
@@ -46,8 +53,8 @@ from flower_app.protocol.text import printable
 from flower_app.reporting.run_records import Messages, RunRecords
 from flower_app.reporting.tables import numeric_fields
 
-Scalar = tuple[str, float, int]
-"""(name, value, step)"""
+Scalar = tuple[str, float, int, int]
+"""(name, value, step, when: milliseconds since the Unix epoch)"""
 KINDS = ("mlflow", "tensorboard")
 CLIENT_CAP = 10
 """Clients of a stage whose own values are tracked; the summaries cover all."""
@@ -63,8 +70,11 @@ class Backend(Protocol):
     def units(self, units: dict[str, str]) -> None:
         """Record what each field's numbers are measured in."""
 
-    def close(self, run_dir: Path | None) -> None:
-        """Finish, keeping the run folder's files where the tracker can."""
+    def close(self, run_dir: Path | None, ended: int | None) -> None:
+        """Finish, keeping the run folder's files where the tracker can.
+
+        `ended`: the run's last record's time (ms since the epoch), if known.
+        """
 
 
 class Tracker:
@@ -82,7 +92,9 @@ class Tracker:
         self._seen: dict[str, set[int]] = defaultdict(set)
         self._tracked: dict[str, set[int]] = defaultdict(set)
         self._units: dict[str, str] = {}
-        self._rounds: set[tuple[str, int]] = set()
+        self._rounds: dict[tuple[str, int], int] = {}
+        self.last: int | None = None
+        """The latest record time seen, ms since the Unix epoch."""
 
     def append(self, record: Message) -> None:
         """Take one record: a client's values now, the round's summary at `flush`.
@@ -91,31 +103,33 @@ class Tracker:
         """
         key = self.records.add(record)
         at = record.server_round  # type: ignore[attr-defined]
+        when = written_at(record) or int(time.time() * 1000)
+        self.last = max(self.last or when, when)
         if record.WhichOneof("outcome") == "centralized":
             metrics = self.records.centralized[at]
             self._pending += [
-                (f"centralized/{safe_name(k)}", v, at) for k, v in metrics.items()
+                (f"centralized/{safe_name(k)}", v, at, when) for k, v in metrics.items()
             ]
             return
         if not key:
             return
         stage = self.records.stage(key)
-        self._rounds.add((key, at))
+        self._rounds[key, at] = max(self._rounds.get((key, at), when), when)
         node = record.node_id  # type: ignore[attr-defined]
         tracked = self._tracked[key]
         if node not in tracked and len(tracked) < CLIENT_CAP:
             tracked.add(node)
         meta = stage.accepted.get(at, {}).get(node) if node in tracked else None
         if meta is not None:
-            self._client(safe_name(stage.name), node, at, meta)
+            self._client(safe_name(stage.name), node, at, meta, when)
 
     def flush(self) -> None:
         """Summarise the rounds taken since the last flush; send everything.
 
         A summarised round's messages are let go: a tracker holds one round.
         """
-        for key, at in sorted(self._rounds):
-            self._summary(key, at)
+        for (key, at), when in sorted(self._rounds.items()):
+            self._summary(key, at, when)
             self.records.stage(key).accepted.pop(at, None)
         self._rounds.clear()
         if self._units:
@@ -128,22 +142,25 @@ class Tracker:
     def close(self, run_dir: Path | None = None) -> None:
         """Send what is left and finish."""
         self.flush()
-        self.backend.close(run_dir)
+        self.backend.close(run_dir, self.last)
 
-    def _client(self, stage: str, node: int, at: int, meta: Message) -> None:
+    def _client(self, stage: str, node: int, at: int, meta: Message, when: int) -> None:
         for field in numeric_fields(meta.DESCRIPTOR):
             name = f"{stage}/{safe_name(field.name)}"
             if unit := schema.unit(field):
                 self._units[name] = printable(unit, 200)
             if field.is_repeated:
+                step = safe_name(schema.field_spec(field).series or "element")
+                series = f"{stage}_per_{step}/{safe_name(field.name)}/node_{node}"
                 for value in getattr(meta, field.name):
-                    series = f"{name}/node_{node}"
                     self._steps[series] += 1
-                    self._pending.append((series, float(value), self._steps[series]))
+                    self._pending.append(
+                        (series, float(value), self._steps[series], when)
+                    )
             elif (value := display.value(meta, field)) is not None:
-                self._pending.append((f"{name}/node_{node}", value, at))
+                self._pending.append((f"{name}/node_{node}", value, at, when))
 
-    def _summary(self, key: str, at: int) -> None:
+    def _summary(self, key: str, at: int, when: int) -> None:
         stage = self.records.stage(key)
         accepted = stage.accepted.get(at) or Messages()
         counts = {
@@ -156,27 +173,49 @@ class Tracker:
         late = display.stragglers(accepted, self.straggler_factor, first)
         counts["stragglers"] = len(late.slow)
         name = safe_name(stage.name)
-        self._pending += [(f"{name}/{k}", float(v), at) for k, v in counts.items()]
+        self._pending += [
+            (f"{name}/{k}", float(v), at, when) for k, v in counts.items()
+        ]
         messages = list(accepted.values())
         for field in numeric_fields(stage.message_type):
-            self._pending += _field_summary(
-                f"{name}/{safe_name(field.name)}", messages, field, at
-            )
+            self._pending += [
+                (f"{name}/{safe_name(field.name)}/{what}", value, at, when)
+                for what, value in _field_summary(messages, field)
+            ]
 
 
 def _field_summary(
-    name: str, messages: list[Message], field: FieldDescriptor, at: int
-) -> list[Scalar]:
+    messages: list[Message], field: FieldDescriptor
+) -> list[tuple[str, float]]:
     present = display.values(messages, field)
     if not present:
         return []
     if schema.is_bool(field):
-        return [(f"{name}/share_true", present.count(1.0) / len(present), at)]
+        return [("share_true", present.count(1.0) / len(present))]
     return [
-        (f"{name}/min", min(present), at),
-        (f"{name}/median", statistics.median(present), at),
-        (f"{name}/max", max(present), at),
+        ("min", min(present)),
+        ("median", statistics.median(present)),
+        ("max", max(present)),
     ]
+
+
+def written_at(record: Message) -> int | None:
+    """When a record was written (its `received_at`), ms since the Unix epoch."""
+    stamp = record.received_at  # type: ignore[attr-defined]
+    if not stamp.seconds and not stamp.nanos:
+        return None
+    return int(stamp.seconds * 1000 + stamp.nanos // 1_000_000)
+
+
+def started_at(run_dir: Path) -> int | None:
+    """Return when a run folder's first timed record was written, ms since the epoch."""
+    try:
+        for record in read_log(run_dir / BINARY_LOG, record_type(run_dir)):
+            if (when := written_at(record)) is not None:
+                return when
+    except CorruptLogError:
+        pass  # what precedes the damage had no time; export says what is wrong
+    return None
 
 
 class Guarded:
@@ -230,10 +269,12 @@ class MlflowBackend:
         run_name: str,
         params: dict[str, str],
         problem: Callable[[str], None] | None = None,
+        started: int | None = None,
     ):
         """Start an MLflow run named `run_name` in `experiment`, with `params`.
 
         `problem` takes what the store refuses; None: refusals raise.
+        `started`: when the run began, ms since the epoch (None: now).
         """
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
@@ -259,7 +300,7 @@ class MlflowBackend:
         ):
             self.client.delete_run(earlier.info.run_id)
         self.run_id = self.client.create_run(
-            experiment_id, run_name=run_name
+            experiment_id, run_name=run_name, start_time=started
         ).info.run_id
         self.tracking_uri = tracking_uri
         found_params = [Param(safe_name(k), str(v)[:6000]) for k, v in params.items()]
@@ -270,8 +311,9 @@ class MlflowBackend:
         """Log metrics in batches of 1000 (MLflow's limit)."""
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
-        metrics = [Metric(name, value, now, step) for name, value, step in values]
+        metrics = [
+            Metric(name, value, when, step) for name, value, step, when in values
+        ]
         for start in range(0, len(metrics), 1000):
             self._logged("metrics", metrics=metrics[start : start + 1000])
 
@@ -281,8 +323,8 @@ class MlflowBackend:
 
         self._logged("units", tags=[RunTag(f"unit/{k}", v) for k, v in units.items()])
 
-    def close(self, run_dir: Path | None) -> None:
-        """Keep the run folder's own files as artifacts; end the run.
+    def close(self, run_dir: Path | None, ended: int | None) -> None:
+        """Keep the run folder's own files as artifacts; end the run at `ended`.
 
         Only regular files the folder holds are uploaded: a symlink in it
         is skipped, never followed to what it points at.
@@ -295,7 +337,7 @@ class MlflowBackend:
                 self.client.log_artifact(
                     self.run_id, str(path), None if folder == "." else folder
                 )
-        self.client.set_terminated(self.run_id)
+        self.client.set_terminated(self.run_id, end_time=ended)
 
     def _logged(self, what: str, **batch: object) -> None:
         from mlflow.exceptions import MlflowException
@@ -339,8 +381,8 @@ class TensorBoardBackend:
     `tensorboard`), so no ML framework is needed.
     """
 
-    def __init__(self, log_dir: Path) -> None:
-        """Write event files into `log_dir`."""
+    def __init__(self, log_dir: Path, params: dict[str, str] | None = None) -> None:
+        """Write event files into `log_dir`; `params`: the run config, as text."""
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         folder = output_folder(log_dir)
@@ -349,25 +391,33 @@ class TensorBoardBackend:
                 earlier.unlink()  # exporting again replaces the run, not adds one
         self.log_dir = folder
         self.writer = EventFileWriter(str(folder))
+        if params:
+            self._table("run_config", ("key", "value"), params)
 
     def scalars(self, values: Sequence[Scalar]) -> None:
-        """Add each scalar at its step."""
+        """Add each scalar at its step, at the time of its record."""
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        for name, value, step in values:
+        for name, value, step, when in values:
             entry = Summary.Value(tag=name, simple_value=value)
-            self._add(Summary(value=[entry]), step)
+            self._add(Summary(value=[entry]), step, when / 1000)
         self.writer.flush()
 
     def units(self, units: dict[str, str]) -> None:
         """Write the units as a Markdown table under the tag "units"."""
+        self._table("units", ("field", "unit"), units)
+
+    def _table(self, tag: str, columns: tuple[str, str], rows: dict[str, str]) -> None:
+        """Write a two-column Markdown table as the text summary `tag`."""
         from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
         from tensorboard.compat.proto.tensor_pb2 import TensorProto
         from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
         from tensorboard.plugins.text.plugin_data_pb2 import TextPluginData
 
-        rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(units.items()))
-        table = f"| field | unit |\n| --- | --- |\n{rows}"
+        lines = "\n".join(
+            f"| {_cell(k)} | {_cell(v)} |" for k, v in sorted(rows.items())
+        )
+        table = f"| {columns[0]} | {columns[1]} |\n| --- | --- |\n{lines}"
         plugin = SummaryMetadata.PluginData(
             plugin_name="text", content=TextPluginData(version=0).SerializeToString()
         )
@@ -377,20 +427,25 @@ class TensorBoardBackend:
             tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
         )
         value = Summary.Value(
-            tag="units/text_summary",
+            tag=f"{tag}/text_summary",
             metadata=SummaryMetadata(plugin_data=plugin),
             tensor=tensor,
         )
-        self._add(Summary(value=[value]), 0)
+        self._add(Summary(value=[value]), 0, time.time())
 
-    def _add(self, summary: object, step: int) -> None:
+    def _add(self, summary: object, step: int, wall_time: float) -> None:
         from tensorboard.compat.proto.event_pb2 import Event
 
-        self.writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+        self.writer.add_event(Event(wall_time=wall_time, step=step, summary=summary))
 
-    def close(self, run_dir: Path | None) -> None:
+    def close(self, run_dir: Path | None, ended: int | None) -> None:
         """Close the event file."""
         self.writer.close()
+
+
+def _cell(text: str) -> str:
+    """Text as one Markdown table cell: no line break, no column bar."""
+    return printable(text, 500).replace("|", "\\|")
 
 
 def trackers(
@@ -425,7 +480,7 @@ def _backend(
         uri = mlflow_uri or f"sqlite:///{run_dir.parent / 'mlflow.db'}"
         return MlflowBackend(uri, "flower-meta", run_name, params)
     if kind == "tensorboard":
-        return TensorBoardBackend(run_dir / "tensorboard")
+        return TensorBoardBackend(run_dir / "tensorboard", params)
     raise ValueError(f"trackers are {', '.join(KINDS)}; not {kind!r}")
 
 
