@@ -15,6 +15,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from flower_app.protocol.metadata_log import JSON_LOG
@@ -173,6 +174,12 @@ def test_up_to_the_legend_limit_every_client_is_named(
             legend = axes.get_legend()
             assert legend is not None
             assert legend.get_title().get_text() == f"{clients} clients"
+            colours = [
+                to_hex(line.get_color())
+                for line in axes.get_lines()
+                if str(line.get_label()).startswith("…")
+            ]
+            assert len(set(colours)) == len(colours)  # no two clients alike
 
 
 @pytest.mark.parametrize("clients", [LEGEND_LIMIT + 1, 30, CLIENT_CAP, 100])

@@ -262,7 +262,7 @@ def _values_by_node(
 COLORS = [
     f"tab:{c}"
     for c in ("blue", "orange", "red", "purple", "brown", "pink", "olive", "cyan")
-] + ["navy", "darkorange", "darkred", "indigo"]
+] + ["navy", "gold", "magenta", "teal"]
 """Colours of named clients, one each up to `LEGEND_LIMIT`; black, grey and
 green are the median's, the other clients' and the centralized metric's."""
 
