@@ -13,6 +13,8 @@ import pytest
 from flwr.clientapp import ClientApp
 from flwr.simulation import run_simulation
 from hypothesis import settings
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 from flower_app.app import server_app
 from flower_app.run import MetadataRun
@@ -91,3 +93,27 @@ def simulate(monkeypatch: pytest.MonkeyPatch) -> Simulate:
         return strategy
 
     return run
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[webdriver.Chrome]:
+    """Headless Chromium, with no network access of its own (but localhost)."""
+    binary = require("chromium", "Debian's chromium and chromium-driver")
+    driver = require("chromedriver", "Debian's chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        "--window-size=1280,1600",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    yield chrome
+    chrome.quit()

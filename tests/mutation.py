@@ -39,6 +39,11 @@ SERVER = [
     "tests/test_hostile_input.py",
     "tests/test_fuzz.py",
 ]
+REPORTING = [
+    "tests/test_tables.py",
+    "tests/test_plots.py",
+    "tests/test_report_page.py",
+]
 TARGETS = {
     "flower_app/protocol/rules.py": [
         *UNIT,
@@ -79,6 +84,12 @@ TARGETS = {
     "flower_app/app/settings.py": ["tests/test_settings.py"],
     "flower_app/app/client_app.py": ["tests/test_client_app.py"],
     "flower_app/app/task.py": ["tests/test_task.py", "tests/test_client_app.py"],
+    "flower_app/reporting/run_records.py": [*REPORTING, "tests/test_cli.py"],
+    "flower_app/reporting/clients.py": ["tests/test_clients.py", *REPORTING],
+    "flower_app/reporting/tables.py": REPORTING,
+    "flower_app/reporting/plots.py": REPORTING,
+    "flower_app/reporting/html.py": REPORTING,
+    "flower_app/reporting/trackers.py": ["tests/test_trackers.py"],
 }
 """Each module mutated, with the fast tests that exercise it."""
 

@@ -7,45 +7,19 @@ Its screenshot is kept (in $FLOWER_META_ARTIFACTS if set).
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from flower_app.protocol.metadata_log import MetadataLog
 from flower_app.reporting.report import write_report
 from flower_meta.v1.metadata_pb2 import Failure, MetadataLogRecord, Rejection
-from tests.helpers import require, sample_metadata
+from tests.helpers import sample_metadata
 
 pytestmark = pytest.mark.e2e
 FORGED = "<script>document.title='owned'</script><img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
-    """Headless Chromium, with no network access of its own."""
-    binary = require("chromium", "Debian's chromium and chromium-driver")
-    driver = require("chromedriver", "Debian's chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--window-size=1280,1600",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    yield chrome
-    chrome.quit()
 
 
 def _record(server_round: int, node: int) -> MetadataLogRecord:

@@ -201,10 +201,11 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
         trackers.export(folder, tracker, lambda n: progress.update(task, completed=n))
     _records_problems("export", tracker.records, problem)
     if isinstance(backend, trackers.MlflowBackend):
+        page = trackers.run_page(backend.experiment_id, backend.run_id)
         print(
             f"exported {folder} to MLflow run {backend.run_id} (experiment "
             f"{args.experiment!r}) at {backend.tracking_uri}; to view it: "
-            f"mlflow ui --backend-store-uri {backend.tracking_uri}"
+            f"mlflow ui --backend-store-uri {backend.tracking_uri}, then open {page}"
         )
     elif isinstance(backend, trackers.TensorBoardBackend):
         print(

@@ -59,6 +59,8 @@ KINDS = ("mlflow", "tensorboard")
 CLIENT_CAP = 10
 """Clients of a stage whose own values are tracked; the summaries cover all."""
 DEFAULT_STRAGGLER_FACTOR = 2.0
+MLFLOW_UI = "http://127.0.0.1:5000"
+"""Where `mlflow ui` serves by default."""
 
 
 class Backend(Protocol):
@@ -299,6 +301,7 @@ class MlflowBackend:
             [experiment_id], filter_string=f"tags.`{RUN_NAME}` = '{_quoted(run_name)}'"
         ):
             self.client.delete_run(earlier.info.run_id)
+        self.experiment_id = experiment_id
         self.run_id = self.client.create_run(
             experiment_id, run_name=run_name, start_time=started
         ).info.run_id
@@ -349,6 +352,19 @@ class MlflowBackend:
                 raise
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             self.problem(f"MLflow refused {what}, left out: {printable(reason, 300)}")
+
+
+def run_page(experiment_id: str, run_id: str, ui: str = MLFLOW_UI) -> str:
+    """The MLflow UI's page of a run, with its charts, in the model-training view.
+
+    MLflow 3's UI opens in its GenAI view whatever the experiment's kind
+    tag says, until its "Model training" switch is set; the page's
+    `workflowType` parameter sets it.
+    """
+    return (
+        f"{ui}/#/experiments/{experiment_id}/runs/{run_id}/model-metrics"
+        "?workflowType=machine_learning"
+    )
 
 
 EXPERIMENT_KIND = "mlflow.experimentKind"
