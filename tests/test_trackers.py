@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flwr.app import Context
+from google.protobuf import json_format
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from flower_app.app.client_app import app as client_app
 from flower_app.app.settings import Settings
@@ -333,7 +335,7 @@ def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
     tmp_path: Path,
 ) -> None:
     times = _stamped_run(tmp_path)
-    params = {"lr": "0.05", "note": "a|b"}
+    params = {"lr": "0.05", "note": "a|b", "json-log": "True", "alpha": "nan"}
     export(tmp_path, Tracker(TensorBoardBackend(tmp_path / "tensorboard", params)))
     events = EventAccumulator(
         str(tmp_path / "tensorboard"),
@@ -354,6 +356,16 @@ def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
     assert table.splitlines() == [
         "| key | value |",
         "| --- | --- |",
+        "| alpha | nan |",
+        "| json-log | True |",
         "| lr | 0.05 |",
         "| note | a\\|b |",
     ]
+    (content,) = events.PluginTagToContent("hparams").values()
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    assert {k: json_format.MessageToDict(v) for k, v in start.hparams.items()} == {
+        "lr": 0.05,
+        "note": "a|b",
+        "json-log": True,
+        "alpha": "nan",  # not a number the HParams tab can sort
+    }

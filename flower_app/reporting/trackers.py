@@ -21,13 +21,15 @@ export shows when training happened, not when it was exported; the MLflow
 run starts and ends at the run's first and last record. Field names and
 units come from the schema: units are MLflow tags `unit/<stage>/<field>`
 and a TensorBoard text summary "units"; the run config is the MLflow run's
-params and a TensorBoard text summary "run_config". A tracker
+params, and TensorBoard's hyperparameters (its HParams tab) and a text
+summary "run_config". A tracker
 that fails is reported once in the log and then left out; it never stops a
 run. MLflow and TensorBoard are optional dependencies
 (`pip install 'flower-meta-protocol[trackers]'`).
 """
 
 import logging
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -38,6 +40,7 @@ from typing import Protocol
 
 from flwr.common import log
 from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Value
 
 from flower_app.protocol import display, schema
 from flower_app.protocol.files import output_folder, regular_files, safe_name
@@ -355,7 +358,7 @@ class MlflowBackend:
 
 
 def run_page(experiment_id: str, run_id: str, ui: str = MLFLOW_UI) -> str:
-    """The MLflow UI's page of a run, with its charts, in the model-training view.
+    """Return the MLflow UI's page of a run's charts, in the model-training view.
 
     MLflow 3's UI opens in its GenAI view whatever the experiment's kind
     tag says, until its "Model training" switch is set; the page's
@@ -409,6 +412,7 @@ class TensorBoardBackend:
         self.writer = EventFileWriter(str(folder))
         if params:
             self._table("run_config", ("key", "value"), params)
+            self._hparams(params)
 
     def scalars(self, values: Sequence[Scalar]) -> None:
         """Add each scalar at its step, at the time of its record."""
@@ -449,6 +453,26 @@ class TensorBoardBackend:
         )
         self._add(Summary(value=[value]), 0, time.time())
 
+    def _hparams(self, params: dict[str, str]) -> None:
+        """Write the run config as the run's hyperparameters (the HParams tab)."""
+        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+
+        start = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
+        for key, text in params.items():
+            start.hparams[printable(key, 200)].CopyFrom(_hparam(text))
+        content = plugin_data_pb2.HParamsPluginData(
+            version=metadata.PLUGIN_DATA_VERSION, session_start_info=start
+        )
+        plugin = SummaryMetadata.PluginData(
+            plugin_name=metadata.PLUGIN_NAME, content=content.SerializeToString()
+        )
+        value = Summary.Value(
+            tag=metadata.SESSION_START_INFO_TAG,
+            metadata=SummaryMetadata(plugin_data=plugin),
+        )
+        self._add(Summary(value=[value]), 0, time.time())
+
     def _add(self, summary: object, step: int, wall_time: float) -> None:
         from tensorboard.compat.proto.event_pb2 import Event
 
@@ -457,6 +481,19 @@ class TensorBoardBackend:
     def close(self, run_dir: Path | None, ended: int | None) -> None:
         """Close the event file."""
         self.writer.close()
+
+
+def _hparam(text: str) -> Value:
+    """Read a run-config value as an HParams value: a number, a flag or text."""
+    if text in {"True", "False"}:
+        return Value(bool_value=text == "True")
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number):
+        return Value(number_value=number)
+    return Value(string_value=printable(text, 500))
 
 
 def _cell(text: str) -> str:
