@@ -5,6 +5,7 @@ rules as proto/flower_meta/v1/metadata.proto states them.
 """
 
 import math
+import sys
 
 import pytest
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
@@ -288,8 +289,13 @@ def test_by_default_4096_epochs_pass_and_4097_do_not() -> None:
     assert caught.value.reason == "too_many_epochs"
 
 
-def _message_with(spec: options_pb2.FieldSpec) -> descriptor.Descriptor:
-    """A message type whose one double field carries `spec` as its rule."""
+def _message_with(
+    spec: options_pb2.FieldSpec,
+    name: str = "x",
+    kind: int = descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE,
+    label: int = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+) -> descriptor.Descriptor:
+    """A message type whose one field (double `x` unless told) carries `spec`."""
     pool = descriptor_pool.DescriptorPool()
     for file in (descriptor_pb2.DESCRIPTOR, options_pb2.DESCRIPTOR):
         found = descriptor_pb2.FileDescriptorProto()
@@ -302,10 +308,10 @@ def _message_with(spec: options_pb2.FieldSpec) -> descriptor.Descriptor:
         dependency=[options_pb2.DESCRIPTOR.name],
     )
     field = schema.message_type.add(name="M").field.add(
-        name="x",
+        name=name,
         number=1,
-        type=descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE,
-        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        type=kind,
+        label=label,
     )
     field.options.Extensions[options_pb2.field].CopyFrom(spec)
     pool.Add(schema)
@@ -339,3 +345,92 @@ def test_one_bound_on_each_side_is_enforced(x: float, passes: bool) -> None:
         return
     with pytest.raises(MetadataDecodeError, match="must be > 0 and <= 1"):
         validate(kind(x=x))
+
+
+@pytest.mark.parametrize("name", ["from", "class", "lambda", "None", "def"])
+@pytest.mark.parametrize("repeated", [False, True])
+def test_a_field_named_like_a_python_keyword_is_only_data(
+    name: str, repeated: bool
+) -> None:
+    label = descriptor_pb2.FieldDescriptorProto
+    kind = message_factory.GetMessageClass(
+        _message_with(
+            options_pb2.FieldSpec(gte=0),
+            name,
+            label=label.LABEL_REPEATED if repeated else label.LABEL_OPTIONAL,
+        )
+    )
+    good, bad = ([1.0, 2.0], [1.0, -2.0]) if repeated else (1.0, -2.0)
+    validate(kind(**{name: good}))
+    with pytest.raises(MetadataDecodeError) as refused:
+        validate(kind(**{name: bad}))
+    assert refused.value.reason == "out_of_range"
+    where = f"{name}[1]" if repeated else name
+    assert refused.value.detail == f"{where}: must be >= 0, got -2"
+
+
+def _passes(spec: options_pb2.FieldSpec, value: float, kind: int) -> bool:
+    message = message_factory.GetMessageClass(_message_with(spec, kind=kind))
+    try:
+        validate(message(x=value))
+    except MetadataDecodeError:
+        return False
+    return True
+
+
+DOUBLE = descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE
+INT64 = descriptor_pb2.FieldDescriptorProto.TYPE_INT64
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "kind", "passes"),
+    [
+        # Open bounds, one double either side of the bound.
+        (options_pb2.FieldSpec(gt=0), 0.0, DOUBLE, False),
+        (options_pb2.FieldSpec(gt=0), 5e-324, DOUBLE, True),
+        (options_pb2.FieldSpec(lt=1), 1.0, DOUBLE, False),
+        (options_pb2.FieldSpec(lt=1), math.nextafter(1.0, 0.0), DOUBLE, True),
+        (options_pb2.FieldSpec(finite=True), sys.float_info.max, DOUBLE, True),
+        (options_pb2.FieldSpec(finite=True), -sys.float_info.max, DOUBLE, True),
+        (options_pb2.FieldSpec(finite=True), math.inf, DOUBLE, False),
+        (options_pb2.FieldSpec(finite=True), math.nan, DOUBLE, False),
+        (options_pb2.FieldSpec(gte=0), math.inf, DOUBLE, True),  # not finite
+        (options_pb2.FieldSpec(gte=0), math.nan, DOUBLE, False),
+        # Integers are compared with the double bound exactly.
+        (options_pb2.FieldSpec(gt=0), 0, INT64, False),
+        (options_pb2.FieldSpec(gt=0), 1, INT64, True),
+        (options_pb2.FieldSpec(lte=2.0**53), 2**53, INT64, True),
+        (options_pb2.FieldSpec(lte=2.0**53), 2**53 + 1, INT64, False),
+        (options_pb2.FieldSpec(lt=2.0**53), 2**53 - 1, INT64, True),
+        # Beyond 2^53 doubles are 2^(k-52) apart: integers between them count.
+        (options_pb2.FieldSpec(gt=2.0**60), 2**60 + 1, INT64, True),
+        (options_pb2.FieldSpec(gt=2.0**60), 2**60, INT64, False),
+        (options_pb2.FieldSpec(lt=2.0**60), 2**60 - 1, INT64, True),
+        (options_pb2.FieldSpec(gt=0.5), 1, INT64, True),
+        (options_pb2.FieldSpec(lt=0.5), 0, INT64, True),
+        (options_pb2.FieldSpec(lt=0.5), 1, INT64, False),
+        (options_pb2.FieldSpec(finite=True), 2**62, INT64, True),
+        (options_pb2.FieldSpec(gt=-math.inf), -sys.float_info.max, DOUBLE, True),
+        (options_pb2.FieldSpec(gt=-math.inf), -math.inf, DOUBLE, False),
+    ],
+)
+def test_bounds_are_exact_at_their_edges(
+    spec: options_pb2.FieldSpec, value: float, kind: int, passes: bool
+) -> None:
+    assert _passes(spec, value, kind) is passes
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        options_pb2.FieldSpec(gte=5, lte=1),
+        options_pb2.FieldSpec(gt=1, lt=1),
+        options_pb2.FieldSpec(gt=math.inf),
+        options_pb2.FieldSpec(lt=-math.inf),
+    ],
+)
+def test_bounds_no_value_can_meet_are_a_schema_error(
+    spec: options_pb2.FieldSpec,
+) -> None:
+    with pytest.raises(ValueError, match="no value can meet"):
+        compile_rules(_message_with(spec))

@@ -187,6 +187,17 @@ def test_a_packed_series_is_read_from_its_bytes_and_unpacked_one_is_not() -> Non
     assert not within(b"\xff", 200)
 
 
+def test_a_float32_series_meets_a_bound_as_its_values_read_exactly() -> None:
+    """0.1 as a float32 is 0.10000000149...: above a bound of 0.1 (a double)."""
+    field = Series.DESCRIPTOR.fields_by_name["f"]
+    within = series.checker(field, lambda v: v <= 0.1)
+    tenth = struct.unpack("<f", struct.pack("<f", 0.1))[0]
+    assert tenth > 0.1  # what the exact path reads
+    assert not within(_encode("f", [tenth] * 200, [], packed=True), 200)
+    below = struct.unpack("<f", struct.pack("<f", 0.0999999))[0]
+    assert within(_encode("f", [below] * 200, [], packed=True), 200)
+
+
 def test_only_repeated_fixed_width_numbers_are_packable() -> None:
     fields = TrainProcessMetadata.DESCRIPTOR.fields_by_name
     assert series.packable(fields["training_losses"])

@@ -2,23 +2,25 @@
 
 Each field's rules are `(flower_meta.v1.field)` options in proto/ (see
 options.proto): presence, finiteness and bounds, each with its reason code.
-They are compiled once per message type into one Python function (its
-source is the rules, spelled out), so that checking a report costs little
-more than reading its fields. `Limits` adds the server's own policy:
+They are compiled once per message type into a plan, one step a field,
+and one closure that walks it (no source text, no `exec`: a field name is
+only ever data), so that checking a report costs little more than reading
+its fields. `Limits` adds the server's own policy:
 payload size, and how many epochs a report may hold.
 """
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from google.protobuf.descriptor import FieldDescriptor as pb
 from google.protobuf.message import Message
 
 from flower_app.protocol import schema, series
 from flower_app.protocol.canonical_json import number_text
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
-from flower_meta.v1.options_pb2 import FieldSpec
 
 
 class Reason(StrEnum):
@@ -116,147 +118,184 @@ def validate(
 
 
 def compile_rules(descriptor: Descriptor) -> Validator:
-    """Write a message type's rules as one Python function: once per type.
+    """Turn a message type's rules into one function: once per type.
 
-    The rules are checked field by field in declaration order, then the
-    epoch policy. The function's source names fields only by identifiers
-    (checked) and bounds only by their `repr`; it is kept as `__source__`.
+    The rules are a plan, checked step by step in declaration order, then
+    the epoch policy: each step names a field, its kind of check and its
+    closed interval (`_interval`). The function is a closure over the plan:
+    no source text is written or run, so any field name protobuf allows (a
+    Python keyword too) is only ever data.
     """
-    fields: list[FieldDescriptor] = list(descriptor.fields)
-    env: dict[str, object] = {
-        "inf": math.inf,
-        "F": fields,
-        "NOTHING": NOTHING_EXCUSED,
-        "missing": _missing,
-        "refused": _refused,
-        "refused_in": _refused_in,
-        "epoch_policy": _epoch_policy,
-        "validator": _validator,
-        "within": {
-            index: series.checker(field, _rule(field))
-            for index, field in enumerate(fields)
-            if series.packable(field) and _condition(schema.field_spec(field))
-        },
-        "LONG": series.LONG,
-    }
-    body: list[str] = []
-    for index, field in enumerate(fields):
-        if not field.name.isidentifier():
-            raise ValueError(f"field name {field.name!r} is not an identifier")
-        body += _field_source(index, field)
-    for index, field in enumerate(fields):
-        if field.is_repeated and schema.field_spec(field).series == EPOCH:
-            body += [
-                f"    n = len(m.{field.name})",
-                "    low = limits.expected_epochs",
-                "    if n > limits.max_epochs or (low is not None and n < low):",
-                f"        epoch_policy(F[{index}], n, limits, excused, path)",
-            ]
-    lines = "\n".join(body) or "    pass"
-    source = f"def check(m, limits, excused, path, wire):\n{lines}\n"
-    exec(compile(source, f"<rules of {descriptor.full_name}>", "exec"), env)
-    check = env["check"]
-    check.__source__ = source  # type: ignore[attr-defined]
-    return check  # type: ignore[return-value]
+    steps = [step for field in descriptor.fields if (step := _step(field)) is not None]
+    epochs = [
+        field
+        for field in descriptor.fields
+        if field.is_repeated and schema.field_spec(field).series == EPOCH
+    ]
+    if (
+        len(epochs) == 1
+        and steps
+        and steps[-1][0] is _SERIES
+        and steps[-1][6] is epochs[0]
+    ):
+        steps[-1] = (_EPOCH_SERIES, *steps[-1][1:])  # the last check: one step
+    else:
+        steps += [(_EPOCHS, f.name, False, False, 0.0, 0.0, f, None) for f in epochs]
+    plan = tuple(steps)
+
+    def check(
+        m: Message, limits: Limits, excused: Excused, path: str, wire: bytes
+    ) -> None:
+        for kind, name, presence, required, low, high, field, long in plan:
+            if kind is _SCALAR:
+                if presence and not m.HasField(name):
+                    if required and (path or name not in excused.withheld):
+                        _missing(field, path)
+                elif low <= high and not low <= (v := getattr(m, name)) <= high:
+                    _refused(field, v, path)
+            elif kind is _SERIES or kind is _EPOCH_SERIES:
+                values = getattr(m, name)
+                n = len(values)
+                if long is None or n < series.LONG or not long(wire, n):
+                    for v in values:
+                        if not low <= v <= high:
+                            _refused_in(field, values, path)
+                least = limits.expected_epochs
+                if kind is _EPOCH_SERIES and (
+                    n > limits.max_epochs or (least is not None and n < least)
+                ):
+                    _epoch_policy(field, n, limits, excused, path)
+            elif kind is _EPOCHS:
+                n = len(getattr(m, name))
+                least = limits.expected_epochs
+                if n > limits.max_epochs or (least is not None and n < least):
+                    _epoch_policy(field, n, limits, excused, path)
+            elif kind is _MESSAGES:
+                for k, item in enumerate(getattr(m, name)):
+                    _validator(field.message_type)(  # type: ignore[arg-type]
+                        item, limits, NOTHING_EXCUSED, f"{path}{name}[{k}].", b""
+                    )
+            elif m.HasField(name):
+                _validator(field.message_type)(  # type: ignore[arg-type]
+                    getattr(m, name), limits, NOTHING_EXCUSED, f"{path}{name}.", b""
+                )
+            elif required and (path or name not in excused.withheld):
+                _missing(field, path)
+
+    return check
 
 
-def _field_source(index: int, field: FieldDescriptor) -> list[str]:
-    """Write the source lines that check one field."""
+_SCALAR, _SERIES, _EPOCH_SERIES, _EPOCHS, _MESSAGES, _MESSAGE = (
+    "scalar",
+    "series",
+    "epoch series",  # a series' values, then the epoch policy on it
+    "epochs",  # the epoch policy alone
+    "messages",
+    "message",
+)
+_Step = tuple[
+    str,
+    str,
+    bool,
+    bool,
+    float,
+    float,
+    FieldDescriptor,
+    Callable[[bytes, int], bool] | None,
+]
+"""(kind, name, has presence, required, low, high, field, long-series checker):
+one field's check. low > high: no value rule."""
+
+
+def _step(field: FieldDescriptor) -> _Step | None:
+    """Plan one field's check, or None when it has no rule."""
     name, spec = field.name, schema.field_spec(field)
+    required = spec.required and field.has_presence
     if field.message_type is not None:
         if field.message_type.GetOptions().map_entry:
-            return []
-        if field.is_repeated:
-            return [
-                f"    for k, item in enumerate(m.{name}):",
-                f"        validator(F[{index}].message_type)(item, limits, NOTHING, "
-                f"f'{{path}}{name}[{{k}}].', b'')",
-            ]
-        lines = [f"    if m.HasField('{name}'):"]
-        lines.append(
-            f"        validator(F[{index}].message_type)(m.{name}, limits, NOTHING, "
-            f"path + '{name}.', b'')"
-        )
-        return lines + _missing_source(index, field) if spec.required else lines
-    condition = _condition(spec)
+            return None
+        kind = _MESSAGES if field.is_repeated else _MESSAGE
+        return kind, name, True, required, 0.0, 0.0, field, None
+    interval = _interval(field)
     if field.is_repeated:
-        if condition is None:
-            return []
-        loop = [
-            "    for v in values:",
-            f"        if not ({condition}):",
-            f"            refused_in(F[{index}], values, path)",
-        ]
-        if not series.packable(field):
-            return [f"    values = m.{name}", *loop]
-        return [
-            f"    values = m.{name}",
-            f"    if len(values) < LONG or not within[{index}](wire, len(values)):",
-            *("    " + line for line in loop),
-        ]
-    checked = (
-        []
-        if condition is None
-        else [
-            f"        if not ({condition}):",
-            f"            refused(F[{index}], v, path)",
-        ]
-    )
-    if not field.has_presence:
-        return [f"    v = m.{name}", *(line[4:] for line in checked)]
-    lines = [f"    if m.HasField('{name}'):", f"        v = m.{name}", *checked]
-    if spec.required:
-        return lines + _missing_source(index, field)
-    return lines if checked else []
+        if interval is None:
+            return None
+        low, high = interval
+        long = (
+            series.checker(field, _within(low, high))
+            if series.packable(field)
+            else None
+        )
+        return _SERIES, name, False, False, low, high, field, long
+    if interval is None and not required:
+        return None
+    low, high = interval or (math.inf, -math.inf)
+    return _SCALAR, name, field.has_presence, required, low, high, field, None
 
 
-def _missing_source(index: int, field: FieldDescriptor) -> list[str]:
-    return [
-        "    elif path or " + repr(field.name) + " not in excused.withheld:",
-        f"        missing(F[{index}], path)",
-    ]
+def _interval(field: FieldDescriptor) -> tuple[float, float] | None:
+    """Return the closed interval [low, high] a field's values must lie in, or None.
 
-
-def _condition(spec: FieldSpec) -> str | None:
-    """Write the value rule of `spec` as one Python comparison on `v`, or None.
-
-    A bound is one comparison; `finite` adds the open bound -inf or +inf on
-    a side with no bound of its own. NaN fails every comparison, so it
-    fails any rule.
+    A bound is one end; `finite` closes a side with no bound of its own at
+    the largest finite double. An open bound (`gt`, `lt`, or finiteness) is
+    the nearest value inward the field can hold (`_inward`), so the test is
+    exact. NaN lies in no interval, so it fails any rule.
     """
-    bounds = [name for name in ("gte", "gt", "lte", "lt") if spec.HasField(name)]
-    if {"gte", "gt"} <= set(bounds) or {"lte", "lt"} <= set(bounds):
+    spec = schema.field_spec(field)
+    bounds = {name for name in ("gte", "gt", "lte", "lt") if spec.HasField(name)}
+    if {"gte", "gt"} <= bounds or {"lte", "lt"} <= bounds:
         raise ValueError("a field takes at most one lower and one upper bound")
-    values = {name: getattr(spec, name) for name in bounds}
-    if any(math.isnan(v) for v in values.values()):
+    if any(math.isnan(getattr(spec, name)) for name in bounds):
         raise ValueError("a bound is NaN")
-    low = (
-        f"{values['gte']!r} <= "
-        if "gte" in values
-        else f"{values['gt']!r} < "
-        if "gt" in values
-        else "-inf < "
-        if spec.finite
-        else ""
-    )
-    high = (
-        f" <= {values['lte']!r}"
-        if "lte" in values
-        else f" < {values['lt']!r}"
-        if "lt" in values
-        else " < inf"
-        if spec.finite
-        else ""
-    )
-    return f"{low}v{high}" if low or high else None
+    if not bounds and not spec.finite:
+        return None
+    integer = field.type not in _FLOATING
+    low, high = -math.inf, math.inf
+    if "gte" in bounds:
+        low = spec.gte
+    elif "gt" in bounds:
+        low = _inward(spec.gt, math.inf, integer)
+    elif spec.finite and not integer:
+        low = -sys.float_info.max
+    if "lte" in bounds:
+        high = spec.lte
+    elif "lt" in bounds:
+        high = _inward(spec.lt, -math.inf, integer)
+    elif spec.finite and not integer:
+        high = sys.float_info.max
+    if (
+        low > high
+        or (low == math.inf and "gt" in bounds)
+        or (high == -math.inf and "lt" in bounds)
+    ):
+        raise ValueError(f"no value can meet {schema.describe_rule(spec)}")
+    return low, high
+
+
+_FLOATING = {pb.TYPE_DOUBLE, pb.TYPE_FLOAT}
+
+
+def _inward(bound: float, toward: float, integer: bool) -> float:
+    """Return the value next to an open bound, toward `toward`, that a field holds.
+
+    A double field's values are doubles, so the next double (`nextafter`)
+    is exact; an integer field's next value is the next integer (beyond
+    2^53 doubles are further apart than integers).
+    """
+    if integer and math.isfinite(bound):
+        return math.floor(bound) + 1 if toward > bound else math.ceil(bound) - 1
+    return math.nextafter(bound, toward)
+
+
+def _within(low: float, high: float) -> Callable[[float], bool]:
+    """Return the test `low <= v <= high`."""
+    return lambda v: low <= v <= high
 
 
 def _rule(field: FieldDescriptor) -> Callable[[float], bool]:
-    """Return the field's value rule as a function."""
-    rule: Callable[[float], bool] = eval(
-        f"lambda v: {_condition(schema.field_spec(field))}", {"inf": math.inf}
-    )
-    return rule
+    """Return the field's value rule as a test of one value (none: always true)."""
+    interval = _interval(field)
+    return (lambda _: True) if interval is None else _within(*interval)
 
 
 def _validator(descriptor: Descriptor) -> Validator:

@@ -64,7 +64,9 @@ def checker(
         if len(data) != count * size:
             return False
         values = np.frombuffer(data, dtype)
-        return rule(_lowest(values)) and rule(_highest(values))
+        # As Python numbers (`item`, exact): NumPy would cast the rule's bounds
+        # to the array's dtype (NEP 50), e.g. the largest double to float32 inf.
+        return rule(_lowest(values).item()) and rule(_highest(values).item())
 
     return within
 
