@@ -15,9 +15,16 @@ from typing import Any
 
 import pytest
 
-from flower_app.protocol.metadata_log import JSON_LOG
+from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
+from flower_app.reporting.html import _cell as HTML_CELL
 from flower_app.reporting.report import REPORT_FOLDER, write_report
-from flower_app.reporting.run_records import RUN_CONFIG
+from flower_app.reporting.run_records import RUN_CONFIG, run_config
+from flower_meta.v1.metadata_pb2 import (
+    EgressNote,
+    MetadataLogRecord,
+    Rejection,
+    TrainProcessMetadata,
+)
 from tests.crowd import EXAMPLES, RUN_CONFIG_KEPT, straggler, write_crowd
 
 
@@ -166,3 +173,89 @@ def test_the_summary_says_what_it_counts(crowd: tuple[_Page, Any]) -> None:
             "0 rejected, 0 failed"
         ) in page.items
     assert "3 rounds, 10 clients" in page.items
+
+
+def test_the_centralized_table_is_the_servers_metric_per_round(
+    crowd: tuple[_Page, Any],
+) -> None:
+    page, lines = crowd
+    rows = page.tables["centralized evaluation (the server's test set), by round"]
+    expected = [
+        [
+            str(line.get("serverRound", 0)),
+            f"{line['centralized']['metrics']['accuracy']:.4g}",
+        ]
+        for line in lines
+        if "centralized" in line
+    ]
+    assert rows == [["round", "accuracy"], *expected]
+    assert page.paragraphs["Refusals and failures"] == (
+        "None: every reply was accepted."
+    )
+
+
+def _stage_record(node: int, server_round: int = 1) -> MetadataLogRecord:
+    return MetadataLogRecord(
+        run_id=7, server_round=server_round, node_id=node, record_key="train_metadata"
+    )
+
+
+def test_egress_refusals_and_undecodable_records_are_each_shown(tmp_path: Path) -> None:
+    log = MetadataLog(tmp_path, json_lines=False)  # no mirror: no schema has them
+    kept = _stage_record(123)
+    kept.accepted.CopyFrom(TrainProcessMetadata(training_time=1.0))
+    kept.egress.CopyFrom(EgressNote(withheld=["training_losses"]))
+    log.append(kept)
+    plain = _stage_record(124)
+    plain.accepted.CopyFrom(TrainProcessMetadata(training_time=2.0))
+    plain.egress.CopyFrom(EgressNote())  # an empty note: nothing kept back
+    log.append(plain)
+    refused = _stage_record(125)
+    refused.rejected.CopyFrom(Rejection(reason="malformed", detail="<b>x</b>"))
+    log.append(refused)
+    for node in range(200, 207):  # 7 records of a type no schema holds
+        unknown = _stage_record(node)
+        unknown.accepted_other.type_url = f"type.googleapis.com/no.Such{node}"
+        log.append(unknown)
+    log.close()
+    page = _page(tmp_path)
+    assert page.tables["train: what node egress policies kept back"] == [
+        ["client", "policy"],
+        ["123", "withheld training_losses"],
+    ]
+    assert page.tables["Refusals and failures"][1] == [
+        "train",
+        "1",
+        "125",
+        "rejected",
+        "malformed: <b>x</b>",
+    ]
+    (undecodable,) = [i for i in page.items if "could not be decoded" in i]
+    assert undecodable.startswith("7 records could not be decoded")
+    assert [f"no.Such{n}" in undecodable for n in range(200, 207)] == [True] * 5 + [
+        False
+    ] * 2  # the first five are named
+
+
+def test_numbers_are_right_aligned_cells_and_text_is_not(tmp_path: Path) -> None:
+    folder = write_crowd(tmp_path / "7", clients=2)
+    write_report(folder)
+    html = (folder / REPORT_FOLDER / "report.html").read_text()
+    assert "<td class=text>local-epochs</td><td>4</td>" in html
+    assert "<td class=text>lr</td><td>0.05</td>" in html
+    assert HTML_CELL("-1e-05") == "<td>-1e-05</td>"
+    assert HTML_CELL("50% true") == "<td>50% true</td>"
+    assert HTML_CELL("-") == "<td>-</td>"
+    assert HTML_CELL("1.2.3") == "<td class=text>1.2.3</td>"
+    assert HTML_CELL("e") == "<td class=text>e</td>"
+
+
+@pytest.mark.parametrize(("size", "kept"), [(1 << 20, True), ((1 << 20) + 1, False)])
+def test_a_run_config_of_up_to_a_mebibyte_is_read(
+    tmp_path: Path, size: int, kept: bool
+) -> None:
+    text = json.dumps({"lr": 0.05})
+    (tmp_path / RUN_CONFIG).write_text(text + " " * (size - len(text)))
+    told: list[str] = []
+    assert run_config(tmp_path, told.append) == ({"lr": "0.05"} if kept else {})
+    assert bool(told) is not kept

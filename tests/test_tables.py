@@ -16,11 +16,12 @@ import pytest
 
 from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
 from flower_app.reporting.run_records import load
-from flower_app.reporting.tables import Table, tables
+from flower_app.reporting.tables import Table, as_rich, as_text, tables
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     Failure,
     MetadataLogRecord,
+    Rejection,
     TrainProcessMetadata,
 )
 
@@ -138,3 +139,43 @@ def test_every_evaluate_cell_is_the_median_its_heading_names(run: Path) -> None:
         assert column["1"] == f"{median:.4g}"
     heading = next(c for c in evaluate.columns if c.startswith("loss"))
     assert heading.endswith(", median")
+
+
+def _centralized_run(folder: Path) -> Path:
+    """Centralized records whose metrics differ by round; an old-style rejection."""
+    log = MetadataLog(folder)
+    for server_round, metrics in {
+        0: {"accuracy": 0.1},
+        1: {"accuracy": 0.5, "loss": 2.0},
+    }.items():
+        record = MetadataLogRecord(run_id=1, server_round=server_round)
+        record.centralized.metrics.update(metrics)
+        log.append(record)
+    old = MetadataLogRecord(run_id=1, server_round=1, node_id=5)  # no record key
+    old.rejected.CopyFrom(Rejection(reason="malformed", record_key="train_metadata"))
+    log.append(old)
+    log.close()
+    return folder
+
+
+def test_the_centralized_table_shows_each_rounds_metrics(tmp_path: Path) -> None:
+    found = tables(load(_centralized_run(tmp_path)))
+    (centralized,) = [t for t in found if t.title.startswith("centralized")]
+    assert centralized.columns == ["round", "accuracy", "loss"]
+    assert centralized.rows == [["0", "0.1", "-"], ["1", "0.5", "2"]]
+    (train,) = [t for t in found if t.title.startswith("train")]
+    assert _column(train, "rejected") == {"1": "1"}  # its key is in the rejection
+
+
+def test_text_columns_are_left_aligned_and_numbers_right(run: Path) -> None:
+    (train, *_) = tables(load(run))
+    shown = as_rich(train)
+    justify = {column.header: column.justify for column in shown.columns}
+    assert justify["round"] == "right"
+    assert justify["training_time (s), median"] == "right"  # holds a "-" too
+    assert justify["converged"] == "right"  # "50% true" reads as a number
+    refused = Table("t", ["round", "reason"], [["1", "boom"], ["2", "-"]])
+    assert [c.justify for c in as_rich(refused).columns] == ["right", "left"]
+    text = as_text(load(run))
+    assert "train: TrainProcessMetadata, by round" in text
+    assert "evaluate: EvaluateProcessMetadata, by round" in text

@@ -18,7 +18,7 @@ from flower_app.protocol.files import write_atomic
 from flower_app.reporting.clients import labels
 from flower_app.reporting.plots import Drawn, constant
 from flower_app.reporting.run_records import Messages, RunRecords
-from flower_app.reporting.tables import Table, numeric_fields, tables
+from flower_app.reporting.tables import Table, is_number, numeric_fields, tables
 from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 PAGE = "report.html"
@@ -122,8 +122,7 @@ def _table(table: Table) -> str:
 
 
 def _cell(value: str) -> str:
-    numeric = value.replace(".", "", 1).replace("-", "", 1).replace("e", "", 1)
-    kind = "" if numeric.isdigit() or value == "-" else " class=text"
+    kind = "" if is_number(value) else " class=text"
     return f"<td{kind}>{escape(value)}</td>"
 
 

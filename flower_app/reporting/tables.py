@@ -64,10 +64,11 @@ def as_text(records: RunRecords) -> str:
 
 
 def _numeric(table: Table, index: int) -> bool:
-    return all(_is_number(row[index]) for row in table.rows)
+    return all(is_number(row[index]) for row in table.rows)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Say whether a cell shows a number (a share true, or "-" for none, too)."""
     try:
         float(text.removesuffix("% true"))
     except ValueError:
