@@ -9,7 +9,7 @@ replays a run folder's log), so both give the same numbers:
   that a run of thousands of clients stays a few hundred charts (the
   round's summary covers every client);
 - `<stage>_per_<step>/<field>/node_<id>`: a number series (e.g. per-epoch
-  losses, `train_per_epoch/training_losses/node_<id>`), one step per
+  losses, `train_per_epoch/<field>/node_<id>`), one step per
   element, continuing across rounds: its own group, since its steps are
   epochs, not rounds;
 - `<stage>/<field>/min|median|max`, `<stage>/<flag>/share_true`,
