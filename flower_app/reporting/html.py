@@ -182,15 +182,15 @@ def _stragglers(records: RunRecords, factor: float, label: dict[int, str]) -> st
     rows = []
     units = set()
     for stage in records.stages.values():
+        if stage.message_type is not None and (
+            duration := schema.with_role(stage.message_type, ROLE_DURATION)
+        ):
+            units.add(schema.unit(duration))
         seen: set[int] = set()
         for at in stage.rounds:
             accepted = stage.accepted.get(at) or Messages()
             late = display.stragglers(accepted, factor, set(accepted) - seen)
             seen |= set(accepted)
-            if stage.message_type is not None and (
-                duration := schema.with_role(stage.message_type, ROLE_DURATION)
-            ):
-                units.add(schema.unit(duration))
             rows += [
                 [stage.name, str(at), label[n], f"{t:.3g}", "straggler"]
                 for n, t in late.slow.items()
