@@ -207,7 +207,8 @@ def test_the_cli_reads_it_from_the_run_folder(
     assert one.stdout == '{"examples":3,"wallSeconds":2}\n'
     subprocess.run([command, "report", str(tmp_path)], capture_output=True, check=True)
     plots = sorted(p.name for p in (tmp_path / "report").glob("*.png"))
-    assert plots == ["train_grad_norms.png", "train_peak_memory.png"]
+    assert plots == ["train_grad_norms.png"]
     page = (tmp_path / "report" / "report.html").read_text()
     for same in ("wall_seconds was 1.5 s", "examples was 32"):  # both clients
         assert f"train stage: {same} for every client in every round" in page
+    assert "train stage: peak_memory: no client reported it" in page

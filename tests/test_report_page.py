@@ -2,7 +2,8 @@
 
 The fast-loop side of the page (the browser test is in test_html_report.py):
 the run config, which node each client label is, stragglers with their
-unit, constant fields in a sentence, captions, and what the summary counts.
+unit, fields with one value (or none) in a sentence, captions, and what the
+summary counts.
 The oracle is the run's metadata.jsonl and run_config.json, read with
 `json`, and the page's own HTML, parsed by the standard library.
 """
@@ -143,12 +144,50 @@ def test_the_straggler_is_listed_with_its_duration_in_seconds(
 
 
 def test_a_constant_field_is_a_sentence_not_a_plot(crowd: tuple[_Page, Any]) -> None:
-    page, _ = crowd
+    page, lines = crowd
+    sent = {line["evaluated"]["numExamples"] for line in lines if "evaluated" in line}
+    assert sent == {EXAMPLES}
     assert (
-        f"evaluate stage: num_examples was {EXAMPLES} for every client in every "
-        "round (so it is not plotted)"
+        f"evaluate stage: num_examples was {EXAMPLES} for every client in every round"
     ) in page.items
     assert not [c for c in page.captions if "num_examples" in c]
+
+
+def _train_replies(folder: Path, replies: list[TrainProcessMetadata]) -> None:
+    log = MetadataLog(folder)
+    for node, meta in enumerate(replies, start=1):
+        record = _stage_record(node)
+        record.accepted.CopyFrom(meta)
+        log.append(record)
+    log.close()
+
+
+def test_a_field_no_client_sent_is_a_sentence_not_a_plot(tmp_path: Path) -> None:
+    _train_replies(
+        tmp_path, [TrainProcessMetadata(training_time=t) for t in (1.0, 2.0)]
+    )
+    page = _page(tmp_path)
+    assert "train stage: converged: no client reported it" in page.items
+    assert "train stage: training_losses: no client reported it" in page.items
+    assert [c.split(":")[1] for c in page.captions] == [" training_time (s)"]
+
+
+def test_a_value_some_clients_left_out_is_plotted_not_called_the_same(
+    tmp_path: Path,
+) -> None:
+    _train_replies(
+        tmp_path,
+        [
+            TrainProcessMetadata(training_time=1.0, converged=True),
+            TrainProcessMetadata(training_time=1.0),  # converged not reported
+        ],
+    )
+    page = _page(tmp_path)
+    assert [c.split(":")[1] for c in page.captions] == [" converged"]
+    assert "train stage: training_time was 1 s for every client in every round" in (
+        page.items
+    )
+    assert not [i for i in page.items if i.startswith("train stage: converged")]
 
 
 def test_each_plot_has_its_caption_as_text_and_alt(crowd: tuple[_Page, Any]) -> None:

@@ -341,10 +341,10 @@ def test_one_bound_on_each_side_is_enforced(x: float, passes: bool) -> None:
         _message_with(options_pb2.FieldSpec(gt=0, lte=1))
     )
     if passes:
-        validate(kind(x=x))
+        validate(kind(**{"x": x}))
         return
     with pytest.raises(MetadataDecodeError, match="must be > 0 and <= 1"):
-        validate(kind(x=x))
+        validate(kind(**{"x": x}))
 
 
 @pytest.mark.parametrize("name", ["from", "class", "lambda", "None", "def"])
@@ -372,7 +372,7 @@ def test_a_field_named_like_a_python_keyword_is_only_data(
 def _passes(spec: options_pb2.FieldSpec, value: float, kind: int) -> bool:
     message = message_factory.GetMessageClass(_message_with(spec, kind=kind))
     try:
-        validate(message(x=value))
+        validate(message(**{"x": value}))
     except MetadataDecodeError:
         return False
     return True

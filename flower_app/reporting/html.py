@@ -2,7 +2,7 @@
 
 Summary, the run config, the tables by round, every refusal and failure
 with its reason, stragglers, node egress policies, the plots with their
-captions, the fields with one value everywhere in a sentence, and which
+captions, the fields with one value everywhere (or none) in a sentence, and which
 node each short client label stands for, inline: no script, and no
 stylesheet or image from elsewhere, so the page opens offline and can be
 mailed or archived as one file. Every text that came from a client is
@@ -16,7 +16,7 @@ from pathlib import Path
 from flower_app.protocol import display, schema
 from flower_app.protocol.files import write_atomic
 from flower_app.reporting.clients import labels
-from flower_app.reporting.plots import Drawn, constant
+from flower_app.reporting.plots import Drawn, same
 from flower_app.reporting.run_records import Messages, RunRecords
 from flower_app.reporting.tables import Table, is_number, numeric_fields, tables
 from flower_meta.v1.options_pb2 import ROLE_DURATION
@@ -69,7 +69,7 @@ def page(
         *(_table(table) for table in tables(records)),
         _refusals(records, label),
         _stragglers(records, factor, label),
-        _constants(records),
+        _unplotted(records),
         *(_figure(plot) for plot in plots),
         _clients(label),
         "</body></html>",
@@ -133,28 +133,30 @@ def _run_config(run_config: dict[str, str]) -> str:
     return _table(Table("Run config", ["key", "value"], rows))
 
 
-def _constants(records: RunRecords) -> str:
-    """Say which fields have one value everywhere (they are not plotted)."""
+def _unplotted(records: RunRecords) -> str:
+    """Say which fields have one value everywhere, or none (they are not plotted)."""
     items = []
     for stage in records.stages.values():
         for field in numeric_fields(stage.message_type):
-            value = constant(stage, field)
-            if value is None:
+            if (found := same(stage, field)) is None:
+                continue
+            what = f"{stage.name} stage: {field.name}"
+            if found.value is None:
+                items.append(f"<li>{escape(what)}: no client reported it</li>")
                 continue
             shown = (
-                ("true" if value else "false")
+                ("true" if found.value else "false")
                 if schema.is_bool(field)
-                else f"{value:.6g}"
+                else f"{found.value:.6g}"
             )
             unit = f" {schema.unit(field)}" if schema.unit(field) else ""
             items.append(
-                f"<li>{escape(stage.name)} stage: {escape(field.name)} was "
-                f"{escape(shown + unit)} for every client in every round "
-                "(so it is not plotted)</li>"
+                f"<li>{escape(what)} was {escape(shown + unit)} for every client "
+                "in every round</li>"
             )
     if not items:
         return ""
-    return "<h2>The same everywhere</h2><ul>" + "".join(items) + "</ul>"
+    return "<h2>Not plotted: the same everywhere</h2><ul>" + "".join(items) + "</ul>"
 
 
 def _clients(label: dict[int, str]) -> str:

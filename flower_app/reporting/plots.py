@@ -15,9 +15,9 @@ their round's median (the clients to look at) in colour, named. With more
 than `CLIENT_CAP` clients (in a round, for a number; in the run, for a
 series) the clients are drawn as their median and the band of the middle
 80%, plus those named few, so a plot of a million records stays readable
-and takes seconds. A field with one value everywhere gets no plot: the
-report says it in a sentence (`constant`). Clients are named by their
-short label (`clients.labels`).
+and takes seconds. A field with one value everywhere, or that no client
+sent, gets no plot: the report says it in a sentence (`same`). Clients are
+named by their short label (`clients.labels`).
 """
 
 import io
@@ -108,13 +108,13 @@ def _figures(records: RunRecords) -> Iterator[tuple[_Plot, Figure]]:
 def _plots(records: RunRecords) -> list[_Plot]:
     """Each plot with its file name: made safe, and unique, whatever the log holds.
 
-    A field with one value everywhere is left out (`constant`).
+    A field with one value everywhere, or none, is left out (`same`).
     """
     found: list[_Plot] = []
     names: set[str] = set()
     for stage in records.stages.values():
         for field in numeric_fields(stage.message_type):
-            if constant(stage, field) is not None:
+            if same(stage, field) is not None:
                 continue
             draw, caption = _kind(stage, field)
             name = f"{safe_name(stage.name)}_{safe_name(field.name)}"
@@ -144,22 +144,37 @@ def _kind(stage: Stage, field: FieldDescriptor) -> tuple[Draw, str]:
     )
 
 
-def constant(stage: Stage, field: FieldDescriptor) -> float | None:
-    """Return the one value a field has for every client in every round, if any.
+@dataclass(frozen=True)
+class Same:
+    """A field with one value everywhere, so it is not plotted.
 
-    A series counts with every element; None when the values differ or no
-    client sent the field.
+    `value` is what every client sent in every round (a series: every
+    element); None when no client sent the field at all.
+    """
+
+    value: float | None
+
+
+def same(stage: Stage, field: FieldDescriptor) -> Same | None:
+    """Return how a field is the same for every client in every round, if it is.
+
+    None when it varies: two values, or a value some clients sent and
+    others did not.
     """
     seen: set[float] = set()
+    missing = False
     for clients in stage.accepted.values():
         for meta in clients.values():
-            if field.is_repeated:
-                seen.update(map(float, getattr(meta, field.name)))
-            elif (value := display.value(meta, field)) is not None:
-                seen.add(value)
-            if len(seen) > 1:
+            found = (
+                list(map(float, getattr(meta, field.name)))
+                if field.is_repeated
+                else display.values([meta], field)
+            )
+            seen.update(found)
+            missing |= not found
+            if len(seen) + missing > 1:
                 return None
-    return next(iter(seen)) if seen else None
+    return Same(next(iter(seen)) if seen else None)
 
 
 def plain(text: str) -> str:
@@ -224,16 +239,7 @@ def _per_client(
             label=plain(f"centralized {field.name} (server's test set)"),
         )
     _value_axis(axes, stage, field)
-    if axes.get_legend_handles_labels()[0]:
-        _legend(axes, nodes, named)
-    else:
-        axes.text(
-            0.5,
-            0.5,
-            plain(f"no client reported {field.name}"),
-            ha="center",
-            transform=axes.transAxes,
-        )
+    _legend(axes, nodes, named)
     _round_ticks(axes, rounds)
     axes.set(
         title=plain(f"{stage.name}: {field.name} per client, by round"),
