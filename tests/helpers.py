@@ -116,14 +116,15 @@ def expected_plots(run_dir: Path) -> list[str]:
 
     One per field of a stage whose value is not the same in every reply
     (a reply without the field differs from one with it), named
-    `<stage>_<field>.png`: the stage is the record key without `_metadata`.
+    `<stage>_<field>.png`: the stage is the record key without `_metadata`
+    (in logs from before records named it, train or evaluate).
     """
     values: dict[str, list[dict[str, Any]]] = {}
     for line in (run_dir / JSON_LOG).read_text().splitlines():
         record = json.loads(line)
-        for outcome in ("accepted", "evaluated"):
-            if outcome in record:
-                stage = record["recordKey"].removesuffix("_metadata")
+        for outcome, older in (("accepted", "train"), ("evaluated", "evaluate")):
+            if outcome in record:  # a record without a key: the log's old default
+                stage = record.get("recordKey", older).removesuffix("_metadata")
                 values.setdefault(stage, []).append(record[outcome])
     names = []
     for stage, replies in values.items():

@@ -208,18 +208,22 @@ def mutants(path: str) -> list[Mutant]:
     return [Mutant(path, i, line, edit) for i, (line, edit) in enumerate(finder.found)]
 
 
-def mutated_source(mutant: Mutant) -> str:
-    """Return the module's source with the mutant's edit applied."""
-    tree = ast.parse((ROOT / mutant.path).read_text())
+def mutated_source(mutant: Mutant, source: str) -> str:
+    """Return the module's `source` with the mutant's edit applied."""
+    tree = ast.parse(source)
     tree = _Mutator(mutant.index).visit(tree)
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
 def run(mutant: Mutant, copy: Path) -> Mutant:
-    """Put the mutant into `copy`, run its tests there, put the original back."""
+    """Put the mutant into `copy`, run its tests there, put the original back.
+
+    The mutant is made from the copy's source, so the checkout can be
+    edited while a run goes on.
+    """
     target = copy / mutant.path
     original = target.read_text()
-    target.write_text(mutated_source(mutant))
+    target.write_text(mutated_source(mutant, original))
     env = {**os.environ, "PYTHONPATH": f"{copy}{os.pathsep}{copy / 'generated/python'}"}
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
     try:

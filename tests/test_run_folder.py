@@ -15,33 +15,23 @@ from typing import TYPE_CHECKING
 
 import pytest
 from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.run_schema import SCHEMA, file_descriptor_set
-from flower_app.protocol.schema import NUMBER_TYPES
 from flower_app.reporting import cli
 from flower_app.reporting.report import REPORT_FOLDER
 from flower_app.reporting.run_records import RUN_CONFIG
 from flower_meta.v1.metadata_pb2 import (
-    EvaluateProcessMetadata,
     MetadataLogRecord,
-    TrainProcessMetadata,
 )
-from tests.helpers import write_run
+from tests.helpers import expected_plots, write_run
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
-PLOTTED = sum(
-    field.type in {*NUMBER_TYPES, FieldDescriptor.TYPE_BOOL}
-    for message in (TrainProcessMetadata, EvaluateProcessMetadata)
-    for field in message.DESCRIPTOR.fields
-)
-"""Plots of a run of both stages: one per field of a number or flag type."""
 HOSTILE_KEYS = [
     "../../../x/pwned",
     "/tmp/pwned",
@@ -101,9 +91,9 @@ def test_report_names_its_files_itself_whatever_the_log_says(
     written = sorted(p.name for p in (run / REPORT_FOLDER).iterdir())
     assert "report.html" in written
     pngs = [name for name in written if name != "report.html"]
-    assert len(pngs) == PLOTTED  # one per number or flag field of each stage
+    assert len(pngs) == len(expected_plots(run)) == 7  # every field varies
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,129}\.png", name) for name in pngs)
-    assert out.count("wrote ") == PLOTTED + 1
+    assert out.count("wrote ") == len(pngs) + 1
 
 
 @pytest.mark.parametrize("target", ["report.html", "evaluate_loss.png"])

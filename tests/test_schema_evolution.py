@@ -246,7 +246,7 @@ def test_2_the_readme_edit_is_enforced_and_shown_everywhere(
     assert SHOWN in (run / "report" / "report.html").read_text()
 
 
-SHOWN = "train stage: num_examples was 115 for every client in every round"
+SHOWN = "train stage: num_examples was 115 examples for every client in every round"
 """How report.html shows the new field of the one reply WRITE_RUN logs."""
 
 
