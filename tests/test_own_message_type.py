@@ -176,7 +176,8 @@ def test_its_rules_hold_on_both_sides(stats: ModuleType, tmp_path: Path) -> None
     )
     strategy.aggregate_train(1, [answer(sent, content)])
     assert (
-        strategy.reports[1].rejected[1] == "out_of_range: examples: must be >= 1, got 0"
+        strategy.reports[1].rejected[1]
+        == "out_of_range: examples: must be >= 1, got 0 (rule uint32.gte)"
     )
 
 

@@ -252,6 +252,16 @@ def test_egress_refusals_and_undecodable_records_are_each_shown(tmp_path: Path) 
     refused = _stage_record(125)
     refused.rejected.CopyFrom(Rejection(reason="malformed", detail="<b>x</b>"))
     log.append(refused)
+    broke = _stage_record(126)
+    broke.rejected.CopyFrom(
+        Rejection(
+            reason="out_of_range",
+            detail="x: must be >= 0, got -1",
+            field_path="x",
+            rule_id="double.gte",
+        )
+    )
+    log.append(broke)
     for node in range(200, 207):  # 7 records of a type no schema holds
         unknown = _stage_record(node)
         unknown.accepted_other.type_url = f"type.googleapis.com/no.Such{node}"
@@ -269,6 +279,9 @@ def test_egress_refusals_and_undecodable_records_are_each_shown(tmp_path: Path) 
         "rejected",
         "malformed: <b>x</b>",
     ]
+    assert page.tables["Refusals and failures"][2][-1] == (
+        "out_of_range: x: must be >= 0, got -1 (rule double.gte)"
+    )
     (undecodable,) = [i for i in page.items if "could not be decoded" in i]
     assert undecodable.startswith("7 records could not be decoded")
     assert [f"no.Such{n}" in undecodable for n in range(200, 207)] == [True] * 5 + [

@@ -261,6 +261,92 @@ def test_nested_messages_are_checked_with_their_path() -> None:
     assert _outcome(MetadataLogRecord()) == "valid"
 
 
+def _where(message: Message, limits: Limits | None = None) -> tuple[str, str]:
+    """The field path and rule id of the refusal."""
+    with pytest.raises(MetadataDecodeError) as refused:
+        validate(message, limits or Limits())
+    return refused.value.field_path, refused.value.rule_id
+
+
+@pytest.mark.parametrize(
+    ("message", "limits", "expected"),
+    [  # rule ids as protovalidate's buf/validate/validate.proto names them
+        (_train(None), None, ("training_time", "required")),
+        (_train(-1.0), None, ("training_time", "double.gte")),
+        (_train(INF), None, ("training_time", "double.finite")),
+        (_train(NAN), None, ("training_time", "double.finite")),
+        (_train(losses=[0.5, 0.4, -0.1]), None, ("training_losses[2]", "double.gte")),
+        (
+            _train(losses=[0.5] * 3),
+            Limits(max_epochs=2),
+            ("training_losses", "run_config.max_epochs"),
+        ),
+        (
+            _train(losses=[0.5] * 3),
+            Limits(expected_epochs=4),
+            ("training_losses", "run_config.local_epochs"),
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=1, loss=0.1, accuracy=1.5),
+            None,
+            ("accuracy", "double.gte_lte"),
+        ),
+        (
+            EvaluateProcessMetadata(evaluation_time=1, loss=0.1, accuracy=NAN),
+            None,
+            ("accuracy", "double.gte_lte"),
+        ),
+        (
+            TrainInstructions(local_epochs=0, learning_rate=0.1, batch_size=1),
+            None,
+            ("local_epochs", "uint32.gte"),
+        ),
+        (
+            TrainInstructions(local_epochs=1, learning_rate=0.0, batch_size=1),
+            None,
+            ("learning_rate", "double.gt"),
+        ),
+        (
+            MetadataLogRecord(accepted=TrainProcessMetadata(training_time=-1.0)),
+            None,
+            ("accepted.training_time", "double.gte"),
+        ),
+    ],
+)
+def test_a_refusal_names_its_field_and_rule(
+    message: Message, limits: Limits | None, expected: tuple[str, str]
+) -> None:
+    assert _where(message, limits) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "x", "expected"),
+    [
+        (options_pb2.FieldSpec(gt=0, lte=1), 0.0, "double.gt_lte"),
+        (options_pb2.FieldSpec(gte=0, lt=1), 1.0, "double.gte_lt"),
+        (options_pb2.FieldSpec(gt=0, lt=1), 1.0, "double.gt_lt"),
+        (options_pb2.FieldSpec(lte=1), 2.0, "double.lte"),
+        (options_pb2.FieldSpec(lt=1, finite=True), 1.0, "double.lt"),
+        (options_pb2.FieldSpec(finite=True), -INF, "double.finite"),
+    ],
+)
+def test_each_bound_pair_has_protovalidates_rule_id(
+    spec: options_pb2.FieldSpec, x: float, expected: str
+) -> None:
+    kind = message_factory.GetMessageClass(_message_with(spec))
+    assert _where(kind(**{"x": x})) == ("x", expected)
+
+
+def test_an_integer_field_is_named_by_its_type() -> None:
+    kind = message_factory.GetMessageClass(
+        _message_with(
+            options_pb2.FieldSpec(lte=3),
+            kind=descriptor_pb2.FieldDescriptorProto.TYPE_SFIXED64,
+        )
+    )
+    assert _where(kind(**{"x": 4})) == ("x", "sfixed64.lte")
+
+
 @given(
     time=st.none() | st.floats(),
     losses=st.lists(st.floats(), max_size=8),

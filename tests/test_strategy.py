@@ -7,6 +7,7 @@ the sampled nodes, each instruction gets its id, replies answer it.
 import ast
 import hashlib
 import inspect
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ from google.protobuf import json_format
 from flower_app.app.settings import pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, read_log
+from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server import strategy as strategy_module
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from flower_app.testing import NodeList, answer, delivered
@@ -194,6 +196,46 @@ def test_every_outcome_is_appended_to_the_log(tmp_path: Path) -> None:
     assert (rejected.type_url, rejected.record_key) == (URL, "train_metadata")
     assert records[5].failed.reason == "error reply: ClientApp raised"
     assert all(r.received_at.seconds > 0 for r in records)
+
+
+def test_a_refusal_names_its_field_and_rule_in_the_log_line_and_the_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metadata_log = MetadataLog(tmp_path)
+    strategy = MetadataStrategy(FedAdagrad(), metadata_log=metadata_log)
+    negative = TrainProcessMetadata(training_time=-1.0, training_losses=[0.5])
+    by_node = train_content(_arrays(3), 30, None)
+    by_node["train_metadata"] = codec.refusal_record(
+        MetadataDecodeError("loss_out_of_range", "x", "losses[0]\n", "double.gte\x1b"),
+        sample_metadata(3),
+    )
+    replies = {
+        1: _bad_record(negative.SerializeToString()),
+        2: _bad_record(b"\xff"),
+        3: by_node,
+    }
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        _round(strategy, [1, 2, 3], replies)
+    metadata_log.close()
+
+    rejected = [r.rejected for r in read_log(tmp_path / BINARY_LOG)]
+    assert [(r.field_path, r.rule_id) for r in rejected] == [
+        ("training_time", "double.gte"),
+        ("", ""),  # the payload as a whole
+        ("losses[0]\\n", "double.gte\\x1b"),  # the node's words, escaped
+    ]
+    report = strategy.reports[1]
+    assert report.rejected[1] == (
+        "training_time_out_of_range: training_time: must be finite and >= 0, "
+        "got -1 (rule double.gte)"
+    )
+    assert report.rejected[2].startswith("malformed: ")
+    assert not report.rejected[2].endswith(")")  # no rule to name
+    assert report.rejected[3].endswith("(rule double.gte\\x1b)")
+    assert f"node 1: metadata skipped: {report.rejected[1]}" in caplog.text
+    lines = (tmp_path / JSON_LOG).read_text().splitlines()
+    first = json.loads(lines[0])["rejected"]
+    assert (first["fieldPath"], first["ruleId"]) == ("training_time", "double.gte")
 
 
 def test_the_json_mirror_holds_every_record_once_when_the_log_closes(

@@ -78,7 +78,7 @@ class Refused(MetadataDecodeError):
 
     def __init__(self, error: MetadataDecodeError, type_url: str, payload: bytes):
         """Wrap `error` with the record's type URL and payload."""
-        super().__init__(error.reason, error.detail)
+        super().__init__(error.reason, error.detail, error.field_path, error.rule_id)
         self.type_url = type_url
         self.payload = payload
         self.payload_size = len(payload)
@@ -94,6 +94,8 @@ class Refused(MetadataDecodeError):
             payload_sha256=self.payload_sha256,
             type_url=printable(self.type_url),
             record_key=record_key,
+            field_path=printable(self.field_path),
+            rule_id=printable(self.rule_id),
         )
 
 
@@ -132,7 +134,12 @@ def _refused_by_node(payload: bytes, limits: Limits) -> Refused:
             f"{printable(repr(sent.reason), 80)}, not 1 to {MAX_REASON} characters "
             "of a-z 0-9 _",
         )
-    error = MetadataDecodeError(sent.reason, f"refused by the node: {sent.detail}")
+    error = MetadataDecodeError(
+        sent.reason,
+        f"refused by the node: {sent.detail}",
+        sent.field_path,
+        sent.rule_id,
+    )
     refused = Refused(error, sent.type_url, sent.payload[:PAYLOAD_KEPT])
     refused.payload_size = sent.payload_size
     whole = len(sent.payload_sha256) == hashlib.sha256().digest_size
@@ -234,6 +241,8 @@ def check_note(message: Message, note: EgressNote) -> None:
             raise MetadataDecodeError(
                 Reason.EGRESS_NOTE_MISMATCH,
                 f"{name}: the egress note says it was withheld, the payload holds it",
+                name,
+                "egress_note.withheld",
             )
     for name in note.last_only:
         field = fields[name]
@@ -243,6 +252,8 @@ def check_note(message: Message, note: EgressNote) -> None:
                 Reason.EGRESS_NOTE_MISMATCH,
                 f"{name}: the egress note says only its last element was sent, "
                 f"the payload holds {held}",
+                name,
+                "egress_note.last_only",
             )
 
 

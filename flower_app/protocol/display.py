@@ -4,7 +4,8 @@ The tutorial prints a dict of its dataclass, a per-epoch series as
 `{'epoch_1': ..., 'epoch_2': ...}`; `shown` makes that form for
 any message from its descriptor: an absent field is None, a repeated field
 with a `series` option is numbered from 1, text is escaped and bounded.
-`summary` sums up one field over many clients' messages.
+`summary` sums up one field over many clients' messages; `refusal` puts a
+refused report in one line.
 """
 
 import statistics
@@ -174,3 +175,12 @@ def stragglers(
         {n: t for n, t in slow.items() if n not in first_reports},
         {n: t for n, t in slow.items() if n in first_reports},
     )
+
+
+def refusal(reason: str, detail: str, rule_id: str) -> str:
+    """Put a refusal in one line: "reason: detail (rule double.gte)".
+
+    Without a rule id (a payload refused as a whole): "reason: detail".
+    """
+    text = f"{reason}: {detail}"
+    return f"{text} (rule {rule_id})" if rule_id else text

@@ -47,13 +47,33 @@ class Reason(StrEnum):
 
 
 class MetadataDecodeError(ValueError):
-    """Metadata that is missing, undecodable or breaks a rule."""
+    """Metadata that is missing, undecodable or breaks a rule.
 
-    def __init__(self, reason: str, detail: str) -> None:
+    Parameters
+    ----------
+    reason : str
+        The stable reason code, e.g. "out_of_range".
+    detail : str
+        What is wrong, in words a user can act on.
+    field_path : str (default: "")
+        The field it is about, in protovalidate's form ("x", "xs[3]",
+        "inner.x"); empty for the payload as a whole.
+    rule_id : str (default: "")
+        The rule broken, as protovalidate names it ("required",
+        "double.gte"), or the run-config policy ("run_config.max_epochs");
+        empty when no field rule applies.
+
+    """
+
+    def __init__(
+        self, reason: str, detail: str, field_path: str = "", rule_id: str = ""
+    ) -> None:
         """Carry a stable `reason` code and a `detail` a user can act on."""
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.field_path = field_path
+        self.rule_id = rule_id
 
 
 @dataclass(frozen=True)
@@ -307,8 +327,12 @@ def _validator(descriptor: Descriptor) -> Validator:
 
 
 def _missing(field: FieldDescriptor, path: str) -> None:
+    where = f"{path}{field.name}"
     raise MetadataDecodeError(
-        schema.missing_reason(field), f"{path}{field.name}: missing; it is required"
+        schema.missing_reason(field),
+        f"{where}: missing; it is required",
+        where,
+        "required",
     )
 
 
@@ -325,11 +349,47 @@ def _refused_in(field: FieldDescriptor, values: Sequence[float], path: str) -> N
 
 
 def _refuse(field: FieldDescriptor, where: str, value: float) -> None:
-    rule = schema.describe_rule(schema.field_spec(field))
+    spec = schema.field_spec(field)
     raise MetadataDecodeError(
         schema.invalid_reason(field),
-        f"{where}: must be {rule}, got {number_text(value)}",
+        f"{where}: must be {schema.describe_rule(spec)}, got {number_text(value)}",
+        where,
+        rule_id(field, value),
     )
+
+
+def rule_id(field: FieldDescriptor, value: float) -> str:
+    """Name the rule `value` breaks as protovalidate does, e.g. "double.gte_lte".
+
+    The field's type, then "finite" for a value that is not finite where
+    finiteness is asked, else its bounds, lower first ("gt_lte").
+    """
+    spec = schema.field_spec(field)
+    kind = _TYPE_NAMES[field.type]
+    if spec.finite and not math.isfinite(value):
+        return f"{kind}.finite"
+    bounds = [name for name in ("gt", "gte", "lt", "lte") if spec.HasField(name)]
+    return f"{kind}.{'_'.join(bounds)}"
+
+
+_TYPE_NAMES = {
+    getattr(pb, f"TYPE_{name.upper()}"): name
+    for name in (
+        "double",
+        "float",
+        "int32",
+        "int64",
+        "uint32",
+        "uint64",
+        "sint32",
+        "sint64",
+        "fixed32",
+        "fixed64",
+        "sfixed32",
+        "sfixed64",
+    )
+}
+"""protovalidate's rule family of each number type: its name in the schema."""
 
 
 def _epoch_policy(
@@ -341,16 +401,21 @@ def _epoch_policy(
 ) -> None:
     """Apply the server's limits to an epoch series: at most max, at least asked."""
     name = field.name
+    where = f"{path}{name}"
     if epochs > limits.max_epochs:
         raise MetadataDecodeError(
             Reason.TOO_MANY_EPOCHS,
-            f"{path}{name}: {epochs} epochs exceed the limit of "
+            f"{where}: {epochs} epochs exceed the limit of "
             f"{limits.max_epochs} (run config max-epochs)",
+            where,
+            "run_config.max_epochs",
         )
     expected = limits.expected_epochs
     if expected is not None and epochs < expected and name not in excused.last_only:
         raise MetadataDecodeError(
             Reason.EPOCHS_MISSING,
-            f"{path}{name}: epochs {epochs + 1}..{expected} are missing: the "
+            f"{where}: epochs {epochs + 1}..{expected} are missing: the "
             f"server asked for {expected} local epochs",
+            where,
+            "run_config.local_epochs",
         )

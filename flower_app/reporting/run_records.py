@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
-from flower_app.protocol import codec
+from flower_app.protocol import codec, display
 from flower_app.protocol.display import egress_text
 from flower_app.protocol.metadata_log import BINARY_LOG, CorruptLogError, read_log
 from flower_app.protocol.run_schema import SchemaError, message_class, record_type
@@ -129,8 +129,10 @@ class RunRecords:
             return ""
         if outcome == "rejected":
             rejection = record.rejected  # type: ignore[attr-defined]
-            self.stage(key).rejected[at][node] = (
-                f"{rejection.reason}: {rejection.detail}"
+            self.stage(key).rejected[at][node] = display.refusal(
+                rejection.reason,
+                rejection.detail,
+                _field(rejection, "rule_id", ""),
             )
         elif outcome == "failed":
             self.stage(key).failed[at][node] = record.failed.reason  # type: ignore[attr-defined]

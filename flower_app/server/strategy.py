@@ -32,7 +32,6 @@ from flower_app.protocol.metadata_log import (
     new_record,
 )
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
-from flower_app.protocol.text import printable
 from flower_app.server.admission import Expected, admit
 from flower_app.server.aggregation import Policy, choose
 from flower_app.server.round_report import (
@@ -322,9 +321,10 @@ class MetadataStrategy(Strategy, Generic[S]):
         try:
             meta, note = codec.read(schema, reply, key, self._limits(current.stage))
         except codec.Refused as err:
-            reason = printable(str(err))
+            rejected = err.rejection(key)  # its text escaped and bounded
+            record.rejected.CopyFrom(rejected)
+            reason = display.refusal(rejected.reason, rejected.detail, rejected.rule_id)
             current.report.rejected[node] = reason
-            record.rejected.CopyFrom(err.rejection(key))
             if self._shown(current):
                 self._line(current, WARNING, f"node {node}: metadata skipped: {reason}")
         else:

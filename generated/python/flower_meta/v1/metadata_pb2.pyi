@@ -402,6 +402,8 @@ class Rejection(_message.Message):
     RECORD_KEY_FIELD_NUMBER: _builtins.int
     PAYLOAD_SIZE_FIELD_NUMBER: _builtins.int
     PAYLOAD_SHA256_FIELD_NUMBER: _builtins.int
+    FIELD_PATH_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
     """Stable reason code, one of those listed in proto/README.md and in the
     generated reference (e.g. "malformed", "loss_out_of_range").
@@ -424,6 +426,17 @@ class Rejection(_message.Message):
     """Size of the whole refused payload, in bytes."""
     payload_sha256: _builtins.bytes
     """SHA-256 of the whole refused payload; empty when there was none."""
+    field_path: _builtins.str
+    """The field the refusal is about, as a path in protovalidate's form
+    ("training_time", "training_losses[3]", "inner.x"); empty when the
+    refusal is about the payload as a whole (e.g. "malformed").
+    """
+    rule_id: _builtins.str
+    """The rule the field broke, named as protovalidate names it ("required",
+    "double.gte", "double.gte_lte", "double.finite", "uint32.gt"), or the
+    server's run-config policy ("run_config.max_epochs",
+    "run_config.local_epochs"); empty when no field rule applies.
+    """
     def __init__(
         self,
         *,
@@ -434,10 +447,12 @@ class Rejection(_message.Message):
         record_key: _builtins.str = ...,
         payload_size: _builtins.int = ...,
         payload_sha256: _builtins.bytes = ...,
+        field_path: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "payload", b"payload", "payload_sha256", b"payload_sha256", "payload_size", b"payload_size", "reason", b"reason", "record_key", b"record_key", "type_url", b"type_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "field_path", b"field_path", "payload", b"payload", "payload_sha256", b"payload_sha256", "payload_size", b"payload_size", "reason", b"reason", "record_key", b"record_key", "rule_id", b"rule_id", "type_url", b"type_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
