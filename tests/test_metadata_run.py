@@ -154,3 +154,32 @@ def test_generate_refuses_a_bad_proto_in_one_line(tmp_path: Path) -> None:
     (line,) = done.stderr.splitlines()
     assert line.startswith("flower-meta: protoc refused bad.proto: bad.proto:2:")
     assert not list(tmp_path.glob("*.py"))
+
+
+CONTRADICTORY = """syntax = "proto3";
+package acme.v1;
+import "flower_meta/v1/options.proto";
+message Stats {
+  optional double wall_seconds = 1 [(flower_meta.v1.field) = {gte: 5, lte: 1}];
+}
+"""
+
+
+@pytest.mark.parametrize("outputs", [[], ["--docs-out", "docs"]])
+def test_generate_refuses_a_rule_no_value_can_meet_in_one_line(
+    tmp_path: Path, outputs: list[str]
+) -> None:
+    (tmp_path / "stats.proto").write_text(CONTRADICTORY)
+    done = subprocess.run(
+        [str(VENV_BIN / "flower-meta"), "generate", "stats.proto", *outputs],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("flower-meta: protoc refused stats.proto: ")
+    assert line.endswith(
+        "stats.proto: acme.v1.Stats.wall_seconds: no value can meet >= 5 and <= 1"
+    )
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["stats.proto"]

@@ -17,6 +17,7 @@ from flower_app.app.settings import pyproject_run_config
 from flower_app.protocol.rules import (
     Limits,
     MetadataDecodeError,
+    RuleError,
     compile_rules,
     validate,
 )
@@ -415,7 +416,7 @@ def _message_with(
 def test_a_field_with_two_bounds_on_one_side_is_a_schema_error(
     spec: options_pb2.FieldSpec,
 ) -> None:
-    with pytest.raises(ValueError, match="at most one lower and one upper bound"):
+    with pytest.raises(RuleError, match="at most one lower and one upper bound"):
         compile_rules(_message_with(spec))
 
 
@@ -518,5 +519,52 @@ def test_bounds_are_exact_at_their_edges(
 def test_bounds_no_value_can_meet_are_a_schema_error(
     spec: options_pb2.FieldSpec,
 ) -> None:
-    with pytest.raises(ValueError, match="no value can meet"):
+    with pytest.raises(RuleError, match=r"^test\.M\.x: no value can meet"):
         compile_rules(_message_with(spec))
+
+
+_TYPE = descriptor_pb2.FieldDescriptorProto
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "label", "problem"),
+    [
+        (
+            options_pb2.FieldSpec(required=True),
+            _TYPE.TYPE_DOUBLE,
+            _TYPE.LABEL_REPEATED,
+            "required on a repeated field is not supported",
+        ),
+        (
+            options_pb2.FieldSpec(gte=1),
+            _TYPE.TYPE_STRING,
+            _TYPE.LABEL_OPTIONAL,
+            ">= 1 applies to number fields only",
+        ),
+        (
+            options_pb2.FieldSpec(finite=True),
+            _TYPE.TYPE_BOOL,
+            _TYPE.LABEL_OPTIONAL,
+            "finite applies to number fields only",
+        ),
+        (
+            options_pb2.FieldSpec(gte=math.nan),
+            _TYPE.TYPE_DOUBLE,
+            _TYPE.LABEL_OPTIONAL,
+            "a bound is NaN",
+        ),
+    ],
+)
+def test_a_rule_no_validator_can_apply_is_a_schema_error_naming_the_field(
+    spec: options_pb2.FieldSpec, kind: int, label: int, problem: str
+) -> None:
+    with pytest.raises(RuleError) as refused:
+        compile_rules(_message_with(spec, kind=kind, label=label))
+    assert str(refused.value) == f"test.M.x: {problem}"
+
+
+def test_required_without_presence_is_a_schema_error_not_dropped() -> None:
+    message = _message_with(options_pb2.FieldSpec(required=True))
+    assert not message.fields_by_name["x"].has_presence  # proto3, no `optional`
+    with pytest.raises(RuleError, match=r"^test\.M\.x: required needs explicit"):
+        compile_rules(message)

@@ -5,7 +5,10 @@ and roles; the wheel ships that file, so no checkout is needed. This runs
 protoc (grpcio-tools' bundled compiler, the `codegen` extra) with the
 project's schema on the import path and writes Python classes and mypy
 stubs, and, when asked, the reference docs and JSON Schema that
-`buf generate` makes for the project's own schema.
+`buf generate` makes for the project's own schema. Every message's rules
+are compiled first: a rule no validator can apply (two lower bounds, a
+bound no value meets, `required` without presence) stops it, and nothing
+is written.
 """
 
 import shutil
@@ -16,6 +19,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent
 """`flower_app`, in a checkout or installed."""
+_CHATTER = "Writing mypy to "
+"""What mypy-protobuf's plugin says of each file it writes, not an error."""
 
 
 def schema_root() -> Path:
@@ -71,7 +76,8 @@ def generate(
     Raises
     ------
     ValueError
-        If protoc refuses the files: its first error line.
+        If protoc refuses the files, or a rule cannot be applied: the first
+        error line.
 
     """
     import grpc_tools  # the codegen extra; a missing one is named by the CLI
@@ -82,7 +88,12 @@ def generate(
         f"--mypy_out={python_out}",
     ]
     ours = _plugin("protoc-gen-flower-meta")
-    for option, folder in (("docs", docs_out), ("jsonschema", jsonschema_out)):
+    checked = (
+        ("check", python_out),
+        ("docs", docs_out),
+        ("jsonschema", jsonschema_out),
+    )
+    for option, folder in checked:  # check: the rules compile, or nothing is written
         if folder is not None:
             outputs += [
                 f"--plugin=protoc-gen-fm{option}={ours}",
@@ -106,5 +117,7 @@ def generate(
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines() or ["no message"]
+        said = (done.stderr or done.stdout).strip().splitlines()
+        lines = [line for line in said if not line.startswith(_CHATTER)]
+        lines = lines or ["no message"]
         raise ValueError(f"protoc refused {', '.join(map(str, protos))}: {lines[0]}")

@@ -76,6 +76,20 @@ class MetadataDecodeError(ValueError):
         self.rule_id = rule_id
 
 
+class RuleError(ValueError):
+    """A schema rule no validator can apply, as protovalidate's CompilationError.
+
+    Raised when a message type's rules are compiled (by `flower-meta
+    generate` and `buf generate` before any code is written, else on first
+    use), never for a payload. Its text is one line: the field's full name,
+    the rule and what is wrong with it.
+    """
+
+    def __init__(self, field: FieldDescriptor, problem: str) -> None:
+        """Name the field and the problem."""
+        super().__init__(f"{field.full_name}: {problem}")
+
+
 @dataclass(frozen=True)
 class Limits:
     """The server's policy on top of the schema's rules.
@@ -230,7 +244,22 @@ one field's check. low > high: no value rule."""
 def _step(field: FieldDescriptor) -> _Step | None:
     """Plan one field's check, or None when it has no rule."""
     name, spec = field.name, schema.field_spec(field)
-    required = spec.required and field.has_presence
+    if spec.required and field.is_repeated:
+        raise RuleError(field, "required on a repeated field is not supported")
+    if spec.required and not field.has_presence:
+        raise RuleError(
+            field,
+            "required needs explicit presence: declare the field optional (or a "
+            "message); without it an absent field and a zero are the same bytes",
+        )
+    required = spec.required
+    bounded = spec.finite or any(
+        spec.HasField(name) for name in ("gte", "gt", "lte", "lt")
+    )
+    if bounded and field.type not in schema.NUMBER_TYPES:
+        raise RuleError(
+            field, f"{schema.describe_rule(spec)} applies to number fields only"
+        )
     if field.message_type is not None:
         if field.message_type.GetOptions().map_entry:
             return None
@@ -264,9 +293,9 @@ def _interval(field: FieldDescriptor) -> tuple[float, float] | None:
     spec = schema.field_spec(field)
     bounds = {name for name in ("gte", "gt", "lte", "lt") if spec.HasField(name)}
     if {"gte", "gt"} <= bounds or {"lte", "lt"} <= bounds:
-        raise ValueError("a field takes at most one lower and one upper bound")
+        raise RuleError(field, "a field takes at most one lower and one upper bound")
     if any(math.isnan(getattr(spec, name)) for name in bounds):
-        raise ValueError("a bound is NaN")
+        raise RuleError(field, "a bound is NaN")
     if not bounds and not spec.finite:
         return None
     integer = field.type not in _FLOATING
@@ -288,7 +317,7 @@ def _interval(field: FieldDescriptor) -> tuple[float, float] | None:
         or (low == math.inf and "gt" in bounds)
         or (high == -math.inf and "lt" in bounds)
     ):
-        raise ValueError(f"no value can meet {schema.describe_rule(spec)}")
+        raise RuleError(field, f"no value can meet {schema.describe_rule(spec)}")
     return low, high
 
 
