@@ -42,6 +42,7 @@ SERVER = [
 REPORTING = [
     "tests/test_tables.py",
     "tests/test_plots.py",
+    "tests/test_plot_data.py",
     "tests/test_report_page.py",
 ]
 TARGETS = {

@@ -57,6 +57,7 @@ def _time_axis_scale(times: list[float]) -> str:
         ([1.0] * 9 + [5.01], "log"),
         ([0.0] + [1.0] * 8 + [50.0], "linear"),  # 0 s has no place on a log scale
         ([1.0, 1.2, 0.9, 1.1], "linear"),
+        ([1.0] * 5 + [10.0] * 4 + [40.0], "linear"),  # 4 x the median (10)
     ],
 )
 def test_one_slow_first_call_does_not_flatten_the_rest(
