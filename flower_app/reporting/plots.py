@@ -200,8 +200,8 @@ def _per_client(
         for index, node in enumerate(sorted(found)):
             if crowded and node not in named:
                 continue
-            spread = 0.3 * (index / (len(found) - 1) - 0.5) if len(found) > 1 else 0
-            x = server_round + spread
+            offset = 0.3 * (index / (len(found) - 1) - 0.5) if len(found) > 1 else 0
+            x = server_round + offset
             key = (node if node in named else None, node not in seen)
             groups.setdefault(key, []).append((x, found[node]))
         seen |= set(found)
