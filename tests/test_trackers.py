@@ -270,7 +270,7 @@ def test_beyond_the_cap_clients_count_in_the_summaries_only(tmp_path: Path) -> N
     events.Reload()
     tags = events.Tags()["scalars"]
     tracked = {int(t.rsplit("_", 1)[1]) for t in tags if "/node_" in t}
-    assert tracked == set(order[:CLIENT_CAP])
+    assert tracked == set(order[:CLIENT_CAP]) == set(order[:10])  # the first ten
     medians = [(e.step, e.value) for e in events.Scalars("train/training_time/median")]
     assert [step for step, _ in medians] == [1, 2]
     for step, value in medians:
@@ -369,3 +369,34 @@ def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
         "json-log": True,
         "alpha": "nan",  # not a number the HParams tab can sort
     }
+
+
+def test_mlflow_gets_every_value_and_key_past_its_batch_limits(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "1"
+    metadata_log = MetadataLog(run_dir)
+    for node in range(1, 11):  # 10 clients x 120 epochs: over 1000 values a round
+        record = MetadataLogRecord(
+            run_id=1, server_round=1, node_id=node, record_key="train_metadata"
+        )
+        record.accepted.CopyFrom(sample_metadata(120))
+        record.accepted.training_time = float(node)
+        record.accepted.converged = node <= 3
+        metadata_log.append(record)
+    metadata_log.close()
+    config = {f"key-{i:03}": i for i in range(250)} | {"long": "x" * 7000}
+    (run_dir / RUN_CONFIG).write_text(json.dumps(config))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert (
+        cli.main(["export", str(run_dir), "--to", "mlflow", "--tracking-uri", uri]) == 0
+    )
+    expected = _expected(run_dir)
+    assert sum(map(len, expected.values())) > 1000
+    client = _check_mlflow(uri, run_dir, expected)
+    _, run_id = _mlflow(uri, "1")
+    params = client.get_run(run_id).data.params
+    assert {k: v for k, v in params.items() if k != "long"} == {
+        f"key-{i:03}": str(i) for i in range(250)
+    }
+    assert params["long"] == "x" * 6000  # MLflow's limit on a value
+    shares = client.get_metric_history(run_id, "train/converged/share_true")
+    assert [(m.step, m.value) for m in shares] == [(1, 0.3)]  # 3 of 10 clients
