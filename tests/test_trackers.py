@@ -9,6 +9,7 @@ import json
 import logging
 import statistics
 import subprocess
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from flower_app.app.client_app import app as client_app
 from flower_app.app.settings import Settings
-from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
+from flower_app.protocol.metadata_log import BINARY_LOG, LOCK, MetadataLog, read_log
 from flower_app.reporting import cli
 from flower_app.reporting.run_records import RUN_CONFIG
 from flower_app.reporting.trackers import (
@@ -385,10 +386,14 @@ def test_mlflow_gets_every_value_and_key_past_its_batch_limits(tmp_path: Path) -
     metadata_log.close()
     config = {f"key-{i:03}": i for i in range(250)} | {"long": "x" * 7000}
     (run_dir / RUN_CONFIG).write_text(json.dumps(config))
+    (run_dir / LOCK).touch()  # the log's lock, and a write's temporary file:
+    (run_dir / ".metadata.jsonl.tmp").write_text("half")  # neither is the run's
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    before = int(time.time() * 1000)
     assert (
         cli.main(["export", str(run_dir), "--to", "mlflow", "--tracking-uri", uri]) == 0
     )
+    after = int(time.time() * 1000)
     expected = _expected(run_dir)
     assert sum(map(len, expected.values())) > 1000
     client = _check_mlflow(uri, run_dir, expected)
@@ -400,3 +405,19 @@ def test_mlflow_gets_every_value_and_key_past_its_batch_limits(tmp_path: Path) -
     assert params["long"] == "x" * 6000  # MLflow's limit on a value
     shares = client.get_metric_history(run_id, "train/converged/share_true")
     assert [(m.step, m.value) for m in shares] == [(1, 0.3)]  # 3 of 10 clients
+    times = client.get_metric_history(run_id, "train/training_time/node_3")
+    assert before <= times[0].timestamp <= after  # no received_at: when exported
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert artifacts == {BINARY_LOG, "metadata.jsonl", "schema.binpb", RUN_CONFIG}
+    assert any((tmp_path / "mlartifacts").rglob(BINARY_LOG))  # beside the store
+
+
+def test_an_export_reports_its_progress_and_a_second_replaces_the_first(
+    tmp_path: Path,
+) -> None:
+    _stamped_run(tmp_path)
+    counted: list[int] = []
+    export(tmp_path, Tracker(TensorBoardBackend(tmp_path / "tb")), counted.append)
+    assert counted == [1, 2, 3, 4, 5, 6]
+    export(tmp_path, Tracker(TensorBoardBackend(tmp_path / "tb")))  # again: replaced
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
