@@ -284,6 +284,7 @@ def test_up_to_20_rounds_each_round_is_labelled(rounds: int) -> None:
         assert boundaries == list(range(1, 20))
     else:
         assert "round 1" not in labels
+        assert all(tick == int(tick) for tick in times.get_xticks())  # whole rounds
 
 
 def _shares(flags: Sequence[Sequence[bool | None]]) -> Axes:
