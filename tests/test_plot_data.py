@@ -327,18 +327,18 @@ def test_a_bar_segment_is_labelled_when_it_holds_5_percent_of_the_round() -> Non
 
 
 @pytest.mark.parametrize(
-    ("top", "labels"),
-    [
-        (100.0, {"1", "2", "5", "10", "20", "50", "100"}),
-        (1000.0, {"1", "10", "100", "1000"}),
+    ("values", "labels"),
+    [  # decades: from the smallest value to the largest
+        ([1.0] * 9 + [100.0], {"1", "2", "5", "10", "20", "50", "100"}),  # 2
+        ([1.0] * 9 + [1000.0], {"1", "10", "100", "1000"}),  # 3
+        ([0.5] + [1.0] * 8 + [600.0], {"1", "10", "100"}),  # 3.08
     ],
 )
 def test_a_log_axis_has_1_2_5_ticks_under_3_decades_and_powers_of_10_from_3(
-    top: float, labels: set[str]
+    values: list[float], labels: set[str]
 ) -> None:
     axes = _axes(
-        _records([[{"training_time": t} for t in [1.0] * 9 + [top]]]),
-        "train_training_time.png",
+        _records([[{"training_time": t} for t in values]]), "train_training_time.png"
     )
     assert axes.get_yscale() == "log"
     low, high = axes.get_ylim()

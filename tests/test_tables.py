@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.descriptor_pb2 import FieldDescriptorProto, FieldOptions
 
 from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
 from flower_app.reporting.run_records import load
-from flower_app.reporting.tables import Table, as_rich, as_text, tables
+from flower_app.reporting.tables import (
+    Table,
+    as_rich,
+    as_text,
+    numeric_fields,
+    tables,
+)
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     Failure,
@@ -179,3 +186,15 @@ def test_text_columns_are_left_aligned_and_numbers_right(run: Path) -> None:
     text = as_text(load(run))
     assert "train: TrainProcessMetadata, by round" in text
     assert "evaluate: EvaluateProcessMetadata, by round" in text
+
+
+def test_numbers_flags_and_number_series_are_shown_text_and_enums_are_not() -> None:
+    found = {f.name for f in numeric_fields(FieldDescriptorProto.DESCRIPTOR)}
+    # FieldDescriptorProto: name, extendee, type_name, default_value, json_name
+    # are text, label and type enums, options a message: none is a number.
+    assert found == {"number", "oneof_index", "proto3_optional"}
+    series = {f.name for f in numeric_fields(TrainProcessMetadata.DESCRIPTOR)}
+    assert series == {"training_time", "converged", "training_losses"}
+    flags = {f.name for f in numeric_fields(FieldOptions.DESCRIPTOR)}
+    assert "packed" in flags  # a flag; a repeated message (uninterpreted_option) not
+    assert "uninterpreted_option" not in flags
