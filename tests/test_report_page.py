@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.wrappers_pb2 import DoubleValue
 
 from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
 from flower_app.reporting.html import _cell as HTML_CELL
@@ -311,3 +312,22 @@ def test_a_run_config_of_up_to_a_mebibyte_is_read(
     told: list[str] = []
     assert run_config(tmp_path, told.append) == ({"lr": "0.05"} if kept else {})
     assert bool(told) is not kept
+
+
+def test_an_own_message_type_is_read_with_the_logs_schema(tmp_path: Path) -> None:
+    log = MetadataLog(tmp_path, types=[DoubleValue])  # the log keeps its schema
+    for node, value in ((1, 0.25), (2, 0.75)):
+        record = _stage_record(node)
+        record.accepted_other.Pack(DoubleValue(value=value))
+        log.append(record)
+    log.close()
+    page = _page(tmp_path)
+    assert page.captions == [
+        "train stage: value: each client's value per round "
+        "(hollow: its first report) and the round's median."
+    ]
+    assert page.tables["train: DoubleValue, by round"] == [
+        ["round", "accepted", "rejected", "failed", "value, median"],
+        ["1", "2", "0", "0", "0.5"],  # the median of 0.25 and 0.75
+    ]
+    assert not [i for i in page.items if "could not be decoded" in i]
