@@ -35,6 +35,7 @@ from flower_app.reporting.trackers import (
     Tracker,
     export,
     trackers,
+    written_at,
 )
 from flower_app.testing import VENV_BIN
 from flower_meta.v1.metadata_pb2 import (
@@ -421,3 +422,16 @@ def test_an_export_reports_its_progress_and_a_second_replaces_the_first(
     assert counted == [1, 2, 3, 4, 5, 6]
     export(tmp_path, Tracker(TensorBoardBackend(tmp_path / "tb")))  # again: replaced
     assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "ms"),
+    [(0, 0, None), (1_780_000_000, 0, 1_780_000_000_000), (0, 2_500_000, 2)],
+    ids=["unstamped", "on a whole second", "in the first second"],
+)
+def test_a_records_time_is_its_stamp_in_milliseconds(
+    seconds: int, nanos: int, ms: int | None
+) -> None:
+    record = MetadataLogRecord()
+    record.received_at.seconds, record.received_at.nanos = seconds, nanos
+    assert written_at(record) == ms
