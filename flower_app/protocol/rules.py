@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from flower_app.protocol import schema, series
 from flower_app.protocol.canonical_json import number_text
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
+from flower_meta.v1.options_pb2 import FieldSpec
 
 
 class Reason(StrEnum):
@@ -253,10 +254,7 @@ def _step(field: FieldDescriptor) -> _Step | None:
             "message); without it an absent field and a zero are the same bytes",
         )
     required = spec.required
-    bounded = spec.finite or any(
-        spec.HasField(name) for name in ("gte", "gt", "lte", "lt")
-    )
-    if bounded and field.type not in schema.NUMBER_TYPES:
+    if (spec.finite or _bounds(spec)) and field.type not in schema.NUMBER_TYPES:
         raise RuleError(
             field, f"{schema.describe_rule(spec)} applies to number fields only"
         )
@@ -291,7 +289,7 @@ def _interval(field: FieldDescriptor) -> tuple[float, float] | None:
     exact. NaN lies in no interval, so it fails any rule.
     """
     spec = schema.field_spec(field)
-    bounds = {name for name in ("gte", "gt", "lte", "lt") if spec.HasField(name)}
+    bounds = set(_bounds(spec))
     if {"gte", "gt"} <= bounds or {"lte", "lt"} <= bounds:
         raise RuleError(field, "a field takes at most one lower and one upper bound")
     if any(math.isnan(getattr(spec, name)) for name in bounds):
@@ -397,8 +395,12 @@ def rule_id(field: FieldDescriptor, value: float) -> str:
     kind = _TYPE_NAMES[field.type]
     if spec.finite and not math.isfinite(value):
         return f"{kind}.finite"
-    bounds = [name for name in ("gt", "gte", "lt", "lte") if spec.HasField(name)]
-    return f"{kind}.{'_'.join(bounds)}"
+    return f"{kind}.{'_'.join(_bounds(spec))}"
+
+
+def _bounds(spec: FieldSpec) -> list[str]:
+    """List the bounds a field's option sets, lower first: e.g. ["gt", "lte"]."""
+    return [name for name in ("gt", "gte", "lt", "lte") if spec.HasField(name)]
 
 
 _TYPE_NAMES = {
