@@ -23,6 +23,7 @@ from flower_app.protocol.run_schema import SCHEMA, file_descriptor_set
 from flower_app.reporting import cli
 from flower_app.reporting.report import REPORT_FOLDER
 from flower_app.reporting.run_records import RUN_CONFIG
+from flower_meta.v1 import options_pb2
 from flower_meta.v1.metadata_pb2 import (
     MetadataLogRecord,
 )
@@ -428,3 +429,64 @@ def test_any_bytes_in_any_file_end_in_status_0_or_1_and_one_line_each(
     assert _snapshot(root, *_outputs(run)) == before
     if command[0] == "decode" and code == 0:
         assert len(out.splitlines()) == len(list(read_log(run / BINARY_LOG)))
+
+
+def _schema_with_unit(unit: str) -> bytes:
+    """The log's schema, with `unit` as training_time's unit."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(_schema_bytes())
+    (ours,) = [f for f in files.file if f.name.endswith("metadata.proto")]
+    (train,) = [m for m in ours.message_type if m.name == "TrainProcessMetadata"]
+    (field,) = [f for f in train.field if f.name == "training_time"]
+    field.options.Extensions[options_pb2.field].unit = unit
+    return files.SerializeToString()
+
+
+def test_texts_from_a_run_folder_reach_the_trackers_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Units and run-config keys at most 200 characters, values at most 500
+    in TensorBoard's tables and HParams, 6,000 in MLflow's params."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+    from tensorboard.plugins.hparams import metadata as hparams_metadata
+    from tensorboard.util import tensor_util
+
+    run = write_run(tmp_path / "run")
+    (run / SCHEMA).write_bytes(_schema_with_unit("u" * 1000))
+    (run / RUN_CONFIG).write_text(f'{{"{"k" * 1000}": "{"v" * 9000}"}}')
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def cut(text: str, limit: int) -> str:
+        return f"{text[:limit]}... ({len(text)} characters in all)"
+
+    for tracker in (["tensorboard"], ["mlflow", "--tracking-uri", uri]):
+        code, _, errors = _cli(capsys, "export", str(run), "--to", *tracker)
+        assert (code, errors) == (0, [])
+
+    _, found = _only_mlflow_run(uri)
+    (value,) = found.data.params.values()
+    assert value == "v" * 6000
+    assert found.data.tags["unit/train/training_time"] == cut("u" * 1000, 200)
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    cells = {
+        tag: [
+            row.strip("| ").split(" | ")
+            for tensor in events.Tensors(tag)
+            for row in tensor_util.make_ndarray(tensor.tensor_proto)
+            .item()
+            .decode()
+            .splitlines()[2:]
+        ]
+        for tag in ("units/text_summary", "run_config/text_summary")
+    }
+    assert ["train/training_time", cut("u" * 1000, 200)] in cells["units/text_summary"]
+    assert cells["run_config/text_summary"] == [
+        [cut("k" * 1000, 500), cut("v" * 9000, 500)]
+    ]
+    (content,) = events.PluginTagToContent("hparams").values()
+    start = hparams_metadata.parse_session_start_info_plugin_data(content)
+    assert {k: v.string_value for k, v in start.hparams.items()} == {
+        cut("k" * 1000, 200): cut("v" * 9000, 500)
+    }

@@ -18,9 +18,11 @@ import numpy as np
 import pytest
 from flwr.app import Context
 from google.protobuf import json_format
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+from tensorboard.util import tensor_util
 
 from flower_app.app.client_app import app as client_app
 from flower_app.app.settings import Settings
@@ -30,6 +32,7 @@ from flower_app.reporting.run_records import RUN_CONFIG
 from flower_app.reporting.trackers import (
     CLIENT_CAP,
     Guarded,
+    MlflowBackend,
     Scalar,
     TensorBoardBackend,
     Tracker,
@@ -354,7 +357,7 @@ def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
         (2, times[2, 3] / 1000),
     ]
     (config,) = events.Tensors("run_config/text_summary")
-    table = config.tensor_proto.string_val[0].decode()
+    table = tensor_util.make_ndarray(config.tensor_proto).item().decode()
     assert table.splitlines() == [
         "| key | value |",
         "| --- | --- |",
@@ -364,7 +367,7 @@ def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
         "| note | a\\|b |",
     ]
     (content,) = events.PluginTagToContent("hparams").values()
-    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    start = hparams_metadata.parse_session_start_info_plugin_data(content)
     assert {k: json_format.MessageToDict(v) for k, v in start.hparams.items()} == {
         "lr": 0.05,
         "note": "a|b",
@@ -435,3 +438,65 @@ def test_a_records_time_is_its_stamp_in_milliseconds(
     record = MetadataLogRecord()
     record.received_at.seconds, record.received_at.nanos = seconds, nanos
     assert written_at(record) == ms
+
+
+class Recording:
+    """A tracker library that keeps every batch of scalars it is sent."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Scalar]] = []
+
+    def scalars(self, values: Sequence[Scalar]) -> None:
+        self.batches.append(list(values))
+
+    def units(self, units: dict[str, str]) -> None:
+        pass
+
+    def close(self, run_dir: Path | None, ended: int | None) -> None:
+        pass
+
+
+def test_an_export_sends_each_round_when_the_next_begins(tmp_path: Path) -> None:
+    times = _stamped_run(tmp_path)
+    backend = Recording()
+    export(tmp_path, Tracker(backend))
+    sent = [{when for _, _, _, when in batch} for batch in backend.batches]
+    assert sent == [  # a tracker holds one round, not the whole log
+        {times[server_round, node] for node in (3, 4, 0)} for server_round in (1, 2)
+    ]
+
+
+def test_mlflow_refusing_a_batch_is_told_in_its_own_first_line(
+    tmp_path: Path,
+) -> None:
+    """A run deleted under the export (a second export of the same run, say)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    told: list[str] = []
+    backend = MlflowBackend(uri, "flower-meta", "7", {}, problem=told.append)
+    MlflowClient(uri).delete_run(backend.run_id)
+    backend.scalars([("train/accepted", 2.0, 1, START)])
+    (line,) = told
+    assert line.startswith("MLflow refused metrics, left out: ")
+    with pytest.raises(MlflowException) as refusal:  # what MLflow itself says
+        MlflowClient(uri).log_metric(backend.run_id, "x", 1.0)
+    assert line == f"MLflow refused metrics, left out: {refusal.value.message}"
+    assert "deleted" in line
+    silent = MlflowBackend(uri, "flower-meta", "8", {})
+    MlflowClient(uri).delete_run(silent.run_id)
+    with pytest.raises(MlflowException):  # no one to tell: the caller hears it
+        silent.scalars([("train/accepted", 2.0, 1, START)])
+
+
+def test_trackers_use_the_tracking_uri_given_or_one_beside_the_runs(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "runs" / "5"
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    for uri, store in (
+        (elsewhere, elsewhere),
+        ("", f"sqlite:///{run_dir.parent}/mlflow.db"),
+    ):
+        (found,) = trackers(["mlflow"], run_dir, "5", {}, mlflow_uri=uri)
+        found.close(run_dir)
+        _, run_id = _mlflow(store, "5")
+        assert run_id

@@ -40,7 +40,6 @@ from typing import Protocol
 
 from flwr.common import log
 from google.protobuf.message import Message
-from google.protobuf.struct_pb2 import Value
 
 from flower_app.protocol import display, schema
 from flower_app.protocol.files import output_folder, regular_files, safe_name
@@ -429,49 +428,20 @@ class TensorBoardBackend:
 
     def _table(self, tag: str, columns: tuple[str, str], rows: dict[str, str]) -> None:
         """Write a two-column Markdown table as the text summary `tag`."""
-        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
-        from tensorboard.compat.proto.tensor_pb2 import TensorProto
-        from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
-        from tensorboard.plugins.text.plugin_data_pb2 import TextPluginData
+        from tensorboard.plugins.text.summary_v2 import text_pb
 
         lines = "\n".join(
             f"| {_cell(k)} | {_cell(v)} |" for k, v in sorted(rows.items())
         )
         table = f"| {columns[0]} | {columns[1]} |\n| --- | --- |\n{lines}"
-        plugin = SummaryMetadata.PluginData(
-            plugin_name="text", content=TextPluginData(version=0).SerializeToString()
-        )
-        tensor = TensorProto(
-            dtype="DT_STRING",
-            string_val=[table.encode()],
-            tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
-        )
-        value = Summary.Value(
-            tag=f"{tag}/text_summary",
-            metadata=SummaryMetadata(plugin_data=plugin),
-            tensor=tensor,
-        )
-        self._add(Summary(value=[value]), 0, time.time())
+        self._add(text_pb(f"{tag}/text_summary", table), 0, time.time())
 
     def _hparams(self, params: dict[str, str]) -> None:
         """Write the run config as the run's hyperparameters (the HParams tab)."""
-        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
-        from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+        from tensorboard.plugins.hparams.summary_v2 import hparams_pb
 
-        start = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
-        for key, text in params.items():
-            start.hparams[printable(key, 200)].CopyFrom(_hparam(text))
-        content = plugin_data_pb2.HParamsPluginData(
-            version=metadata.PLUGIN_DATA_VERSION, session_start_info=start
-        )
-        plugin = SummaryMetadata.PluginData(
-            plugin_name=metadata.PLUGIN_NAME, content=content.SerializeToString()
-        )
-        value = Summary.Value(
-            tag=metadata.SESSION_START_INFO_TAG,
-            metadata=SummaryMetadata(plugin_data=plugin),
-        )
-        self._add(Summary(value=[value]), 0, time.time())
+        values = {printable(key, 200): _hparam(text) for key, text in params.items()}
+        self._add(hparams_pb(values, start_time_secs=time.time()), 0, time.time())
 
     def _add(self, summary: object, step: int, wall_time: float) -> None:
         from tensorboard.compat.proto.event_pb2 import Event
@@ -483,17 +453,17 @@ class TensorBoardBackend:
         self.writer.close()
 
 
-def _hparam(text: str) -> Value:
+def _hparam(text: str) -> bool | float | str:
     """Read a run-config value as an HParams value: a number, a flag or text."""
     if text in {"True", "False"}:
-        return Value(bool_value=text == "True")
+        return text == "True"
     try:
         number = float(text)
     except ValueError:
         number = math.nan
     if math.isfinite(number):
-        return Value(number_value=number)
-    return Value(string_value=printable(text, 500))
+        return number
+    return printable(text, 500)
 
 
 def _cell(text: str) -> str:
