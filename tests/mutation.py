@@ -90,7 +90,10 @@ TARGETS = {
     "flower_app/reporting/tables.py": REPORTING,
     "flower_app/reporting/plots.py": REPORTING,
     "flower_app/reporting/html.py": REPORTING,
-    "flower_app/reporting/trackers.py": ["tests/test_trackers.py"],
+    "flower_app/reporting/trackers.py": [
+        "tests/test_trackers.py",
+        "tests/test_run_folder.py",
+    ],
     "flower_app/reporting/report.py": [*REPORTING, "tests/test_cli.py"],
     "flower_app/reporting/cli.py": ["tests/test_cli.py", "tests/test_run_folder.py"],
 }

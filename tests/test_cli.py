@@ -1,10 +1,13 @@
-"""`flower-meta decode` and `report`: vectors, logs, wrong arguments, pipes.
+"""`flower-meta`'s commands: vectors, logs, wrong arguments, pipes, terminals.
 
 The command runs as users run it, through its console script, so tracebacks,
 exit statuses and closed pipes are real.
 """
 
 import base64
+import contextlib
+import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -103,6 +106,9 @@ def places(tmp_path: Path) -> dict[str, Path]:
     run = write_run(tmp_path / "run")
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("not protobuf\n")
+    (run / "copy.binpb").write_bytes((run / BINARY_LOG).read_bytes())
+    (tmp_path / "lone").mkdir()
+    (tmp_path / "lone" / BINARY_LOG).write_bytes((run / BINARY_LOG).read_bytes())
     return {
         "missing": tmp_path / "missing",
         "empty folder": tmp_path / "empty",
@@ -110,6 +116,8 @@ def places(tmp_path: Path) -> dict[str, Path]:
         "payload file": TUTORIAL,
         "run folder": run,
         "log file": run / BINARY_LOG,
+        "log copy beside its schema": run / "copy.binpb",
+        "log without its schema": tmp_path / "lone" / BINARY_LOG,
     }
 
 
@@ -127,6 +135,10 @@ WRONG = [
         "log file",
         "is a run folder's metadata log, not a payload: flower-meta decode --log",
     ),
+    *[
+        ("decode", place, "is a run folder's metadata log, not a payload")
+        for place in ("log copy beside its schema", "log without its schema")
+    ],
     ("decode --schema notes.txt --log", "run folder", "--schema is for a payload"),
     ("report", "missing", "no such run folder"),
     ("report", "empty folder", "holds no metadata.binpb"),
@@ -176,3 +188,107 @@ def test_output_piped_into_head_ends_quietly(
     assert result.stderr == ""
     assert result.returncode == 0
     assert len(result.stdout.splitlines()) == 1
+
+
+def test_base64_with_a_character_outside_its_alphabet_is_refused() -> None:
+    text = base64.b64encode(TUTORIAL.read_bytes()).decode()
+    result = _run("decode", f"{text[:8]}!{text[8:]}", "--encoding", "base64")
+    assert result.returncode == 1
+    assert "is not valid base64" in result.stderr
+
+
+def test_a_payloads_schema_may_be_given_as_its_run_folder(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run")
+    result = _run("decode", str(TUTORIAL), "--schema", str(run))
+    assert (result.returncode, result.stdout) == (0, _json("tutorial_example"))
+
+
+@pytest.mark.parametrize(
+    ("args", "missing"),
+    [
+        ([], "the following arguments are required"),
+        (["export", "RUN"], "the following arguments are required: --to"),
+    ],
+    ids=["no command", "export without --to"],
+)
+def test_a_missing_argument_is_argparses_usage_and_status_2(
+    args: list[str], missing: str
+) -> None:
+    result = _run(*args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("usage: flower-meta")
+    assert missing in result.stderr.splitlines()[-1]
+
+
+def test_a_missing_extra_is_one_line_naming_it(tmp_path: Path) -> None:
+    """The trackers extra kept out by blocking its import (the wheel-only
+    tests, e2e, run in a venv that truly lacks it)."""
+    run = write_run(tmp_path / "run")
+    export = f"['export', {str(run)!r}, '--to', 'mlflow']"
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "import sys; sys.modules['mlflow'] = None; "
+            f"from flower_app.reporting.cli import main; sys.exit(main({export}))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "flower-meta: mlflow is not installed: "
+        "pip install 'flower-meta-protocol[trackers]'"
+    ]
+
+
+def test_an_export_shows_its_progress_on_a_terminal_and_leaves_stdout_clean(
+    tmp_path: Path,
+) -> None:
+    run = write_run(tmp_path / "run")
+    terminal, stderr = pty.openpty()
+    with subprocess.Popen(
+        [COMMAND, "export", str(run), "--to", "tensorboard"],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    ) as process:
+        os.close(stderr)
+        assert process.stdout is not None
+        out = process.stdout.read().decode()
+        assert process.wait(timeout=120) == 0
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO: the terminal's other side closed
+        while chunk := os.read(terminal, 65536):
+            shown += chunk
+    os.close(terminal)
+    folder = run / "tensorboard"
+    assert out.splitlines() == [
+        f"exported {run} to TensorBoard in {folder}; to view it: "
+        f"tensorboard --logdir {folder}"
+    ]
+    assert b"exporting run to tensorboard" in shown
+    assert shown.endswith(b"\x1b[2K")  # and erased when done
+
+
+def test_generate_writes_where_it_is_told_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "stats.proto").write_text(
+        'syntax = "proto3";\npackage acme.v1;\n'
+        'import "flower_meta/v1/options.proto";\n'
+        "message Stats {\n"
+        '  double wall_seconds = 1 [(flower_meta.v1.field) = {unit: "s"}];\n}\n'
+    )
+    done = subprocess.run(
+        [COMMAND, "generate", "stats.proto", "--docs-out", "docs"],
+        cwd=tmp_path,  # no -I: the current folder is the import root
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        f"wrote {tmp_path}",
+        f"wrote {tmp_path / 'docs'}",
+    ]
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")}
+    assert written == {"stats.proto", "stats_pb2.py", "stats_pb2.pyi", "docs/stats.md"}

@@ -327,6 +327,9 @@ def test_an_undecodable_accepted_message_is_named_and_the_rest_goes_on(
         _one_line_each(errors)
         assert len(errors) == 1
         assert "undecodable" in errors[0]
+    assert decode_errors[0].startswith(
+        f"flower-meta: {run / BINARY_LOG}: record 9 is undecodable"
+    )
     assert "round 2 node 7" in report_errors[0]
     assert "train: TrainProcessMetadata, by round" in tables
     page = (run / REPORT_FOLDER / "report.html").read_text()

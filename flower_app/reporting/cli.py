@@ -195,7 +195,10 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
         backend = trackers.TensorBoardBackend(
             Path(args.logdir or folder / "tensorboard"), params
         )
-    with Progress(disable=not sys.stderr.isatty(), transient=True) as progress:
+    progress_bar = Progress(
+        console=Console(stderr=True), disable=not sys.stderr.isatty(), transient=True
+    )
+    with progress_bar as progress:
         task = progress.add_task(f"exporting {folder.name} to {args.to}", total=None)
         tracker = trackers.Tracker(backend)
         trackers.export(folder, tracker, lambda n: progress.update(task, completed=n))
