@@ -1,0 +1,124 @@
+"""validate.proto's descriptor, derived from the installed protovalidate wheel.
+
+The oracles are protoc (it compiles a file importing it), Google's runtime
+(it reads the rules back from the generated module) and protovalidate
+itself (it enforces them on that module's messages, with its rule ids).
+"""
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import protovalidate
+import pytest
+from google.protobuf import descriptor_pool
+
+from flower_app.codegen import buf_validate
+from flower_app.testing import VENV_BIN
+
+STATS = """\
+syntax = "proto3";
+package acme.v1;
+import "buf/validate/validate.proto";
+message Stats {
+  optional double seconds = 1 [
+    (buf.validate.field).required = true,
+    (buf.validate.field).double = {gte: 0, finite: true}
+  ];
+  repeated double losses = 2 [(buf.validate.field).repeated = {
+    max_items: 3, items: {double: {gte: 0}}
+  }];
+}
+"""
+
+
+def test_the_set_builds_and_holds_protovalidates_rules() -> None:
+    pool = descriptor_pool.DescriptorPool()
+    for file in buf_validate.descriptor_set().file:
+        pool.Add(file)
+    field = pool.FindExtensionByName("buf.validate.field")
+    assert field.containing_type is not None
+    assert (field.containing_type.full_name, field.number) == (
+        "google.protobuf.FieldOptions",
+        1159,
+    )
+    rules = pool.FindMessageTypeByName("buf.validate.DoubleRules").fields_by_name
+    assert {"gte", "gt", "lte", "lt", "finite"} <= set(rules)
+
+
+def test_protoc_compiles_against_it_and_protovalidate_enforces_the_rules(
+    tmp_path: Path,
+) -> None:
+    written = buf_validate.main([str(tmp_path / "validate.binpb")])
+    assert written == 0
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "stats.proto").write_text(STATS)
+    (tmp_path / "out").mkdir()
+    compiled = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "-m",
+            "grpc_tools.protoc",
+            f"--descriptor_set_in={tmp_path / 'validate.binpb'}",
+            f"-I{tmp_path / 'src'}",
+            f"--python_out={tmp_path / 'out'}",
+            "stats.proto",
+            buf_validate.FILE,  # Google's Python for it, which stats_pb2 imports
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    sys.path.insert(0, str(tmp_path / "out"))
+    try:
+        import stats_pb2  # type: ignore[import-not-found]
+        from buf.validate import validate_pb2  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path / "out"))
+    seconds = stats_pb2.Stats.DESCRIPTOR.fields_by_name["seconds"]
+    rules = seconds.GetOptions().Extensions[validate_pb2.field]
+    assert (rules.required, rules.double.gte, rules.double.finite) == (True, 0, True)
+
+    def rule_ids(**values: object) -> list[tuple[str, str]]:
+        try:
+            protovalidate.validate(stats_pb2.Stats(**values))
+        except protovalidate.ValidationError as err:
+            found = [(v.proto.field, v.proto.rule_id) for v in err.violations]
+            return [(f.elements[0].field_name, r) for f, r in found if f is not None]
+        return []
+
+    assert rule_ids(seconds=0.0, losses=[0, 1, 2]) == []
+    assert rule_ids(losses=[1]) == [("seconds", "required")]
+    assert rule_ids(seconds=-1.0) == [("seconds", "double.gte")]
+    assert rule_ids(seconds=float("nan")) == [  # NaN is not >= 0 either
+        ("seconds", "double.gte"),
+        ("seconds", "double.finite"),
+    ]
+    assert rule_ids(seconds=1.0, losses=[1, 2, 3, 4]) == [
+        ("losses", "repeated.max_items")
+    ]
+
+
+def test_another_protovalidate_release_is_named_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = metadata.version
+    monkeypatch.setattr(
+        metadata,
+        "version",
+        lambda name: "2.0.0" if name == "protovalidate" else real(name),
+    )
+    with pytest.raises(buf_validate.BufValidateError) as err:
+        buf_validate.descriptor_set()
+    assert str(err.value) == (
+        "protovalidate 2.0.0 is installed; the rules are protovalidate 2.1.0's"
+    )
+
+
+def test_a_module_without_the_descriptor_is_named() -> None:
+    assert buf_validate._embedded_descriptor("x = file_desc('text')") is None
+    assert buf_validate._embedded_descriptor("x = file_desc(b'\\n\\x01a')") == (
+        b"\n\x01a"
+    )
