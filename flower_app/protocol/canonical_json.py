@@ -118,12 +118,13 @@ def _compile(descriptor: Any) -> Write:
     if descriptor.is_extendable:
         return _unsupported  # extensions are json_format's to name
     ranked = sorted(descriptor.fields, key=lambda f: f.json_name.encode("utf-16-be"))
-    oneofs = [oneof.name for oneof in descriptor.oneofs]
+    shared = {oneof for oneof in descriptor.oneofs if len(oneof.fields) > 1}
+    oneofs = [oneof.name for oneof in shared]  # a lone member: a presence like any
     plan = [
         (
             encode_basestring(field.json_name) + ":",
             field.name,
-            _IN_ONEOF if field.containing_oneof else field.has_presence,
+            _IN_ONEOF if field.containing_oneof in shared else field.has_presence,
             field.type in _FLOATING and not field.is_repeated,
             _field(field),
         )
@@ -177,11 +178,11 @@ def _field(field: Any) -> Write:
 
 
 def _doubles(values: Any) -> str:
-    """Write a repeated double: reprs joined, each ".0" dropped, in one pass."""
-    text = ",".join(map(repr, values))
+    """Write a repeated double: a list's repr, each ".0" and space dropped."""
+    text = str(values[:])  # one C call makes every repr
     if "e" in text or "n" in text or "-0.0" in text:  # exponents, nan, inf, -0
         return "[" + ",".join(map(number_json, values)) + "]"
-    return "[" + (text + ",").replace(".0,", ",")[:-1] + "]"
+    return text.replace(".0,", ",").replace(".0]", "]").replace(", ", ",")
 
 
 def _map_key(field: Any) -> Write:

@@ -456,15 +456,17 @@ def frames(stream: BinaryIO, name: str = "log") -> Iterator[tuple[int, bytes]]:
             at = 0
         if at == len(buffer):
             return
-        length, used = 0, 0
-        for used in range(min(MAX_VARINT, len(buffer) - at)):
-            byte = buffer[at + used]
-            length |= (byte & 0x7F) << (7 * used)
-            if byte < 0x80:
-                break
-        else:
-            problem = "its size prefix is cut off or longer than 10 bytes"
-            raise _damaged(name, count, offset, problem)
+        length, used = buffer[at], 0
+        if length >= 0x80:  # not the one-byte size of a record under 128 bytes
+            length = 0
+            for used in range(min(MAX_VARINT, len(buffer) - at)):
+                byte = buffer[at + used]
+                length |= (byte & 0x7F) << (7 * used)
+                if byte < 0x80:
+                    break
+            else:
+                problem = "its size prefix is cut off or longer than 10 bytes"
+                raise _damaged(name, count, offset, problem)
         start = offset + used + 1
         if length > size - start:
             problem = f"it declares {length} bytes, {max(size - start, 0)} follow"
