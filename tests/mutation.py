@@ -51,6 +51,7 @@ TARGETS = {
         *CLIENT,
         VALUES,
         "tests/test_hostile_input.py",
+        "tests/test_protovalidate_oracle.py",
     ],
     "flower_app/protocol/codec.py": [*UNIT, *CLIENT, "tests/test_hostile_input.py"],
     "flower_app/protocol/series.py": UNIT,

@@ -1,0 +1,389 @@
+"""protovalidate, the ecosystem's validator, is the reference for the rules.
+
+Every message type of proto/ and of the fixtures' own `.proto` is given
+the `buf.validate` rules its `(flower_meta.v1.field)` options state
+(`_annotated`: `required`, `finite` and each bound under the field's type,
+under `repeated.items` for a series). Then the golden vectors and 10,000
+generated messages a type, parsed from the same bytes, go to both
+validators: protovalidate (the compiled reference, on Google-runtime
+messages) and `rules.validate`. They must agree on every verdict, and a
+refusal here must name a field path and rule id protovalidate names too.
+The epoch policy, which depends on the run config, is not a schema rule
+and is switched off.
+"""
+
+import math
+import random
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any, Literal
+
+import protovalidate
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+
+from flower_app.codegen import buf_validate
+from flower_app.protocol import rules
+from flower_app.protocol.run_schema import file_descriptor_set
+from flower_meta.v1 import metadata_pb2, options_pb2
+from tests.helpers import MANIFEST, ROOT, VECTORS
+
+CASES = 10_000
+"""Generated messages a type."""
+NO_EPOCH_POLICY = rules.Limits(max_payload_bytes=1 << 30, max_epochs=1 << 30)
+Verdict = tuple[str, str] | None
+"""(field path, rule id) of a refusal, or None for a message that passes."""
+_KINDS = {
+    getattr(FieldDescriptor, f"TYPE_{name.upper()}"): name
+    for name in (
+        "double",
+        "float",
+        "int32",
+        "int64",
+        "uint32",
+        "uint64",
+        "sint32",
+        "sint64",
+        "fixed32",
+        "fixed64",
+        "sfixed32",
+        "sfixed64",
+    )
+}
+_BOUNDS: tuple[Literal["gt", "gte", "lt", "lte"], ...] = ("gt", "gte", "lt", "lte")
+
+
+@pytest.fixture(scope="module")
+def validate_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """Google's Python for validate.proto, made by protoc from the descriptor."""
+    folder = tmp_path_factory.mktemp("buf_validate")
+    descriptors = folder / "validate.binpb"
+    descriptors.write_bytes(buf_validate.descriptor_set().SerializeToString())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"--descriptor_set_in={descriptors}",
+            f"--python_out={folder}",
+            buf_validate.FILE,
+        ],
+        check=True,
+    )
+    sys.path.insert(0, str(folder))
+    try:
+        from buf.validate import validate_pb2 as module  # type: ignore[import-not-found]
+
+        yield module
+    finally:
+        sys.path.remove(str(folder))
+
+
+@pytest.fixture(scope="module")
+def schema(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> descriptor_pb2.FileDescriptorSet:
+    """proto/ and the fixtures' own `.proto`, as one set."""
+    out = tmp_path_factory.mktemp("fixtures") / "fixtures.binpb"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{ROOT / 'tests' / 'fixtures'}",
+            f"-I{ROOT / 'proto'}",
+            "--include_imports",
+            f"-o{out}",
+            "acme/stats/v1/stats.proto",
+        ],
+        check=True,
+    )
+    files = file_descriptor_set([metadata_pb2.DESCRIPTOR])
+    have = {file.name for file in files.file}
+    fixtures = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    files.file.extend(f for f in fixtures.file if f.name not in have)
+    return files
+
+
+def _annotated(
+    schema: descriptor_pb2.FileDescriptorSet, validate_pb2: ModuleType
+) -> descriptor_pb2.FileDescriptorSet:
+    """The schema with each field's rules restated as `buf.validate` rules."""
+    files = descriptor_pb2.FileDescriptorSet()
+    files.file.extend(buf_validate.descriptor_set().file)
+    for original in schema.file:
+        if original.name in {f.name for f in files.file}:
+            continue
+        file = files.file.add()
+        file.CopyFrom(original)
+        messages = list(file.message_type)
+        while messages:
+            message = messages.pop()
+            messages.extend(message.nested_type)
+            for field in message.field:
+                spec = field.options.Extensions[options_pb2.field]
+                restated = _restate(spec, field, validate_pb2)
+                if restated and buf_validate.FILE not in file.dependency:
+                    file.dependency.append(buf_validate.FILE)
+    return files
+
+
+def _restate(
+    spec: options_pb2.FieldSpec,
+    field: descriptor_pb2.FieldDescriptorProto,
+    validate_pb2: ModuleType,
+) -> bool:
+    """Put `spec`'s rules on `field` as `buf.validate` rules; False: it has none."""
+    found = validate_pb2.FieldRules()
+    if spec.required:
+        found.required = True
+    bounds = [name for name in _BOUNDS if spec.HasField(name)]
+    if spec.finite or bounds:
+        repeated = field.label == descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
+        kind = _KINDS[field.type]
+        typed = getattr(found.repeated.items if repeated else found, kind)
+        if spec.finite:
+            typed.finite = True
+        for name in bounds:
+            value = getattr(spec, name)
+            setattr(typed, name, value if kind in {"double", "float"} else int(value))
+    if found.ByteSize() == 0:
+        return False
+    field.options.Extensions[validate_pb2.field].CopyFrom(found)
+    return True
+
+
+def _classes(files: descriptor_pb2.FileDescriptorSet) -> dict[str, type[Message]]:
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    return {
+        message.full_name: message_factory.GetMessageClass(message)
+        for file in files.file
+        if not file.name.startswith(("google/", "buf/"))
+        for message in _messages(pool.FindFileByName(file.name).message_types_by_name)
+    }
+
+
+def _messages(top: Mapping[str, Descriptor]) -> Iterator[Descriptor]:
+    for message in top.values():
+        if not message.GetOptions().map_entry:
+            yield message
+            yield from _messages(message.nested_types_by_name)
+
+
+def ours(message: Message) -> Verdict:
+    try:
+        rules.validate(message, NO_EPOCH_POLICY)
+    except rules.MetadataDecodeError as err:
+        return err.field_path, err.rule_id
+    return None
+
+
+def theirs(message: Message) -> list[tuple[str, str]]:
+    try:
+        protovalidate.validate(message)
+    except protovalidate.ValidationError as err:
+        return [(_path(v.proto.field), v.proto.rule_id) for v in err.violations]
+    return []
+
+
+def _path(field: Any) -> str:
+    """A protovalidate field path as the project writes it: "a.b[3]"."""
+    parts = []
+    for element in field.elements:
+        subscript = element.subscript
+        index = (
+            f"[{subscript.value}]" if subscript and subscript.field == "index" else ""
+        )
+        parts.append(f"{element.field_name}{index}")
+    return ".".join(parts)
+
+
+def _agree(mine: Verdict, reference: list[tuple[str, str]], what: str) -> None:
+    if mine is None:
+        assert reference == [], f"{what}: protovalidate refuses {reference}"
+    else:
+        assert mine in reference, f"{what}: we refuse {mine}, protovalidate {reference}"
+
+
+# Generated messages: every field, often at or next to a bound.
+
+_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, 5e-324, -5e-324, 1e308, -1e308]
+_SPECIALS = [math.inf, -math.inf, math.nan]
+
+
+def _double(draw: random.Random, field: Any) -> float:
+    spec = field.GetOptions().Extensions[options_pb2.field]
+    near = [getattr(spec, name) for name in _BOUNDS if spec.HasField(name)]
+    roll = draw.random()
+    if near and roll < 0.4:
+        bound = draw.choice(near)
+        return float(
+            draw.choice(
+                [
+                    bound,
+                    math.nextafter(bound, -math.inf),
+                    math.nextafter(bound, math.inf),
+                ]
+            )
+        )
+    if roll < 0.6:
+        return float(draw.choice(_EDGES))
+    if roll < 0.7:
+        return float(draw.choice(_SPECIALS))
+    return draw.uniform(-3, 3) * 10.0 ** draw.randint(-5, 5)
+
+
+_INTEGERS = {
+    "int32": (-(2**31), 2**31 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint32": (0, 2**32 - 1),
+    "uint64": (0, 2**64 - 1),
+    "sint32": (-(2**31), 2**31 - 1),
+    "sint64": (-(2**63), 2**63 - 1),
+    "fixed32": (0, 2**32 - 1),
+    "fixed64": (0, 2**64 - 1),
+    "sfixed32": (-(2**31), 2**31 - 1),
+    "sfixed64": (-(2**63), 2**63 - 1),
+}
+
+
+def _scalar(draw: random.Random, field: Any) -> object:
+    kind = _KINDS.get(field.type)
+    if kind in {"double", "float"}:
+        return _double(draw, field)
+    if kind is not None:
+        low, high = _INTEGERS[kind]
+        return draw.choice([low, high, 0, 1, 2, max(low, -1), draw.randint(low, high)])
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return draw.random() < 0.5
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return draw.choice(["", "a", "é", "train_metadata", "x" * 40])
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return draw.randbytes(draw.randint(0, 8))
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return draw.choice([v.number for v in field.enum_type.values] + [99])
+    raise AssertionError(f"no generator for {field.full_name}")
+
+
+def fill(message: Message, draw: random.Random, depth: int = 0) -> Message:
+    """Set a random choice of `message`'s fields to random values."""
+    for field in message.DESCRIPTOR.fields:
+        if draw.random() < 0.25:
+            continue  # absent
+        name = field.name
+        if field.message_type is not None:
+            if field.message_type.GetOptions().map_entry:
+                value_field = field.message_type.fields_by_name["value"]
+                for _ in range(draw.randint(0, 2)):
+                    key = draw.choice(["a", "b", "accuracy"])
+                    getattr(message, name)[key] = _scalar(draw, value_field)
+            elif field.message_type.full_name.startswith("google.protobuf."):
+                if field.message_type.full_name == "google.protobuf.Timestamp":
+                    getattr(message, name).seconds = draw.randint(0, 2**33)
+            elif depth < 2:
+                for _ in range(draw.randint(0, 2) if field.is_repeated else 1):
+                    child = getattr(message, name)
+                    inner = child.add() if field.is_repeated else child
+                    fill(inner, draw, depth + 1)
+                    if not field.is_repeated:
+                        child.SetInParent()
+        elif field.is_repeated:
+            getattr(message, name).extend(
+                _scalar(draw, field) for _ in range(draw.randint(0, 6))
+            )
+        else:
+            setattr(message, name, _scalar(draw, field))
+    return message
+
+
+@pytest.fixture(scope="module")
+def both(
+    schema: descriptor_pb2.FileDescriptorSet, validate_pb2: ModuleType
+) -> tuple[dict[str, type[Message]], dict[str, type[Message]]]:
+    """Each type as this project reads it, and with its rules as buf.validate."""
+    return _classes(schema), _classes(_annotated(schema, validate_pb2))
+
+
+TYPES = [
+    *(m.full_name for m in _messages(metadata_pb2.DESCRIPTOR.message_types_by_name)),
+    "acme.stats.v1.ClientStats",
+]
+
+
+def test_every_type_with_rules_has_them_restated(
+    both: tuple[dict[str, type[Message]], dict[str, type[Message]]],
+    validate_pb2: ModuleType,
+) -> None:
+    mine, annotated = both
+    restated = {
+        name
+        for name, cls in annotated.items()
+        if any(
+            f.GetOptions().HasExtension(validate_pb2.field)
+            for f in cls.DESCRIPTOR.fields
+        )
+    }
+    assert restated == {
+        "flower_meta.v1.TrainProcessMetadata",
+        "flower_meta.v1.EvaluateProcessMetadata",
+        "flower_meta.v1.TrainInstructions",
+        "acme.stats.v1.ClientStats",
+    }
+    assert set(TYPES) <= set(mine)
+
+
+def _parses(vector: dict[str, str]) -> bool:
+    name = vector["type_url"].rsplit("/", 1)[-1]
+    if name not in TYPES:
+        return False  # a wrong or unknown type URL: refused before any rule
+    try:
+        getattr(metadata_pb2, name.rsplit(".", 1)[-1]).FromString(
+            (VECTORS / f"{vector['name']}.binpb").read_bytes()
+        )
+    except DecodeError:
+        return False  # malformed bytes: refused before any rule
+    return True
+
+
+PARSED = [vector for vector in MANIFEST if _parses(vector)]
+
+
+@pytest.mark.parametrize("vector", PARSED, ids=[v["name"] for v in PARSED])
+def test_the_golden_vectors_get_protovalidates_verdict(
+    vector: dict[str, str],
+    both: tuple[dict[str, type[Message]], dict[str, type[Message]]],
+) -> None:
+    mine, annotated = both
+    name = vector["type_url"].rsplit("/", 1)[-1]
+    payload = (VECTORS / f"{vector['name']}.binpb").read_bytes()
+    verdict = ours(mine[name].FromString(payload))
+    _agree(verdict, theirs(annotated[name].FromString(payload)), vector["name"])
+    assert (verdict is None) == (vector["expect"] == "valid")
+
+
+@pytest.mark.parametrize("name", TYPES)
+def test_generated_messages_get_protovalidates_verdict(
+    name: str,
+    both: tuple[dict[str, type[Message]], dict[str, type[Message]]],
+) -> None:
+    mine, annotated = both
+    draw = random.Random(name)
+    verdicts = {"accepted": 0, "refused": 0}
+    for case in range(CASES):
+        message = fill(mine[name](), draw)
+        data = message.SerializeToString()
+        mine_verdict = ours(message)
+        _agree(
+            mine_verdict,
+            theirs(annotated[name].FromString(data)),
+            f"case {case}: {message}",
+        )
+        verdicts["accepted" if mine_verdict is None else "refused"] += 1
+    if name in {"flower_meta.v1.TrainProcessMetadata", "acme.stats.v1.ClientStats"}:
+        assert min(verdicts.values()) > CASES // 50, verdicts  # both, hundreds of times
