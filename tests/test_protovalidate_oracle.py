@@ -2,8 +2,7 @@
 
 Every message type of proto/ and of the fixtures' own `.proto` is given
 the `buf.validate` rules its `(flower_meta.v1.field)` options state
-(`_annotated`: `required`, `finite` and each bound under the field's type,
-under `repeated.items` for a series). Then the golden vectors and 10,000
+(`codegen.restate`). Then the golden vectors and 10,000
 generated messages a type, parsed from the same bytes, go to both
 validators: protovalidate (the compiled reference, on Google-runtime
 messages) and `rules.validate`. They must agree on every verdict, and a
@@ -17,7 +16,6 @@ import random
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from types import ModuleType
 from typing import Any, Literal
 
 import protovalidate
@@ -26,7 +24,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from flower_app.codegen import buf_validate
+from flower_app.codegen.restate import FIELD_RULES, restated
 from flower_app.protocol import rules
 from flower_app.protocol.run_schema import file_descriptor_set
 from flower_meta.v1 import metadata_pb2, options_pb2
@@ -58,32 +56,6 @@ _BOUNDS: tuple[Literal["gt", "gte", "lt", "lte"], ...] = ("gt", "gte", "lt", "lt
 
 
 @pytest.fixture(scope="module")
-def validate_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    """Google's Python for validate.proto, made by protoc from the descriptor."""
-    folder = tmp_path_factory.mktemp("buf_validate")
-    descriptors = folder / "validate.binpb"
-    descriptors.write_bytes(buf_validate.descriptor_set().SerializeToString())
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"--descriptor_set_in={descriptors}",
-            f"--python_out={folder}",
-            buf_validate.FILE,
-        ],
-        check=True,
-    )
-    sys.path.insert(0, str(folder))
-    try:
-        from buf.validate import validate_pb2 as module  # type: ignore[import-not-found]
-
-        yield module
-    finally:
-        sys.path.remove(str(folder))
-
-
-@pytest.fixture(scope="module")
 def schema(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> descriptor_pb2.FileDescriptorSet:
@@ -107,54 +79,6 @@ def schema(
     fixtures = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     files.file.extend(f for f in fixtures.file if f.name not in have)
     return files
-
-
-def _annotated(
-    schema: descriptor_pb2.FileDescriptorSet, validate_pb2: ModuleType
-) -> descriptor_pb2.FileDescriptorSet:
-    """The schema with each field's rules restated as `buf.validate` rules."""
-    files = descriptor_pb2.FileDescriptorSet()
-    files.file.extend(buf_validate.descriptor_set().file)
-    for original in schema.file:
-        if original.name in {f.name for f in files.file}:
-            continue
-        file = files.file.add()
-        file.CopyFrom(original)
-        messages = list(file.message_type)
-        while messages:
-            message = messages.pop()
-            messages.extend(message.nested_type)
-            for field in message.field:
-                spec = field.options.Extensions[options_pb2.field]
-                restated = _restate(spec, field, validate_pb2)
-                if restated and buf_validate.FILE not in file.dependency:
-                    file.dependency.append(buf_validate.FILE)
-    return files
-
-
-def _restate(
-    spec: options_pb2.FieldSpec,
-    field: descriptor_pb2.FieldDescriptorProto,
-    validate_pb2: ModuleType,
-) -> bool:
-    """Put `spec`'s rules on `field` as `buf.validate` rules; False: it has none."""
-    found = validate_pb2.FieldRules()
-    if spec.required:
-        found.required = True
-    bounds = [name for name in _BOUNDS if spec.HasField(name)]
-    if spec.finite or bounds:
-        repeated = field.label == descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-        kind = _KINDS[field.type]
-        typed = getattr(found.repeated.items if repeated else found, kind)
-        if spec.finite:
-            typed.finite = True
-        for name in bounds:
-            value = getattr(spec, name)
-            setattr(typed, name, value if kind in {"double", "float"} else int(value))
-    if found.ByteSize() == 0:
-        return False
-    field.options.Extensions[validate_pb2.field].CopyFrom(found)
-    return True
 
 
 def _classes(files: descriptor_pb2.FileDescriptorSet) -> dict[str, type[Message]]:
@@ -304,10 +228,10 @@ def fill(message: Message, draw: random.Random, depth: int = 0) -> Message:
 
 @pytest.fixture(scope="module")
 def both(
-    schema: descriptor_pb2.FileDescriptorSet, validate_pb2: ModuleType
+    schema: descriptor_pb2.FileDescriptorSet,
 ) -> tuple[dict[str, type[Message]], dict[str, type[Message]]]:
     """Each type as this project reads it, and with its rules as buf.validate."""
-    return _classes(schema), _classes(_annotated(schema, validate_pb2))
+    return _classes(schema), _classes(restated(schema))
 
 
 TYPES = [
@@ -317,25 +241,22 @@ TYPES = [
 
 
 def test_every_type_with_rules_has_them_restated(
-    both: tuple[dict[str, type[Message]], dict[str, type[Message]]],
-    validate_pb2: ModuleType,
+    schema: descriptor_pb2.FileDescriptorSet,
 ) -> None:
-    mine, annotated = both
-    restated = {
-        name
-        for name, cls in annotated.items()
-        if any(
-            f.GetOptions().HasExtension(validate_pb2.field)
-            for f in cls.DESCRIPTOR.fields
-        )
+    tag = bytes([FIELD_RULES << 3 & 0x7F | 0x80 | 2, FIELD_RULES >> 4])
+    ruled = {
+        f"{file.package}.{message.name}"
+        for file in restated(schema).file
+        if not file.name.startswith(("google/", "buf/"))
+        for message in file.message_type
+        if any(tag in field.options.SerializeToString() for field in message.field)
     }
-    assert restated == {
+    assert ruled == {
         "flower_meta.v1.TrainProcessMetadata",
         "flower_meta.v1.EvaluateProcessMetadata",
         "flower_meta.v1.TrainInstructions",
         "acme.stats.v1.ClientStats",
     }
-    assert set(TYPES) <= set(mine)
 
 
 def _parses(vector: dict[str, str]) -> bool:
