@@ -357,6 +357,7 @@ def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
         (2, times[2, 3] / 1000),
     ]
     (config,) = events.Tensors("run_config/text_summary")
+    assert config.step == 0  # the run's, not a round's
     table = tensor_util.make_ndarray(config.tensor_proto).item().decode()
     assert table.splitlines() == [
         "| key | value |",
@@ -366,6 +367,8 @@ def test_tensorboard_keeps_epochs_apart_from_rounds_and_shows_the_run_config(
         "| lr | 0.05 |",
         "| note | a\\|b |",
     ]
+    (session,) = events.Tensors("_hparams_/session_start_info")
+    assert session.step == 0
     (content,) = events.PluginTagToContent("hparams").values()
     start = hparams_metadata.parse_session_start_info_plugin_data(content)
     assert {k: json_format.MessageToDict(v) for k, v in start.hparams.items()} == {
@@ -485,6 +488,35 @@ def test_mlflow_refusing_a_batch_is_told_in_its_own_first_line(
     MlflowClient(uri).delete_run(silent.run_id)
     with pytest.raises(MlflowException):  # no one to tell: the caller hears it
         silent.scalars([("train/accepted", 2.0, 1, START)])
+
+
+def test_a_live_tensorboard_writes_into_the_run_folder(tmp_path: Path) -> None:
+    (found,) = trackers(["tensorboard"], tmp_path / "7", "7", {"lr": "0.1"})
+    found.close(tmp_path / "7")
+    assert len(list((tmp_path / "7" / "tensorboard").glob("events.out.*"))) == 1
+
+
+def test_exporting_again_replaces_event_files_and_links_never_their_targets(
+    tmp_path: Path,
+) -> None:
+    _stamped_run(tmp_path)
+    folder = tmp_path / "tb"
+    folder.mkdir()
+    outside = tmp_path / "someone_elses.events"
+    outside.write_bytes(b"not ours")
+    (folder / "events.out.tfevents.1.old").write_bytes(b"an earlier export")
+    (folder / "events.out.tfevents.2.link").symlink_to(outside)
+    (folder / "events.out.tfevents.3.dir").mkdir()
+    export(tmp_path, Tracker(TensorBoardBackend(folder)))
+    kept = {p.name for p in folder.iterdir() if p.is_dir()}
+    (written,) = [p for p in folder.iterdir() if not p.is_dir()]
+    assert kept == {"events.out.tfevents.3.dir"}  # a folder: not an event file
+    assert not written.is_symlink()
+    assert written.name not in {
+        "events.out.tfevents.1.old",
+        "events.out.tfevents.2.link",
+    }
+    assert outside.read_bytes() == b"not ours"
 
 
 def test_trackers_use_the_tracking_uri_given_or_one_beside_the_runs(

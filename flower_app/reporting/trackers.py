@@ -405,7 +405,7 @@ class TensorBoardBackend:
 
         folder = output_folder(log_dir)
         for earlier in folder.glob("events.out.tfevents.*"):
-            if earlier.is_file() and not earlier.is_symlink():
+            if earlier.is_symlink() or earlier.is_file():  # a link, never its target
                 earlier.unlink()  # exporting again replaces the run, not adds one
         self.log_dir = folder
         self.writer = EventFileWriter(str(folder))
