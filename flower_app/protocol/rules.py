@@ -177,6 +177,7 @@ def compile_rules(descriptor: Descriptor) -> Validator:
     else:
         steps += [(_EPOCHS, f.name, False, False, 0.0, 0.0, f, None) for f in epochs]
     plan = tuple(steps)
+    long_from = series.LONG
 
     def check(
         m: Message, limits: Limits, excused: Excused, path: str, wire: bytes
@@ -188,10 +189,10 @@ def compile_rules(descriptor: Descriptor) -> Validator:
                         _missing(field, path)
                 elif low <= high and not low <= (v := getattr(m, name)) <= high:
                     _refused(field, v, path)
-            elif kind is _SERIES or kind is _EPOCH_SERIES:
+            elif kind is _EPOCH_SERIES or kind is _SERIES:
                 values = getattr(m, name)
                 n = len(values)
-                if long is None or n < series.LONG or not long(wire, n):
+                if long is None or n < long_from or not long(wire, n):
                     for v in values:
                         if not low <= v <= high:
                             _refused_in(field, values, path)

@@ -54,6 +54,7 @@ def checker(
     shadow, name = _shadow(field.containing_type), field.name
     dtype = _WIRE_DTYPES[field.type]
     size = dtype.itemsize
+    as_python = dtype != np.float64  # a float64 is a Python float already
 
     def within(payload: bytes, count: int) -> bool:
         try:
@@ -64,9 +65,11 @@ def checker(
         if len(data) != count * size:
             return False
         values = np.frombuffer(data, dtype)
-        # As Python numbers (`item`, exact): NumPy would cast the rule's bounds
-        # to the array's dtype (NEP 50), e.g. the largest double to float32 inf.
-        return rule(_lowest(values).item()) and rule(_highest(values).item())
+        low, high = _lowest(values), _highest(values)
+        if as_python:  # exact: NumPy would cast the rule's bounds to the array's
+            # dtype (NEP 50), e.g. the largest double to float32 inf
+            low, high = low.item(), high.item()
+        return rule(low) and rule(high)
 
     return within
 
