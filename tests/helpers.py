@@ -57,6 +57,26 @@ def buf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+FIXTURE = "acme/stats/v1/stats.proto"
+"""A user's own message type, outside proto/ (tests/fixtures)."""
+
+
+def compile_fixture(*outputs: str) -> None:
+    """Run protoc on the fixture's .proto, proto/ importable, with `outputs`."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{ROOT / 'tests' / 'fixtures'}",
+            f"-I{ROOT / 'proto'}",
+            *outputs,
+            FIXTURE,
+        ],
+        check=True,
+    )
+
+
 def require(tool: str, install: str) -> str:
     """Path of `tool`; without it skip (fail in CI) naming what to install."""
     path = shutil.which(tool)

@@ -33,7 +33,7 @@ from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from flower_app.testing import VENV_BIN, NodeList, answer, delivered
-from tests.helpers import ROOT, node_context
+from tests.helpers import compile_fixture, node_context
 
 URL = "type.googleapis.com/acme.stats.v1.ClientStats"
 
@@ -42,18 +42,7 @@ URL = "type.googleapis.com/acme.stats.v1.ClientStats"
 def stats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     """acme.stats.v1's generated Python, importable."""
     out = tmp_path_factory.mktemp("acme")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{ROOT / 'tests' / 'fixtures'}",
-            f"-I{ROOT / 'proto'}",
-            f"--python_out={out}",
-            "acme/stats/v1/stats.proto",
-        ],
-        check=True,
-    )
+    compile_fixture(f"--python_out={out}")
     sys.path.insert(0, str(out))
     try:
         yield importlib.import_module("acme.stats.v1.stats_pb2")

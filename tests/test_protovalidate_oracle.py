@@ -13,8 +13,6 @@ and is switched off.
 
 import math
 import random
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -24,34 +22,18 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from flower_app.codegen.restate import FIELD_RULES, restated
+from flower_app.codegen.restate import restated
 from flower_app.protocol import rules
 from flower_app.protocol.run_schema import file_descriptor_set
+from flower_app.protocol.schema import NUMBER_KINDS
 from flower_meta.v1 import metadata_pb2, options_pb2
-from tests.helpers import MANIFEST, ROOT, VECTORS
+from tests.helpers import MANIFEST, VECTORS, compile_fixture
 
 CASES = 10_000
 """Generated messages a type."""
 NO_EPOCH_POLICY = rules.Limits(max_payload_bytes=1 << 30, max_epochs=1 << 30)
 Verdict = tuple[str, str] | None
 """(field path, rule id) of a refusal, or None for a message that passes."""
-_KINDS = {
-    getattr(FieldDescriptor, f"TYPE_{name.upper()}"): name
-    for name in (
-        "double",
-        "float",
-        "int32",
-        "int64",
-        "uint32",
-        "uint64",
-        "sint32",
-        "sint64",
-        "fixed32",
-        "fixed64",
-        "sfixed32",
-        "sfixed64",
-    )
-}
 _BOUNDS: tuple[Literal["gt", "gte", "lt", "lte"], ...] = ("gt", "gte", "lt", "lte")
 
 
@@ -61,19 +43,7 @@ def schema(
 ) -> descriptor_pb2.FileDescriptorSet:
     """proto/ and the fixtures' own `.proto`, as one set."""
     out = tmp_path_factory.mktemp("fixtures") / "fixtures.binpb"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{ROOT / 'tests' / 'fixtures'}",
-            f"-I{ROOT / 'proto'}",
-            "--include_imports",
-            f"-o{out}",
-            "acme/stats/v1/stats.proto",
-        ],
-        check=True,
-    )
+    compile_fixture("--include_imports", f"-o{out}")
     files = file_descriptor_set([metadata_pb2.DESCRIPTOR])
     have = {file.name for file in files.file}
     fixtures = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
@@ -178,7 +148,7 @@ _INTEGERS = {
 
 
 def _scalar(draw: random.Random, field: Any) -> object:
-    kind = _KINDS.get(field.type)
+    kind = NUMBER_KINDS.get(field.type)
     if kind in {"double", "float"}:
         return _double(draw, field)
     if kind is not None:
@@ -243,7 +213,7 @@ TYPES = [
 def test_every_type_with_rules_has_them_restated(
     schema: descriptor_pb2.FileDescriptorSet,
 ) -> None:
-    tag = bytes([FIELD_RULES << 3 & 0x7F | 0x80 | 2, FIELD_RULES >> 4])
+    tag = b"\xba\x48"  # field 1159 (buf.validate.field), length-delimited
     ruled = {
         f"{file.package}.{message.name}"
         for file in restated(schema).file

@@ -16,29 +16,10 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from flower_app.codegen import buf_validate
+from flower_app.protocol.schema import NUMBER_KINDS
 from flower_meta.v1 import options_pb2
 
-FIELD_RULES = 1159
-"""The number of the `buf.validate.field` extension of FieldOptions."""
 _TYPE = descriptor_pb2.FieldDescriptorProto
-_KINDS = {
-    getattr(_TYPE, f"TYPE_{name.upper()}"): name
-    for name in (
-        "double",
-        "float",
-        "int32",
-        "int64",
-        "uint32",
-        "uint64",
-        "sint32",
-        "sint64",
-        "fixed32",
-        "fixed64",
-        "sfixed32",
-        "sfixed64",
-    )
-}
-"""protovalidate's rules of each number type, by the type's name."""
 _BOUNDS = ("gt", "gte", "lt", "lte")
 
 
@@ -54,9 +35,11 @@ def restated(
     pool = descriptor_pool.DescriptorPool()
     for file in validate.file:
         pool.Add(file)
-    field_rules = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("buf.validate.FieldRules")
+    classes = message_factory.GetMessageClassesForFiles(
+        [file.name for file in validate.file], pool
     )
+    field_options = classes["google.protobuf.FieldOptions"]
+    extension = pool.FindExtensionByName("buf.validate.field")
     found = descriptor_pb2.FileDescriptorSet(file=validate.file)
     given = {file.name for file in validate.file}
     for original in files.file:
@@ -69,24 +52,22 @@ def restated(
             message = messages.pop()
             messages.extend(message.nested_type)
             for field in message.field:
-                rules = _restate(field, field_rules())
-                if rules is not None:
-                    field.options.MergeFromString(_extension(rules))
+                options = field_options()
+                if _restate(field, options.Extensions[extension]):  # type: ignore[index]
+                    field.options.MergeFromString(options.SerializeToString())
                     if buf_validate.FILE not in file.dependency:
                         file.dependency.append(buf_validate.FILE)
     return found
 
 
-def _restate(
-    field: descriptor_pb2.FieldDescriptorProto, rules: Message
-) -> Message | None:
-    """Fill `rules` with the field's own rules; None when it has none."""
+def _restate(field: descriptor_pb2.FieldDescriptorProto, rules: Message) -> bool:
+    """Fill `rules` with the field's own rules; False when it has none."""
     spec = field.options.Extensions[options_pb2.field]
     if spec.required:
         rules.required = True  # type: ignore[attr-defined]
     bounds = [name for name in _BOUNDS if spec.HasField(name)]  # type: ignore[arg-type]
     if spec.finite or bounds:
-        kind = _KINDS[field.type]
+        kind = NUMBER_KINDS[field.type]
         repeated = field.label == _TYPE.LABEL_REPEATED
         typed = getattr(rules.repeated.items if repeated else rules, kind)  # type: ignore[attr-defined]
         if spec.finite:
@@ -94,19 +75,4 @@ def _restate(
         for name in bounds:
             value = getattr(spec, name)
             setattr(typed, name, value if kind in {"double", "float"} else int(value))
-    return rules if rules.ByteSize() else None
-
-
-def _extension(rules: Message) -> bytes:
-    """`rules` as the `buf.validate.field` extension's bytes in a FieldOptions."""
-    data = rules.SerializeToString()
-    return _varint(FIELD_RULES << 3 | 2) + _varint(len(data)) + data
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return bool(rules.ByteSize())

@@ -393,7 +393,7 @@ def rule_id(field: FieldDescriptor, value: float) -> str:
     finiteness is asked, else its bounds, lower first ("gt_lte").
     """
     spec = schema.field_spec(field)
-    kind = _TYPE_NAMES[field.type]
+    kind = schema.NUMBER_KINDS[field.type]
     if spec.finite and not math.isfinite(value):
         return f"{kind}.finite"
     return f"{kind}.{'_'.join(_bounds(spec))}"
@@ -402,26 +402,6 @@ def rule_id(field: FieldDescriptor, value: float) -> str:
 def _bounds(spec: FieldSpec) -> list[str]:
     """List the bounds a field's option sets, lower first: e.g. ["gt", "lte"]."""
     return [name for name in ("gt", "gte", "lt", "lte") if spec.HasField(name)]
-
-
-_TYPE_NAMES = {
-    getattr(pb, f"TYPE_{name.upper()}"): name
-    for name in (
-        "double",
-        "float",
-        "int32",
-        "int64",
-        "uint32",
-        "uint64",
-        "sint32",
-        "sint64",
-        "fixed32",
-        "fixed64",
-        "sfixed32",
-        "sfixed64",
-    )
-}
-"""protovalidate's rule family of each number type: its name in the schema."""
 
 
 def _epoch_policy(

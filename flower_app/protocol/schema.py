@@ -39,22 +39,25 @@ MISSING_FIELD = "missing_field"
 """Reason code for an absent required field, unless the schema names another."""
 OUT_OF_RANGE = "out_of_range"
 """Reason code for a value that breaks a rule, unless the schema names another."""
-NUMBER_TYPES = frozenset(
-    {
-        pb.FieldDescriptor.TYPE_DOUBLE,
-        pb.FieldDescriptor.TYPE_FLOAT,
-        pb.FieldDescriptor.TYPE_INT32,
-        pb.FieldDescriptor.TYPE_INT64,
-        pb.FieldDescriptor.TYPE_UINT32,
-        pb.FieldDescriptor.TYPE_UINT64,
-        pb.FieldDescriptor.TYPE_SINT32,
-        pb.FieldDescriptor.TYPE_SINT64,
-        pb.FieldDescriptor.TYPE_FIXED32,
-        pb.FieldDescriptor.TYPE_FIXED64,
-        pb.FieldDescriptor.TYPE_SFIXED32,
-        pb.FieldDescriptor.TYPE_SFIXED64,
-    }
-)
+NUMBER_KINDS = {
+    getattr(pb.FieldDescriptor, f"TYPE_{kind.upper()}"): kind
+    for kind in (
+        "double",
+        "float",
+        "int32",
+        "int64",
+        "uint32",
+        "uint64",
+        "sint32",
+        "sint64",
+        "fixed32",
+        "fixed64",
+        "sfixed32",
+        "sfixed64",
+    )
+}
+"""The number types, each by its name: protovalidate's family of its rules."""
+NUMBER_TYPES = frozenset(NUMBER_KINDS)
 
 
 @cache
