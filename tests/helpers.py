@@ -57,6 +57,7 @@ def buf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+FIXTURES = ROOT / "tests" / "fixtures"
 FIXTURE = "acme/stats/v1/stats.proto"
 """A user's own message type, outside proto/ (tests/fixtures)."""
 
@@ -68,7 +69,7 @@ def compile_fixture(*outputs: str) -> None:
             sys.executable,
             "-m",
             "grpc_tools.protoc",
-            f"-I{ROOT / 'tests' / 'fixtures'}",
+            f"-I{FIXTURES}",
             f"-I{ROOT / 'proto'}",
             *outputs,
             FIXTURE,

@@ -151,6 +151,43 @@ message Stats {
 """
 
 
+def _buf_validate(field: str) -> str:
+    """A user's .proto whose one field carries `field`'s options."""
+    return (
+        'syntax = "proto3";\npackage acme.v1;\n'
+        'import "buf/validate/validate.proto";\n'
+        'import "flower_meta/v1/options.proto";\n'
+        f"message Stats {{\n  {field};\n}}\n"
+    )
+
+
+BUF_VALIDATE_REFUSED = [
+    (
+        "optional double wall_seconds = 1 "
+        "[(buf.validate.field).double = {gte: 5, lte: 1}]",
+        "acme.v1.Stats.wall_seconds: no value can meet >= 5 and <= 1",
+    ),
+    (
+        'optional double wall_seconds = 1 [(buf.validate.field).cel = {id: "x", '
+        'expression: "this > 0"}]',
+        "(buf.validate.field).cel is not supported by flower-meta's validator",
+    ),
+    (
+        "repeated double losses = 1 [(buf.validate.field).repeated.max_items = 3]",
+        "(buf.validate.field).repeated.max_items is not supported",
+    ),
+    (
+        "optional double wall_seconds = 1 [(buf.validate.field).double.gte = 0, "
+        "(flower_meta.v1.field).lte = 1]",
+        "rules in both (flower_meta.v1.field) and (buf.validate.field)",
+    ),
+    (
+        "double wall_seconds = 1 [(buf.validate.field).required = true]",
+        "required needs explicit presence",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("source", "outputs", "said"),
     [
@@ -161,8 +198,18 @@ message Stats {
             "stats.proto: acme.v1.Stats.wall_seconds: no value can meet >= 5 and <= 1",
         ),
         (CONTRADICTORY, ["--docs-out", "docs"], "no value can meet >= 5 and <= 1"),
+        *((_buf_validate(field), [], said) for field, said in BUF_VALIDATE_REFUSED),
     ],
-    ids=["syntax", "rule", "rule with docs"],
+    ids=[
+        "syntax",
+        "rule",
+        "rule with docs",
+        "buf.validate bounds",
+        "buf.validate cel",
+        "buf.validate max_items",
+        "rules in both",
+        "buf.validate required without presence",
+    ],
 )
 def test_generate_refuses_a_bad_proto_in_one_line_and_writes_nothing(
     tmp_path: Path, source: str, outputs: list[str], said: str

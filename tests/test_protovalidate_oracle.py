@@ -11,9 +11,12 @@ The epoch policy, which depends on the run config, is not a schema rule
 and is switched off.
 """
 
+import importlib
 import math
 import random
+import sys
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import protovalidate
@@ -22,13 +25,16 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from flower_app.codegen.generate import generate
 from flower_app.codegen.restate import restated
 from flower_app.protocol import rules
 from flower_app.protocol.run_schema import file_descriptor_set
 from flower_app.protocol.schema import NUMBER_KINDS
 from flower_meta.v1 import metadata_pb2, options_pb2
-from tests.helpers import MANIFEST, VECTORS, compile_fixture
+from tests.helpers import FIXTURES, MANIFEST, VECTORS, compile_fixture
 
+TALLY = "acme/tally/v1/tally.proto"
+"""A user's own type whose rules are `buf.validate` annotations."""
 CASES = 10_000
 """Generated messages a type."""
 NO_EPOCH_POLICY = rules.Limits(max_payload_bytes=1 << 30, max_epochs=1 << 30)
@@ -278,3 +284,30 @@ def test_generated_messages_get_protovalidates_verdict(
         verdicts["accepted" if mine_verdict is None else "refused"] += 1
     if name in {"flower_meta.v1.TrainProcessMetadata", "acme.stats.v1.ClientStats"}:
         assert min(verdicts.values()) > CASES // 50, verdicts  # both, hundreds of times
+
+
+@pytest.fixture(scope="module")
+def tally(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[Message]]:
+    """A user's own type with its rules written as buf.validate, generated the
+    way a user generates it (`flower-meta generate`)."""
+    out = tmp_path_factory.mktemp("tally")
+    generate([Path(TALLY)], [FIXTURES], out)
+    sys.path.insert(0, str(out))
+    try:
+        yield importlib.import_module("acme.tally.v1.tally_pb2").ClientTally
+    finally:
+        sys.path.remove(str(out))
+
+
+def test_a_users_buf_validate_rules_get_protovalidates_verdict(
+    tally: type[Message],
+) -> None:
+    """No restating: this project's validator reads the annotations."""
+    draw = random.Random(TALLY)
+    verdicts = {"accepted": 0, "refused": 0}
+    for case in range(CASES):
+        message = fill(tally(), draw)
+        mine = ours(message)
+        _agree(mine, theirs(message), f"case {case}: {message}")
+        verdicts["accepted" if mine is None else "refused"] += 1
+    assert min(verdicts.values()) > CASES // 50, verdicts

@@ -9,6 +9,7 @@ from google.protobuf.descriptor import Descriptor
 
 from flower_app.codegen import json_schema, reference
 from flower_app.protocol.rules import RuleError, compile_rules
+from flower_app.protocol.schema import BUF_VALIDATE
 
 Request = plugin_pb2.CodeGeneratorRequest
 Response = plugin_pb2.CodeGeneratorResponse
@@ -27,6 +28,8 @@ def generate(request: Request) -> Response:
     sources = {proto.name: proto for proto in request.proto_file}
     response = Response(supported_features=Response.FEATURE_PROTO3_OPTIONAL)
     for name in request.file_to_generate:
+        if name == BUF_VALIDATE:
+            continue  # protovalidate's own file, generated for its Python only
         file = pool.FindFileByName(name)
         try:
             for message in _messages(file.message_types_by_name.values()):

@@ -14,8 +14,14 @@ is written.
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+from flower_app.codegen.buf_validate import BufValidateError, validate_file
+from flower_app.protocol.schema import BUF_VALIDATE
 
 PACKAGE = Path(__file__).resolve().parent.parent
 """`flower_app`, in a checkout or installed."""
@@ -107,17 +113,53 @@ def generate(
         schema_root(),
         Path(grpc_tools.__file__).parent / "_proto",
     ]
-    command = [
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        *(f"-I{folder}" for folder in includes),
-        *outputs,
-        *map(str, protos),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        extra = []
+        if _imports_buf_validate(protos, proto_paths):  # and its Python is written
+            extra = [f"--descriptor_set_in={_buf_validate_set(Path(scratch))}"]
+        command = [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            *(f"-I{folder}" for folder in includes),
+            *extra,
+            *outputs,
+            *map(str, protos),
+            *([BUF_VALIDATE] if extra else []),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines()
-        lines = [line for line in said if not line.startswith(_CHATTER)]
+        lines = [
+            line
+            for line in said
+            if not line.startswith(_CHATTER) and ": warning: " not in line
+        ]
         lines = lines or ["no message"]
         raise ValueError(f"protoc refused {', '.join(map(str, protos))}: {lines[0]}")
+
+
+def _buf_validate_set(folder: Path) -> Path:
+    """Write validate.proto's descriptor into `folder` and return its path.
+
+    Only validate.proto itself: the Google files it imports come from
+    grpcio-tools' includes, as for every other file.
+    """
+    try:
+        found = validate_file()
+    except BufValidateError as err:
+        raise ValueError(f"{BUF_VALIDATE} is imported, but {err}") from err
+    path = folder / "buf_validate.binpb"
+    path.write_bytes(descriptor_pb2.FileDescriptorSet(file=[found]).SerializeToString())
+    return path
+
+
+def _imports_buf_validate(protos: Sequence[Path], roots: Sequence[Path]) -> bool:
+    """Say whether one of the files imports validate.proto (read as text)."""
+    line = f'import "{BUF_VALIDATE}";'
+    for proto in protos:
+        for root in (Path(), *roots):
+            path = root / proto
+            if path.is_file() and line in path.read_text(encoding="utf-8"):
+                return True
+    return False

@@ -246,6 +246,8 @@ one field's check. low > high: no value rule."""
 def _step(field: FieldDescriptor) -> _Step | None:
     """Plan one field's check, or None when it has no rule."""
     name, spec = field.name, schema.field_spec(field)
+    for problem in schema.unsupported_rules(field):
+        raise RuleError(field, problem)
     if spec.required and field.is_repeated:
         raise RuleError(field, "required on a repeated field is not supported")
     if spec.required and not field.has_presence:

@@ -7,9 +7,10 @@ log's own schema that this build has no generated code for.
 """
 
 from functools import cache
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from google.protobuf import descriptor as pb
+from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from flower_app.protocol.canonical_json import number_text
@@ -61,10 +62,117 @@ NUMBER_TYPES = frozenset(NUMBER_KINDS)
 
 
 @cache
+@cache
 def field_spec(descriptor: FieldDescriptor) -> FieldSpec:
-    """Return the field's `(flower_meta.v1.field)` option (empty without one)."""
+    """Return the field's `(flower_meta.v1.field)` option (empty without one).
+
+    The field's `(buf.validate.field)` rules, where its file imports
+    validate.proto, are read into the option's rule fields (`required`,
+    `finite` and the bounds of the field's number type, of its items for a
+    repeated field), so every reader has one place to look.
+    """
     spec: FieldSpec = descriptor.GetOptions().Extensions[field]
-    return spec
+    rules = buf_rules(descriptor)
+    if rules is None:
+        return spec
+    merged = FieldSpec()
+    merged.CopyFrom(spec)
+    if rules.required:  # type: ignore[attr-defined]
+        merged.required = True
+    typed = _typed(rules, descriptor)
+    if typed is not None:
+        if getattr(typed, "finite", False):
+            merged.finite = True
+        for name in _BOUNDS:
+            if typed.HasField(name):
+                setattr(merged, name, float(getattr(typed, name)))
+    return merged
+
+
+BUF_VALIDATE = "buf/validate/validate.proto"
+"""protovalidate's rules, which a field's file imports to use them."""
+_BOUNDS: tuple[Literal["gt", "gte", "lt", "lte"], ...] = ("gt", "gte", "lt", "lte")
+
+
+def buf_rules(descriptor: FieldDescriptor) -> Message | None:
+    """Return the field's `(buf.validate.field)` rules, or None without any."""
+    parent = descriptor.containing_type
+    file = parent.file if parent is not None else None
+    if file is None or BUF_VALIDATE not in (f.name for f in file.dependencies):
+        return None
+    options_type, extension = _buf_validate(file.pool)
+    options = options_type.FromString(descriptor.GetOptions().SerializeToString())
+    if not options.HasExtension(extension):
+        return None
+    rules: Message = options.Extensions[extension]
+    return rules
+
+
+@cache
+def _buf_validate(pool: descriptor_pool.DescriptorPool) -> tuple[type[Message], Any]:
+    """FieldOptions of `pool` that knows `buf.validate.field`, and that extension."""
+    classes = message_factory.GetMessageClassesForFiles(
+        [BUF_VALIDATE, "google/protobuf/descriptor.proto"], pool
+    )
+    extension = pool.FindExtensionByName("buf.validate.field")
+    return classes["google.protobuf.FieldOptions"], extension
+
+
+def _typed(rules: Message, descriptor: FieldDescriptor) -> Message | None:
+    """Return the rules of the field's number type (its items' if repeated)."""
+    kind = NUMBER_KINDS.get(descriptor.type)
+    if descriptor.is_repeated:
+        if not rules.HasField("repeated"):
+            return None
+        rules = rules.repeated.items  # type: ignore[attr-defined]
+    if kind is None or not rules.HasField(kind):
+        return None
+    typed: Message = getattr(rules, kind)
+    return typed
+
+
+def unsupported_rules(descriptor: FieldDescriptor) -> list[str]:
+    """Name the field's `buf.validate` rules this project cannot apply.
+
+    Supported: `required`, and `finite` and the four bounds of the field's
+    number type (under `repeated.items` for a repeated field). Rules also
+    written in `(flower_meta.v1.field)` are a conflict.
+    """
+    rules = buf_rules(descriptor)
+    if rules is None:
+        return []
+    own = descriptor.GetOptions().Extensions[field]
+    problems = []
+    if own.required or own.finite or any(own.HasField(name) for name in _BOUNDS):
+        problems.append(
+            "rules in both (flower_meta.v1.field) and (buf.validate.field): "
+            "keep them in buf.validate"
+        )
+    left = type(rules)()
+    left.CopyFrom(rules)
+    left.ClearField("required")
+    typed = _typed(left, descriptor)
+    if typed is not None:
+        for name in (*_BOUNDS, "finite"):
+            if name in typed.DESCRIPTOR.fields_by_name:
+                typed.ClearField(name)
+    problems += [
+        f"(buf.validate.field).{path} is not supported by flower-meta's validator"
+        for path in _set_paths(left)
+    ]
+    return problems
+
+
+def _set_paths(message: Message, prefix: str = "") -> list[str]:
+    """List the paths of the values set anywhere in `message`."""
+    paths = []
+    for described, value in message.ListFields():
+        path = f"{prefix}{described.name}"
+        if described.message_type is not None and not described.is_repeated:
+            paths += _set_paths(value, f"{path}.") or []
+        else:
+            paths.append(path)
+    return paths
 
 
 @cache
