@@ -85,6 +85,10 @@ def test_flwr_run_streams_metadata_and_reaches_90_percent(flower: Flower) -> Non
     records = list(read_log(run_dir / BINARY_LOG))
     outcomes = Counter(record.WhichOneof("outcome") for record in records)
     assert outcomes == {"accepted": 30, "evaluated": 15, "centralized": 4}
+    assert (  # each stage's count, named (the log records say the same)
+        "metadata over all rounds: train 30 accepted, 0 rejected, 0 failed; "
+        "evaluate 15 accepted, 0 rejected, 0 failed"
+    ) in log
     assert f"Metadata log: {run_dir}" in log
     assert_report_plots(run_dir)
 

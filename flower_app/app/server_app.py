@@ -14,8 +14,7 @@ from flower_app.app.settings import Settings
 from flower_app.protocol import codec
 from flower_app.run import MetadataRun, tracker_names
 from flower_app.server.aggregation import Policy
-from flower_app.server.round_report import RoundReport
-from flower_app.server.strategy import MetadataOptions
+from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from flower_meta.v1.metadata_pb2 import EvaluateInstructions
 
 # Ray, which runs the simulated SuperNodes in this process, otherwise warns at
@@ -87,7 +86,7 @@ def main(grid: Grid, context: Context) -> None:
             settings.num_server_rounds,
             final["accuracy"],
             final["loss"],
-            _totals(list(strategy.reports.values())),
+            _totals(strategy),
         )
 
 
@@ -124,9 +123,18 @@ def centralized_evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricR
     return MetricRecord({"loss": loss, "accuracy": accuracy})
 
 
-def _totals(reports: list[RoundReport]) -> str:  # type: ignore[type-arg]
-    """Count accepted, rejected and failed replies over all rounds."""
-    accepted = sum(len(r.accepted) for r in reports)
-    rejected = sum(len(r.rejected) for r in reports)
-    failed = sum(len(r.failed) for r in reports)
-    return f"{accepted} accepted, {rejected} rejected, {failed} failed"
+def _totals(strategy: MetadataStrategy[FedAdagrad]) -> str:
+    """Count each stage's accepted, rejected and failed replies over all rounds."""
+    phrases = []
+    for stage, by_round in (
+        ("train", strategy.reports),
+        ("evaluate", strategy.evaluations),
+    ):
+        reports = list(by_round.values())
+        accepted = sum(len(r.accepted) for r in reports)
+        rejected = sum(len(r.rejected) for r in reports)
+        failed = sum(len(r.failed) for r in reports)
+        phrases.append(
+            f"{stage} {accepted} accepted, {rejected} rejected, {failed} failed"
+        )
+    return "; ".join(phrases)
