@@ -1,7 +1,10 @@
 """`flower-meta generate`: a user's own `.proto` files into code, docs and schemas.
 
 Your `.proto` imports `flower_meta/v1/options.proto` for its units, rules
-and roles; the wheel ships that file, so no checkout is needed. This runs
+and roles; the wheel ships that file, so no checkout is needed. Its rules
+may instead be protovalidate's, `buf/validate/validate.proto` imported:
+that file's descriptor comes from the installed protovalidate wheel, and
+its Python is written beside yours. This runs
 protoc (grpcio-tools' bundled compiler, the `codegen` extra) with the
 project's schema on the import path and writes Python classes and mypy
 stubs, and, when asked, the reference docs and JSON Schema that
