@@ -205,12 +205,25 @@ def test_every_exported_strategy_has_a_case() -> None:
     assert {kind.__name__ for kind in exported} == covered
 
 
+def _every_node(strategy: Strategy, sampled: int) -> Strategy:
+    """Sample only once every node is connected, `sampled` of them a stage.
+
+    Flower counts the connected nodes before it waits for enough of them;
+    on a busy machine a simulated node can connect just after round 1's
+    count, and that round would sample one node fewer.
+    """
+    vars(strategy).update(min_available_nodes=NODES)
+    if sampled == NODES:
+        vars(strategy).update(min_train_nodes=NODES, min_evaluate_nodes=NODES)
+    return strategy
+
+
 def _server(case: Case, folder: Path, out: dict[str, Any]) -> ServerApp:
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        base = Tap(case.base())
+        base = Tap(_every_node(case.base(), case.sampled))
         metadata_log = MetadataLog(folder, types=MetadataOptions().types)
 
         def wrap(inner: Strategy) -> Strategy:
