@@ -16,11 +16,10 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from flower_app.codegen import buf_validate
-from flower_app.protocol.schema import NUMBER_KINDS
+from flower_app.protocol.schema import BOUNDS, NUMBER_KINDS
 from flower_meta.v1 import options_pb2
 
 _TYPE = descriptor_pb2.FieldDescriptorProto
-_BOUNDS = ("gt", "gte", "lt", "lte")
 
 
 def restated(
@@ -65,7 +64,7 @@ def _restate(field: descriptor_pb2.FieldDescriptorProto, rules: Message) -> bool
     spec = field.options.Extensions[options_pb2.field]
     if spec.required:
         rules.required = True  # type: ignore[attr-defined]
-    bounds = [name for name in _BOUNDS if spec.HasField(name)]  # type: ignore[arg-type]
+    bounds = [name for name in BOUNDS if spec.HasField(name)]
     if spec.finite or bounds:
         kind = NUMBER_KINDS[field.type]
         repeated = field.label == _TYPE.LABEL_REPEATED

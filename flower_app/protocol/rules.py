@@ -246,8 +246,8 @@ one field's check. low > high: no value rule."""
 def _step(field: FieldDescriptor) -> _Step | None:
     """Plan one field's check, or None when it has no rule."""
     name, spec = field.name, schema.field_spec(field)
-    for problem in schema.unsupported_rules(field):
-        raise RuleError(field, problem)
+    if problems := schema.unsupported_rules(field):
+        raise RuleError(field, problems[0])
     if spec.required and field.is_repeated:
         raise RuleError(field, "required on a repeated field is not supported")
     if spec.required and not field.has_presence:
@@ -403,7 +403,7 @@ def rule_id(field: FieldDescriptor, value: float) -> str:
 
 def _bounds(spec: FieldSpec) -> list[str]:
     """List the bounds a field's option sets, lower first: e.g. ["gt", "lte"]."""
-    return [name for name in ("gt", "gte", "lt", "lte") if spec.HasField(name)]
+    return [name for name in schema.BOUNDS if spec.HasField(name)]
 
 
 def _epoch_policy(

@@ -62,7 +62,6 @@ NUMBER_TYPES = frozenset(NUMBER_KINDS)
 
 
 @cache
-@cache
 def field_spec(descriptor: FieldDescriptor) -> FieldSpec:
     """Return the field's `(flower_meta.v1.field)` option (empty without one).
 
@@ -83,7 +82,7 @@ def field_spec(descriptor: FieldDescriptor) -> FieldSpec:
     if typed is not None:
         if getattr(typed, "finite", False):
             merged.finite = True
-        for name in _BOUNDS:
+        for name in BOUNDS:
             if typed.HasField(name):
                 setattr(merged, name, float(getattr(typed, name)))
     return merged
@@ -91,7 +90,8 @@ def field_spec(descriptor: FieldDescriptor) -> FieldSpec:
 
 BUF_VALIDATE = "buf/validate/validate.proto"
 """protovalidate's rules, which a field's file imports to use them."""
-_BOUNDS: tuple[Literal["gt", "gte", "lt", "lte"], ...] = ("gt", "gte", "lt", "lte")
+BOUNDS: tuple[Literal["gt", "gte", "lt", "lte"], ...] = ("gt", "gte", "lt", "lte")
+"""The bound names of a rule, lower first."""
 
 
 def buf_rules(descriptor: FieldDescriptor) -> Message | None:
@@ -143,7 +143,7 @@ def unsupported_rules(descriptor: FieldDescriptor) -> list[str]:
         return []
     own = descriptor.GetOptions().Extensions[field]
     problems = []
-    if own.required or own.finite or any(own.HasField(name) for name in _BOUNDS):
+    if own.required or own.finite or any(own.HasField(name) for name in BOUNDS):
         problems.append(
             "rules in both (flower_meta.v1.field) and (buf.validate.field): "
             "keep them in buf.validate"
@@ -153,7 +153,7 @@ def unsupported_rules(descriptor: FieldDescriptor) -> list[str]:
     left.ClearField("required")
     typed = _typed(left, descriptor)
     if typed is not None:
-        for name in (*_BOUNDS, "finite"):
+        for name in (*BOUNDS, "finite"):
             if name in typed.DESCRIPTOR.fields_by_name:
                 typed.ClearField(name)
     problems += [
@@ -169,7 +169,7 @@ def _set_paths(message: Message, prefix: str = "") -> list[str]:
     for described, value in message.ListFields():
         path = f"{prefix}{described.name}"
         if described.message_type is not None and not described.is_repeated:
-            paths += _set_paths(value, f"{path}.") or []
+            paths += _set_paths(value, f"{path}.")
         else:
             paths.append(path)
     return paths
