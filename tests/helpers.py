@@ -50,11 +50,14 @@ RUNS_FOLDER = "flower-meta-runs"
 
 
 def buf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the venv's buf with the venv's python (grpc_tools.protoc) first on PATH."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(
-        [str(VENV_BIN / "buf"), *args], cwd=cwd, env=env, capture_output=True, text=True
-    )
+    """Run buf on the image of `cwd`'s proto/, as the README does it.
+
+    That is `python -m flower_app.codegen.image`: protoc builds proto/ with
+    validate.proto's descriptor from the protovalidate wheel, buf reads the
+    image, with the venv's python (grpc_tools.protoc) first on PATH.
+    """
+    command = [str(VENV_BIN / "python"), "-m", "flower_app.codegen.image", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
 
 
 FIXTURES = ROOT / "tests" / "fixtures"

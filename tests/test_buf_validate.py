@@ -16,6 +16,7 @@ from google.protobuf import descriptor_pool
 
 from flower_app.codegen import buf_validate
 from flower_app.testing import VENV_BIN
+from tests.helpers import ROOT
 
 STATS = """\
 syntax = "proto3";
@@ -74,9 +75,13 @@ def test_protoc_compiles_against_it_and_protovalidate_enforces_the_rules(
     sys.path.insert(0, str(tmp_path / "out"))
     try:
         import stats_pb2  # type: ignore[import-not-found]
-        from buf.validate import validate_pb2  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(tmp_path / "out"))
+    protocs = tmp_path / "out" / "buf" / "validate" / "validate_pb2.py"
+    shipped = ROOT / "generated" / "python" / "buf" / "validate" / "validate_pb2.py"
+    assert protocs.read_bytes() == shipped.read_bytes()  # the one the wheel ships
+    from buf.validate import validate_pb2
+
     seconds = stats_pb2.Stats.DESCRIPTOR.fields_by_name["seconds"]
     rules = seconds.GetOptions().Extensions[validate_pb2.field]
     assert (rules.required, rules.double.gte, rules.double.finite) == (True, 0, True)

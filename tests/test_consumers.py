@@ -5,6 +5,7 @@ canonical JSON, byte-identical to Python's, or "rejected <reason>: ...".
 """
 
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,8 @@ def cpp_reader(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     require("protoc", "Debian's protobuf-compiler and libprotobuf-dev")
     build = str(tmp_path_factory.mktemp("cpp-build"))
     source = str(ROOT / "examples" / "cpp")
-    for step in (["-S", source, "-B", build], ["--build", build, "-j2"]):
+    python = f"-DFLOWER_META_PYTHON={sys.executable}"  # writes validate.proto's set
+    for step in (["-S", source, "-B", build, python], ["--build", build, "-j2"]):
         done = subprocess.run([cmake, *step], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
     return [f"{build}/consumer"]

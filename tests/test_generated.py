@@ -1,4 +1,4 @@
-"""generated/ is what `buf generate` makes from proto/; proto/ lints clean."""
+"""generated/ is what buf generates from proto/ (as an image); proto/ lints clean."""
 
 import filecmp
 import shutil
@@ -17,7 +17,8 @@ def _files(root: Path) -> set[str]:
 
 
 TS_TEMPLATE = "examples/typescript/buf.gen.yaml"
-REGENERATE = f"buf generate && buf generate --template {TS_TEMPLATE}"
+IMAGE = "python -m flower_app.codegen.image"
+REGENERATE = f"{IMAGE} generate && {IMAGE} generate --template {TS_TEMPLATE}"
 
 
 def _regenerate_in(tmp_path: Path, node_modules: Path) -> Path:

@@ -1,6 +1,6 @@
 """The metadata log keeps every record it can: full disks, crashes, second writers.
 
-Real failures, not mocks: a 64 KiB tmpfs (or, where this process may not
+Real failures, not mocks: a 96 KiB tmpfs (or, where this process may not
 mount one, a file-size limit) that fills up under a running strategy; real
 processes killed with SIGKILL while they open and write a log; a second
 process on the same folder. The oracles are protobuf's own length-prefixed
@@ -39,12 +39,12 @@ from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 from tests.helpers import ROOT, sample_metadata, train_content
 
-DISK = 64 * 1024
+DISK = 96 * 1024
 
 
 @contextlib.contextmanager
 def small_disk(folder: Path) -> Iterator[Path]:
-    """A folder on a 64 KiB file system; or, unmountable, one whose files stop at it."""
+    """A folder on a 96 KiB file system; or, unmountable, one whose files stop at it."""
     folder.mkdir()
     mounted = (
         subprocess.run(

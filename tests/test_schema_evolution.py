@@ -4,7 +4,7 @@ proto/README.md walks one edit: add `num_examples` to TrainProcessMetadata
 (its text is taken from there), regenerate, and nothing else by hand. Two
 steps, as a user would take them:
 
-1. the field without `required: true` (additive, at the next free field
+1. the field without `(buf.validate.field).required` (additive, at the next free field
    number): lint, the breaking-change gate and the whole fast suite pass;
 2. the README's edit as written, plus the one ClientApp line that fills the
    field: Python, TypeScript and C++ refuse 0 and absence naming the field
@@ -91,7 +91,7 @@ def copy(tmp_path_factory: pytest.TempPathFactory, node_modules: Path) -> Path:
 def _edit_schema(copy: Path, field: str) -> None:
     """Add `field` after training_losses in the committed schema, in the copy."""
     edited, count = re.subn(
-        r"(  repeated double training_losses = 3 \[.*?\}\];\n)",
+        r"(  repeated double training_losses = 3 \[.*?\n  \];\n)",
         lambda m: m.group(1) + "\n" + field,
         (ROOT / SCHEMA).read_text(),
         count=1,
@@ -119,8 +119,9 @@ FIELD = _readme_block("proto", "  ").replace(" = 4 ", f" = {FREE} ")
 def test_1_the_additive_edit_passes_lint_the_gate_and_the_fast_suite(
     copy: Path,
 ) -> None:
-    assert "required: true\n" in FIELD
-    _edit_schema(copy, FIELD.replace("    required: true\n", ""))
+    required = "    (buf.validate.field).required = true,\n"
+    assert required in FIELD
+    _edit_schema(copy, FIELD.replace(required, ""))
     _regenerate(copy)
     result = _run(
         copy,
@@ -162,7 +163,8 @@ def _readers(copy: Path, tmp_path: Path) -> dict[str, list[str]]:
     typescript = copy / "examples" / "typescript"
     _run(copy, str(TYPESCRIPT / "node_modules" / ".bin" / "tsc"), "-p", str(typescript))
     build = tmp_path / "cpp"
-    _run(copy, "cmake", "-S", "examples/cpp", "-B", str(build))
+    python = f"-DFLOWER_META_PYTHON={sys.executable}"
+    _run(copy, "cmake", "-S", "examples/cpp", "-B", str(build), python)
     _run(copy, "cmake", "--build", str(build), "-j2")
     return {
         "typescript": [

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "buf/validate/validate.pb.h"
 #include "flower_meta/v1/options.pb.h"
 
 namespace flower_meta_reader {
@@ -17,6 +18,7 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 using flower_meta::v1::FieldSpec;
 using flower_meta::v1::MessageSpec;
+using buf::validate::FieldRules;
 
 bool IsNumber(const FieldDescriptor& field) {
   switch (field.cpp_type()) {
@@ -54,6 +56,51 @@ double NumberAt(const Message& message, const FieldDescriptor& field, int index)
   }
 }
 
+// One number type's bounds (and finite, for float and double) into `spec`.
+template <typename Typed>
+void MergeBounds(const Typed& typed, FieldSpec* spec) {
+  if (typed.has_gt()) spec->set_gt(static_cast<double>(typed.gt()));
+  if (typed.has_gte()) spec->set_gte(static_cast<double>(typed.gte()));
+  if (typed.has_lt()) spec->set_lt(static_cast<double>(typed.lt()));
+  if (typed.has_lte()) spec->set_lte(static_cast<double>(typed.lte()));
+}
+
+template <typename Typed>
+void MergeFloating(const Typed& typed, FieldSpec* spec) {
+  if (typed.finite()) spec->set_finite(true);
+  MergeBounds(typed, spec);
+}
+
+// The rules of the field's number type in `rules` (its items' if repeated).
+void MergeTyped(const FieldRules& rules, FieldDescriptor::Type type, FieldSpec* spec) {
+  switch (type) {
+    case FieldDescriptor::TYPE_DOUBLE: return MergeFloating(rules.double_(), spec);
+    case FieldDescriptor::TYPE_FLOAT: return MergeFloating(rules.float_(), spec);
+    case FieldDescriptor::TYPE_INT32: return MergeBounds(rules.int32(), spec);
+    case FieldDescriptor::TYPE_INT64: return MergeBounds(rules.int64(), spec);
+    case FieldDescriptor::TYPE_UINT32: return MergeBounds(rules.uint32(), spec);
+    case FieldDescriptor::TYPE_UINT64: return MergeBounds(rules.uint64(), spec);
+    case FieldDescriptor::TYPE_SINT32: return MergeBounds(rules.sint32(), spec);
+    case FieldDescriptor::TYPE_SINT64: return MergeBounds(rules.sint64(), spec);
+    case FieldDescriptor::TYPE_FIXED32: return MergeBounds(rules.fixed32(), spec);
+    case FieldDescriptor::TYPE_FIXED64: return MergeBounds(rules.fixed64(), spec);
+    case FieldDescriptor::TYPE_SFIXED32: return MergeBounds(rules.sfixed32(), spec);
+    case FieldDescriptor::TYPE_SFIXED64: return MergeBounds(rules.sfixed64(), spec);
+    default: return;
+  }
+}
+
+// The field's (flower_meta.v1.field) option with its (buf.validate.field)
+// rules read into it: required, finite and the bounds, as the Python reader
+// reads them (flower_app/protocol/schema.py field_spec).
+FieldSpec SpecOf(const FieldDescriptor& field) {
+  FieldSpec spec = field.options().GetExtension(flower_meta::v1::field);
+  const FieldRules& rules = field.options().GetExtension(buf::validate::field);
+  if (rules.required()) spec.set_required(true);
+  MergeTyped(field.is_repeated() ? rules.repeated().items() : rules, field.type(), &spec);
+  return spec;
+}
+
 std::string DescribeRule(const FieldSpec& spec) {
   std::vector<std::string> parts;
   if (spec.finite()) parts.push_back("finite");
@@ -87,7 +134,7 @@ void Check(const Message& message, const std::string& path) {
   const MessageSpec& defaults = type.options().GetExtension(flower_meta::v1::message);
   for (int i = 0; i < type.field_count(); ++i) {
     const FieldDescriptor& field = *type.field(i);
-    const FieldSpec& spec = field.options().GetExtension(flower_meta::v1::field);
+    const FieldSpec spec = SpecOf(field);
     const std::string at = path + field.name();
     if (spec.required() && !field.is_repeated() && !r.HasField(message, &field)) {
       throw Rejected{Reason(spec.missing_reason(), defaults.missing_reason(), "missing_field"),

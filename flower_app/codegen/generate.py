@@ -1,10 +1,10 @@
 """`flower-meta generate`: a user's own `.proto` files into code, docs and schemas.
 
-Your `.proto` imports `flower_meta/v1/options.proto` for its units, rules
-and roles; the wheel ships that file, so no checkout is needed. Its rules
-may instead be protovalidate's, `buf/validate/validate.proto` imported:
-that file's descriptor comes from the installed protovalidate wheel, and
-its Python is written beside yours. This runs
+Your `.proto` imports `buf/validate/validate.proto` for its rules and
+`flower_meta/v1/options.proto` for its units, roles and reason codes; the
+wheel ships the project's files, so no checkout is needed, and
+validate.proto's descriptor comes from the installed protovalidate wheel
+(its Python is written beside yours when your files import it). This runs
 protoc (grpcio-tools' bundled compiler, the `codegen` extra) with the
 project's schema on the import path and writes Python classes and mypy
 stubs, and, when asked, the reference docs and JSON Schema that
@@ -117,18 +117,18 @@ def generate(
         Path(grpc_tools.__file__).parent / "_proto",
     ]
     with tempfile.TemporaryDirectory() as scratch:
-        extra = []
-        if _imports_buf_validate(protos, proto_paths):  # and its Python is written
-            extra = [f"--descriptor_set_in={_buf_validate_set(Path(scratch))}"]
+        # the project's own schema imports it too
+        given = f"--descriptor_set_in={_buf_validate_set(Path(scratch))}"
+        own = [BUF_VALIDATE] if _imports_buf_validate(protos, proto_paths) else []
         command = [
             sys.executable,
             "-m",
             "grpc_tools.protoc",
             *(f"-I{folder}" for folder in includes),
-            *extra,
+            given,
             *outputs,
             *map(str, protos),
-            *([BUF_VALIDATE] if extra else []),
+            *own,
         ]
         done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -151,7 +151,7 @@ def _buf_validate_set(folder: Path) -> Path:
     try:
         found = validate_file()
     except BufValidateError as err:
-        raise ValueError(f"{BUF_VALIDATE} is imported, but {err}") from err
+        raise ValueError(f"{BUF_VALIDATE} is needed, but {err}") from err
     path = folder / "buf_validate.binpb"
     path.write_bytes(descriptor_pb2.FileDescriptorSet(file=[found]).SerializeToString())
     return path

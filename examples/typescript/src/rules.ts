@@ -1,12 +1,17 @@
 // The schema's rules, read from the descriptor and applied to any message.
 //
-// Every field's (flower_meta.v1.field) option says what it must hold
-// (presence, finiteness, bounds) and which reason code a refusal carries;
-// nothing here names a field. Messages, paths and numbers print as in the
+// Every field's (buf.validate.field) rules say what it must hold (presence,
+// finiteness, bounds), its (flower_meta.v1.field) option which reason code a
+// refusal carries (v1.0 schemas also wrote rules there); nothing here names
+// a field. Messages, paths and numbers print as in the
 // Python and C++ readers: "<field>[2]: must be finite and >= 0, got -1".
 import { getOption, ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import {
+  field as fieldRules,
+  type FieldRules,
+} from "../../../generated/ts/buf/validate/validate_pb.js";
 import {
   field as fieldSpec,
   message as messageSpec,
@@ -45,6 +50,42 @@ export function describeRule(spec: FieldSpec): string {
   return parts.join(" and ");
 }
 
+/** What the rules of every number type hold (float and double: finite too). */
+type NumberRules = {
+  finite?: boolean;
+  greaterThan: { case: "gt" | "gte"; value: number | bigint } | { case: undefined };
+  lessThan: { case: "lt" | "lte"; value: number | bigint } | { case: undefined };
+};
+
+/** The rules of the field's number type in `rules` (its items' if repeated). */
+function numberRules(field: DescField, rules: FieldRules): NumberRules | undefined {
+  if (field.scalar === undefined || !NUMBERS.has(field.scalar)) return undefined;
+  let typed: FieldRules["type"] | undefined = rules.type;
+  if (field.fieldKind === "list") {
+    typed = typed.case === "repeated" ? typed.value.items?.type : undefined;
+  }
+  const kind = ScalarType[field.scalar].toLowerCase(); // "double", "uint32", ...
+  return typed?.case === kind ? (typed.value as NumberRules) : undefined;
+}
+
+/**
+ * The field's (flower_meta.v1.field) option with its (buf.validate.field)
+ * rules read into it (required, finite and the bounds), as the Python
+ * reader reads them (flower_app/protocol/schema.py field_spec).
+ */
+function specOf(field: DescField): FieldSpec {
+  const spec = { ...getOption(field, fieldSpec) };
+  const rules = getOption(field, fieldRules);
+  if (rules.required) spec.required = true;
+  const typed = numberRules(field, rules);
+  if (typed === undefined) return spec;
+  if (typed.finite) spec.finite = true;
+  const { greaterThan, lessThan } = typed;
+  if (greaterThan.case !== undefined) spec[greaterThan.case] = Number(greaterThan.value);
+  if (lessThan.case !== undefined) spec[lessThan.case] = Number(lessThan.value);
+  return spec;
+}
+
 function obeys(spec: FieldSpec, value: number): boolean {
   return (
     (!spec.finite || Number.isFinite(value)) &&
@@ -60,7 +101,7 @@ function hasValueRule(spec: FieldSpec): boolean {
 }
 
 function reasons(field: DescField, parent: DescMessage): { missing: string; invalid: string } {
-  const spec = getOption(field, fieldSpec);
+  const spec = specOf(field);
   const defaults = getOption(parent, messageSpec);
   return {
     missing: spec.missingReason || defaults.missingReason || "missing_field",
@@ -73,7 +114,7 @@ function isNumberField(field: DescField): boolean {
 }
 
 function checkNumber(field: DescField, parent: DescMessage, value: unknown, path: string): void {
-  const spec = getOption(field, fieldSpec);
+  const spec = specOf(field);
   const number = Number(value);
   if (!obeys(spec, number)) {
     throw new Rejected(
@@ -86,7 +127,7 @@ function checkNumber(field: DescField, parent: DescMessage, value: unknown, path
 function checkMessage(message: ReflectMessage, path: string): void {
   const parent = message.desc;
   for (const field of parent.fields) {
-    const spec = getOption(field, fieldSpec);
+    const spec = specOf(field);
     const at = `${path}${field.name}`;
     if (spec.required && !message.isSet(field)) {
       throw new Rejected(reasons(field, parent).missing, `${at}: missing; it is required`);

@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from flower_meta.v1 import options_pb2 as flower__meta_dot_v1_dot_options__pb2
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\x1a\x1c\x66lower_meta/v1/options.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n\x14TrainProcessMetadata\x12s\n\rtraining_time\x18\x01 \x01(\x01\x42I\x8a\xb5\x18\x45\x08\x01\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00:\x15missing_training_timeB\x1atraining_time_out_of_rangeJ\x01sX\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12)\n\tconverged\x18\x02 \x01(\x08\x42\x06\x8a\xb5\x18\x02X\x02H\x01R\tconverged\x88\x01\x01\x12`\n\x0ftraining_losses\x18\x03 \x03(\x01\x42\x37\x8a\xb5\x18\x33\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00\x42\x11loss_out_of_rangeJ\x0cnats/exampleR\x05\x65pochR\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_converged\"\xe9\x02\n\x17\x45valuateProcessMetadata\x12\x44\n\x0f\x65valuation_time\x18\x01 \x01(\x01\x42\x16\x8a\xb5\x18\x12\x08\x01\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00J\x01sX\x01H\x00R\x0e\x65valuationTime\x88\x01\x01\x12)\n\x0cnum_examples\x18\x02 \x01(\rB\x06\x8a\xb5\x18\x02X\x03R\x0bnumExamples\x12\x38\n\x04loss\x18\x03 \x01(\x01\x42\x1f\x8a\xb5\x18\x1b\x08\x01\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00J\x0cnats/exampleH\x01R\x04loss\x88\x01\x01\x12@\n\x08\x61\x63\x63uracy\x18\x04 \x01(\x01\x42\x1f\x8a\xb5\x18\x1b\x08\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00)\x00\x00\x00\x00\x00\x00\xf0?J\x05shareH\x02R\x08\x61\x63\x63uracy\x88\x01\x01:7\x8a\xb5\x18\x33\n\x18missing_evaluation_field\x12\x17\x65valuation_out_of_rangeB\x12\n\x10_evaluation_timeB\x07\n\x05_lossB\x0b\n\t_accuracy\"\xd7\x02\n\x11TrainInstructions\x12\x30\n\x0clocal_epochs\x18\x01 \x01(\rB\r\x8a\xb5\x18\t\x19\x00\x00\x00\x00\x00\x00\xf0?R\x0blocalEpochs\x12\x34\n\rlearning_rate\x18\x02 \x01(\x01\x42\x0f\x8a\xb5\x18\x0b\x10\x01!\x00\x00\x00\x00\x00\x00\x00\x00R\x0clearningRate\x12\x36\n\nbatch_size\x18\x03 \x01(\rB\x17\x8a\xb5\x18\x13\x19\x00\x00\x00\x00\x00\x00\xf0?J\x08\x65xamplesR\tbatchSize\x12\x44\n\x15\x63onvergence_tolerance\x18\x04 \x01(\x01\x42\x0f\x8a\xb5\x18\x0b\x10\x01\x19\x00\x00\x00\x00\x00\x00\x00\x00R\x14\x63onvergenceTolerance\x12*\n\x11metadata_type_url\x18\x05 \x01(\tR\x0fmetadataTypeUrl:0\x8a\xb5\x18,\n\x14invalid_instructions\x12\x14invalid_instructions\"B\n\x14\x45valuateInstructions\x12*\n\x11metadata_type_url\x18\x01 \x01(\tR\x0fmetadataTypeUrl\"\x84\x05\n\x11MetadataLogRecord\x12\x15\n\x06run_id\x18\x01 \x01(\x04R\x05runId\x12!\n\x0cserver_round\x18\x02 \x01(\rR\x0bserverRound\x12\x17\n\x07node_id\x18\x03 \x01(\x04R\x06nodeId\x12;\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nreceivedAt\x12\x42\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x0b\x32$.flower_meta.v1.TrainProcessMetadataH\x00R\x08\x61\x63\x63\x65pted\x12\x37\n\x08rejected\x18\x06 \x01(\x0b\x32\x19.flower_meta.v1.RejectionH\x00R\x08rejected\x12G\n\tevaluated\x18\x07 \x01(\x0b\x32\'.flower_meta.v1.EvaluateProcessMetadataH\x00R\tevaluated\x12=\n\x0e\x61\x63\x63\x65pted_other\x18\x08 \x01(\x0b\x32\x14.google.protobuf.AnyH\x00R\racceptedOther\x12\x31\n\x06\x66\x61iled\x18\t \x01(\x0b\x32\x17.flower_meta.v1.FailureH\x00R\x06\x66\x61iled\x12I\n\x0b\x63\x65ntralized\x18\n \x01(\x0b\x32%.flower_meta.v1.CentralizedEvaluationH\x00R\x0b\x63\x65ntralized\x12\x1d\n\nrecord_key\x18\x0b \x01(\tR\trecordKey\x12\x32\n\x06\x65gress\x18\x0c \x01(\x0b\x32\x1a.flower_meta.v1.EgressNoteR\x06\x65gressB\t\n\x07outcome\"t\n\nEgressNote\x12\x1a\n\x08withheld\x18\x01 \x03(\tR\x08withheld\x12\x1b\n\tlast_only\x18\x02 \x03(\tR\x08lastOnly\x12-\n\x12significant_digits\x18\x03 \x01(\rR\x11significantDigits\"\x91\x02\n\tRejection\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12\x18\n\x07payload\x18\x03 \x01(\x0cR\x07payload\x12\x19\n\x08type_url\x18\x04 \x01(\tR\x07typeUrl\x12\x1d\n\nrecord_key\x18\x05 \x01(\tR\trecordKey\x12!\n\x0cpayload_size\x18\x06 \x01(\x04R\x0bpayloadSize\x12%\n\x0epayload_sha256\x18\x07 \x01(\x0cR\rpayloadSha256\x12\x1d\n\nfield_path\x18\x08 \x01(\tR\tfieldPath\x12\x17\n\x07rule_id\x18\t \x01(\tR\x06ruleId\"!\n\x07\x46\x61ilure\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\"\xa1\x01\n\x15\x43\x65ntralizedEvaluation\x12L\n\x07metrics\x18\x01 \x03(\x0b\x32\x32.flower_meta.v1.CentralizedEvaluation.MetricsEntryR\x07metrics\x1a:\n\x0cMetricsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lower_meta/v1/metadata.proto\x12\x0e\x66lower_meta.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x66lower_meta/v1/options.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x02\n\x14TrainProcessMetadata\x12y\n\rtraining_time\x18\x01 \x01(\x01\x42O\xbaH\x10\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01\xc8\x01\x01\x8a\xb5\x18\x38:\x15missing_training_timeB\x1atraining_time_out_of_rangeJ\x01sX\x01H\x00R\x0ctrainingTime\x88\x01\x01\x12)\n\tconverged\x18\x02 \x01(\x08\x42\x06\x8a\xb5\x18\x02X\x02H\x01R\tconverged\x88\x01\x01\x12j\n\x0ftraining_losses\x18\x03 \x03(\x01\x42\x41\xbaH\x12\x92\x01\x0f\"\r\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01\x8a\xb5\x18(B\x11loss_out_of_rangeJ\x0cnats/exampleR\x05\x65pochR\x0etrainingLossesB\x10\n\x0e_training_timeB\x0c\n\n_converged\"\xfb\x02\n\x17\x45valuateProcessMetadata\x12J\n\x0f\x65valuation_time\x18\x01 \x01(\x01\x42\x1c\xbaH\x10\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01\xc8\x01\x01\x8a\xb5\x18\x05J\x01sX\x01H\x00R\x0e\x65valuationTime\x88\x01\x01\x12)\n\x0cnum_examples\x18\x02 \x01(\rB\x06\x8a\xb5\x18\x02X\x03R\x0bnumExamples\x12>\n\x04loss\x18\x03 \x01(\x01\x42%\xbaH\x10\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01\xc8\x01\x01\x8a\xb5\x18\x0eJ\x0cnats/exampleH\x01R\x04loss\x88\x01\x01\x12\x46\n\x08\x61\x63\x63uracy\x18\x04 \x01(\x01\x42%\xbaH\x17\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00\xc8\x01\x01\x8a\xb5\x18\x07J\x05shareH\x02R\x08\x61\x63\x63uracy\x88\x01\x01:7\x8a\xb5\x18\x33\n\x18missing_evaluation_field\x12\x17\x65valuation_out_of_rangeB\x12\n\x10_evaluation_timeB\x07\n\x05_lossB\x0b\n\t_accuracy\"\xd1\x02\n\x11TrainInstructions\x12*\n\x0clocal_epochs\x18\x01 \x01(\rB\x07\xbaH\x04*\x02(\x01R\x0blocalEpochs\x12\x35\n\rlearning_rate\x18\x02 \x01(\x01\x42\x10\xbaH\r\x12\x0b!\x00\x00\x00\x00\x00\x00\x00\x00@\x01R\x0clearningRate\x12\x34\n\nbatch_size\x18\x03 \x01(\rB\x15\xbaH\x04*\x02(\x01\x8a\xb5\x18\nJ\x08\x65xamplesR\tbatchSize\x12\x45\n\x15\x63onvergence_tolerance\x18\x04 \x01(\x01\x42\x10\xbaH\r\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01R\x14\x63onvergenceTolerance\x12*\n\x11metadata_type_url\x18\x05 \x01(\tR\x0fmetadataTypeUrl:0\x8a\xb5\x18,\n\x14invalid_instructions\x12\x14invalid_instructions\"B\n\x14\x45valuateInstructions\x12*\n\x11metadata_type_url\x18\x01 \x01(\tR\x0fmetadataTypeUrl\"\x84\x05\n\x11MetadataLogRecord\x12\x15\n\x06run_id\x18\x01 \x01(\x04R\x05runId\x12!\n\x0cserver_round\x18\x02 \x01(\rR\x0bserverRound\x12\x17\n\x07node_id\x18\x03 \x01(\x04R\x06nodeId\x12;\n\x0breceived_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nreceivedAt\x12\x42\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x0b\x32$.flower_meta.v1.TrainProcessMetadataH\x00R\x08\x61\x63\x63\x65pted\x12\x37\n\x08rejected\x18\x06 \x01(\x0b\x32\x19.flower_meta.v1.RejectionH\x00R\x08rejected\x12G\n\tevaluated\x18\x07 \x01(\x0b\x32\'.flower_meta.v1.EvaluateProcessMetadataH\x00R\tevaluated\x12=\n\x0e\x61\x63\x63\x65pted_other\x18\x08 \x01(\x0b\x32\x14.google.protobuf.AnyH\x00R\racceptedOther\x12\x31\n\x06\x66\x61iled\x18\t \x01(\x0b\x32\x17.flower_meta.v1.FailureH\x00R\x06\x66\x61iled\x12I\n\x0b\x63\x65ntralized\x18\n \x01(\x0b\x32%.flower_meta.v1.CentralizedEvaluationH\x00R\x0b\x63\x65ntralized\x12\x1d\n\nrecord_key\x18\x0b \x01(\tR\trecordKey\x12\x32\n\x06\x65gress\x18\x0c \x01(\x0b\x32\x1a.flower_meta.v1.EgressNoteR\x06\x65gressB\t\n\x07outcome\"t\n\nEgressNote\x12\x1a\n\x08withheld\x18\x01 \x03(\tR\x08withheld\x12\x1b\n\tlast_only\x18\x02 \x03(\tR\x08lastOnly\x12-\n\x12significant_digits\x18\x03 \x01(\rR\x11significantDigits\"\x91\x02\n\tRejection\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12\x18\n\x07payload\x18\x03 \x01(\x0cR\x07payload\x12\x19\n\x08type_url\x18\x04 \x01(\tR\x07typeUrl\x12\x1d\n\nrecord_key\x18\x05 \x01(\tR\trecordKey\x12!\n\x0cpayload_size\x18\x06 \x01(\x04R\x0bpayloadSize\x12%\n\x0epayload_sha256\x18\x07 \x01(\x0cR\rpayloadSha256\x12\x1d\n\nfield_path\x18\x08 \x01(\tR\tfieldPath\x12\x17\n\x07rule_id\x18\t \x01(\tR\x06ruleId\"!\n\x07\x46\x61ilure\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\"\xa1\x01\n\x15\x43\x65ntralizedEvaluation\x12L\n\x07metrics\x18\x01 \x03(\x0b\x32\x32.flower_meta.v1.CentralizedEvaluation.MetricsEntryR\x07metrics\x1a:\n\x0cMetricsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,51 +36,51 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flower_meta.v1.metadata_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_time']._loaded_options = None
-  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_time']._serialized_options = b'\212\265\030E\010\001\020\001\031\000\000\000\000\000\000\000\000:\025missing_training_timeB\032training_time_out_of_rangeJ\001sX\001'
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_time']._serialized_options = b'\272H\020\022\013)\000\000\000\000\000\000\000\000@\001\310\001\001\212\265\0308:\025missing_training_timeB\032training_time_out_of_rangeJ\001sX\001'
   _globals['_TRAINPROCESSMETADATA'].fields_by_name['converged']._loaded_options = None
   _globals['_TRAINPROCESSMETADATA'].fields_by_name['converged']._serialized_options = b'\212\265\030\002X\002'
   _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_losses']._loaded_options = None
-  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_losses']._serialized_options = b'\212\265\0303\020\001\031\000\000\000\000\000\000\000\000B\021loss_out_of_rangeJ\014nats/exampleR\005epoch'
+  _globals['_TRAINPROCESSMETADATA'].fields_by_name['training_losses']._serialized_options = b'\272H\022\222\001\017\"\r\022\013)\000\000\000\000\000\000\000\000@\001\212\265\030(B\021loss_out_of_rangeJ\014nats/exampleR\005epoch'
   _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['evaluation_time']._loaded_options = None
-  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['evaluation_time']._serialized_options = b'\212\265\030\022\010\001\020\001\031\000\000\000\000\000\000\000\000J\001sX\001'
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['evaluation_time']._serialized_options = b'\272H\020\022\013)\000\000\000\000\000\000\000\000@\001\310\001\001\212\265\030\005J\001sX\001'
   _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['num_examples']._loaded_options = None
   _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['num_examples']._serialized_options = b'\212\265\030\002X\003'
   _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['loss']._loaded_options = None
-  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['loss']._serialized_options = b'\212\265\030\033\010\001\020\001\031\000\000\000\000\000\000\000\000J\014nats/example'
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['loss']._serialized_options = b'\272H\020\022\013)\000\000\000\000\000\000\000\000@\001\310\001\001\212\265\030\016J\014nats/example'
   _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['accuracy']._loaded_options = None
-  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['accuracy']._serialized_options = b'\212\265\030\033\010\001\031\000\000\000\000\000\000\000\000)\000\000\000\000\000\000\360?J\005share'
+  _globals['_EVALUATEPROCESSMETADATA'].fields_by_name['accuracy']._serialized_options = b'\272H\027\022\022\031\000\000\000\000\000\000\360?)\000\000\000\000\000\000\000\000\310\001\001\212\265\030\007J\005share'
   _globals['_EVALUATEPROCESSMETADATA']._loaded_options = None
   _globals['_EVALUATEPROCESSMETADATA']._serialized_options = b'\212\265\0303\n\030missing_evaluation_field\022\027evaluation_out_of_range'
   _globals['_TRAININSTRUCTIONS'].fields_by_name['local_epochs']._loaded_options = None
-  _globals['_TRAININSTRUCTIONS'].fields_by_name['local_epochs']._serialized_options = b'\212\265\030\t\031\000\000\000\000\000\000\360?'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['local_epochs']._serialized_options = b'\272H\004*\002(\001'
   _globals['_TRAININSTRUCTIONS'].fields_by_name['learning_rate']._loaded_options = None
-  _globals['_TRAININSTRUCTIONS'].fields_by_name['learning_rate']._serialized_options = b'\212\265\030\013\020\001!\000\000\000\000\000\000\000\000'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['learning_rate']._serialized_options = b'\272H\r\022\013!\000\000\000\000\000\000\000\000@\001'
   _globals['_TRAININSTRUCTIONS'].fields_by_name['batch_size']._loaded_options = None
-  _globals['_TRAININSTRUCTIONS'].fields_by_name['batch_size']._serialized_options = b'\212\265\030\023\031\000\000\000\000\000\000\360?J\010examples'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['batch_size']._serialized_options = b'\272H\004*\002(\001\212\265\030\nJ\010examples'
   _globals['_TRAININSTRUCTIONS'].fields_by_name['convergence_tolerance']._loaded_options = None
-  _globals['_TRAININSTRUCTIONS'].fields_by_name['convergence_tolerance']._serialized_options = b'\212\265\030\013\020\001\031\000\000\000\000\000\000\000\000'
+  _globals['_TRAININSTRUCTIONS'].fields_by_name['convergence_tolerance']._serialized_options = b'\272H\r\022\013)\000\000\000\000\000\000\000\000@\001'
   _globals['_TRAININSTRUCTIONS']._loaded_options = None
   _globals['_TRAININSTRUCTIONS']._serialized_options = b'\212\265\030,\n\024invalid_instructions\022\024invalid_instructions'
   _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._loaded_options = None
   _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_TRAINPROCESSMETADATA']._serialized_start=140
-  _globals['_TRAINPROCESSMETADATA']._serialized_end=452
-  _globals['_EVALUATEPROCESSMETADATA']._serialized_start=455
-  _globals['_EVALUATEPROCESSMETADATA']._serialized_end=816
-  _globals['_TRAININSTRUCTIONS']._serialized_start=819
-  _globals['_TRAININSTRUCTIONS']._serialized_end=1162
-  _globals['_EVALUATEINSTRUCTIONS']._serialized_start=1164
-  _globals['_EVALUATEINSTRUCTIONS']._serialized_end=1230
-  _globals['_METADATALOGRECORD']._serialized_start=1233
-  _globals['_METADATALOGRECORD']._serialized_end=1877
-  _globals['_EGRESSNOTE']._serialized_start=1879
-  _globals['_EGRESSNOTE']._serialized_end=1995
-  _globals['_REJECTION']._serialized_start=1998
-  _globals['_REJECTION']._serialized_end=2271
-  _globals['_FAILURE']._serialized_start=2273
-  _globals['_FAILURE']._serialized_end=2306
-  _globals['_CENTRALIZEDEVALUATION']._serialized_start=2309
-  _globals['_CENTRALIZEDEVALUATION']._serialized_end=2470
-  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_start=2412
-  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_end=2470
+  _globals['_TRAINPROCESSMETADATA']._serialized_start=169
+  _globals['_TRAINPROCESSMETADATA']._serialized_end=497
+  _globals['_EVALUATEPROCESSMETADATA']._serialized_start=500
+  _globals['_EVALUATEPROCESSMETADATA']._serialized_end=879
+  _globals['_TRAININSTRUCTIONS']._serialized_start=882
+  _globals['_TRAININSTRUCTIONS']._serialized_end=1219
+  _globals['_EVALUATEINSTRUCTIONS']._serialized_start=1221
+  _globals['_EVALUATEINSTRUCTIONS']._serialized_end=1287
+  _globals['_METADATALOGRECORD']._serialized_start=1290
+  _globals['_METADATALOGRECORD']._serialized_end=1934
+  _globals['_EGRESSNOTE']._serialized_start=1936
+  _globals['_EGRESSNOTE']._serialized_end=2052
+  _globals['_REJECTION']._serialized_start=2055
+  _globals['_REJECTION']._serialized_end=2328
+  _globals['_FAILURE']._serialized_start=2330
+  _globals['_FAILURE']._serialized_end=2363
+  _globals['_CENTRALIZEDEVALUATION']._serialized_start=2366
+  _globals['_CENTRALIZEDEVALUATION']._serialized_end=2527
+  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_start=2469
+  _globals['_CENTRALIZEDEVALUATION_METRICSENTRY']._serialized_end=2527
 # @@protoc_insertion_point(module_scope)

@@ -10,8 +10,10 @@ reply holding the two fields of a google.protobuf.Any, flattened:
 The type URL names the message and its major version (the package suffix),
 so a reader refuses another type or another major version before parsing.
 
-Rules and display live next to each field as (flower_meta.v1.field)
-options (options.proto): every reader enforces them from the descriptor.
+Rules live next to each field as protovalidate's (buf.validate.field)
+options, so any protovalidate implementation enforces them; display and
+reason codes as (flower_meta.v1.field) options (options.proto). Every
+reader applies both from the descriptor.
 
 Evolution (see proto/README.md): inside v1 only add fields with new
 numbers; never renumber, retype, rename or reuse one, nor change whether a

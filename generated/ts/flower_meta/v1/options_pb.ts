@@ -1,15 +1,20 @@
-// Options that declare, in the schema, what a metadata field must hold and
-// how it is shown.
+// Options that declare, in the schema, how a metadata field is shown and
+// what a refusal of it is called.
 //
-// Every reader (Python, TypeScript, C++) reads these from the descriptor and
-// applies them to any message, so a field's rule is written once, here, next
-// to the field: `buf generate` carries it into validation, logs, JSON,
-// plots, the generated reference docs and JSON Schema. No reader names a
-// field of a metadata message.
+// A field's rules are protovalidate's (buf/validate/validate.proto), so any
+// protovalidate implementation enforces them; this option adds what
+// protovalidate has no word for: the unit, the role, the series, and the
+// reason codes a refusal carries. Every reader (Python, TypeScript, C++)
+// reads both from the descriptor and applies them to any message, so a
+// field's rule is written once, next to the field: the project's generator
+// carries it into validation, logs, JSON, plots, the reference docs and
+// JSON Schema. No reader names a field of a metadata message.
 //
-//   optional double training_time = 1 [(flower_meta.v1.field) = {
-//     required: true, finite: true, gte: 0, unit: "s", role: ROLE_DURATION
-//   }];
+//   optional double training_time = 1 [
+//     (buf.validate.field).required = true,
+//     (buf.validate.field).double = {finite: true, gte: 0},
+//     (flower_meta.v1.field) = {unit: "s", role: ROLE_DURATION}
+//   ];
 //
 // Extension numbers are in 50000-99999, the range protobuf sets aside for
 // an organization's own options.
@@ -31,11 +36,17 @@ export const file_flower_meta_v1_options: GenFile = /*@__PURE__*/
   fileDesc("ChxmbG93ZXJfbWV0YS92MS9vcHRpb25zLnByb3RvEg5mbG93ZXJfbWV0YS52MSKDAgoJRmllbGRTcGVjEhAKCHJlcXVpcmVkGAEgASgIEg4KBmZpbml0ZRgCIAEoCBIQCgNndGUYAyABKAFIAIgBARIPCgJndBgEIAEoAUgBiAEBEhAKA2x0ZRgFIAEoAUgCiAEBEg8KAmx0GAYgASgBSAOIAQESFgoObWlzc2luZ19yZWFzb24YByABKAkSFgoOaW52YWxpZF9yZWFzb24YCCABKAkSDAoEdW5pdBgJIAEoCRIOCgZzZXJpZXMYCiABKAkSIgoEcm9sZRgLIAEoDjIULmZsb3dlcl9tZXRhLnYxLlJvbGVCBgoEX2d0ZUIFCgNfZ3RCBgoEX2x0ZUIFCgNfbHQiPQoLTWVzc2FnZVNwZWMSFgoObWlzc2luZ19yZWFzb24YASABKAkSFgoOaW52YWxpZF9yZWFzb24YAiABKAkqVgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASEQoNUk9MRV9EVVJBVElPThABEhIKDlJPTEVfQ09OVkVSR0VEEAISEQoNUk9MRV9FWEFNUExFUxADOlAKBWZpZWxkEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjRhgMgASgLMhkuZmxvd2VyX21ldGEudjEuRmllbGRTcGVjUgVmaWVsZDpYCgdtZXNzYWdlEh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGNGGAyABKAsyGy5mbG93ZXJfbWV0YS52MS5NZXNzYWdlU3BlY1IHbWVzc2FnZWIGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
- * The rules and display of one field.
+ * The display and reason codes of one field.
  *
  * A value breaking a rule is refused with the reason code `invalid_reason`;
  * an absent required field with `missing_reason`. The codes default to the
  * message's (see MessageSpec), then to "out_of_range" and "missing_field".
+ *
+ * The rule fields below (required, finite and the bounds) are v1.0's way
+ * of writing rules, still honored; write (buf.validate.field) instead:
+ * required, <type>.finite, <type>.gte/gt/lte/lt, and under
+ * repeated.items for a repeated field's elements. A field has its rules
+ * in one of the two options, never both.
  *
  * @generated from message flower_meta.v1.FieldSpec
  */
@@ -43,7 +54,7 @@ export type FieldSpec = Message<"flower_meta.v1.FieldSpec"> & {
   /**
    * The field must be present. Only for fields with explicit presence
    * (`optional` scalars, message fields): with implicit presence, absent
-   * and zero are the same bytes.
+   * and zero are the same bytes. Use (buf.validate.field).required.
    *
    * @generated from field: bool required = 1;
    */
@@ -51,6 +62,7 @@ export type FieldSpec = Message<"flower_meta.v1.FieldSpec"> & {
 
   /**
    * NaN, +Infinity and -Infinity are refused (float and double fields).
+   * Use (buf.validate.field).double.finite (or float.finite).
    *
    * @generated from field: bool finite = 2;
    */
@@ -58,28 +70,32 @@ export type FieldSpec = Message<"flower_meta.v1.FieldSpec"> & {
 
   /**
    * Inclusive lower bound: the value must be >= gte. On a repeated field
-   * every element must be. Absent: no such bound.
+   * every element must be. Absent: no such bound. Use
+   * (buf.validate.field).<type>.gte.
    *
    * @generated from field: optional double gte = 3;
    */
   gte?: number | undefined;
 
   /**
-   * Exclusive lower bound: the value must be > gt.
+   * Exclusive lower bound: the value must be > gt. Use
+   * (buf.validate.field).<type>.gt.
    *
    * @generated from field: optional double gt = 4;
    */
   gt?: number | undefined;
 
   /**
-   * Inclusive upper bound: the value must be <= lte.
+   * Inclusive upper bound: the value must be <= lte. Use
+   * (buf.validate.field).<type>.lte.
    *
    * @generated from field: optional double lte = 5;
    */
   lte?: number | undefined;
 
   /**
-   * Exclusive upper bound: the value must be < lt.
+   * Exclusive upper bound: the value must be < lt. Use
+   * (buf.validate.field).<type>.lt.
    *
    * @generated from field: optional double lt = 6;
    */
@@ -93,7 +109,7 @@ export type FieldSpec = Message<"flower_meta.v1.FieldSpec"> & {
   missingReason: string;
 
   /**
-   * Reason code when a value breaks `finite` or a bound.
+   * Reason code when a value breaks a rule other than `required`.
    *
    * @generated from field: string invalid_reason = 8;
    */
@@ -205,7 +221,7 @@ export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_flower_meta_v1_options, 0);
 
 /**
- * The field's rules and display.
+ * The field's display and reason codes.
  *
  * @generated from extension: flower_meta.v1.FieldSpec field = 50001;
  */
