@@ -3,6 +3,7 @@
 Plain helpers live in tests/helpers.py.
 """
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -37,11 +38,21 @@ under tests.busy). Here they run at the suite's own priority; subprocesses
 def node_modules() -> Path:
     """The TypeScript consumer's npm packages, installed from its lock file."""
     npm = require("npm", "Node.js 20+ and npm (Debian: nodejs npm)")
-    if not (TYPESCRIPT / "node_modules" / ".bin" / "protoc-gen-es").exists():
+    package = json.loads((TYPESCRIPT / "package.json").read_text())
+    wanted = {**package["dependencies"], **package["devDependencies"]}
+    installed = TYPESCRIPT / "node_modules"
+    if not all((installed / name / "package.json").is_file() for name in wanted):
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"], cwd=TYPESCRIPT, check=True
         )
-    return TYPESCRIPT / "node_modules"
+    return installed
+
+
+@pytest.fixture(scope="session")
+def typescript_build(node_modules: Path) -> Path:
+    """The TypeScript reader and its tools, compiled: their folder in dist/."""
+    subprocess.run([node_modules / ".bin" / "tsc", "-p", TYPESCRIPT], check=True)
+    return TYPESCRIPT / "dist" / "examples" / "typescript" / "src"
 
 
 @pytest.fixture(autouse=True)

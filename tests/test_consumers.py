@@ -22,7 +22,6 @@ from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import (
     INVALID,
     ROOT,
-    TYPESCRIPT,
     VALID,
     VECTORS,
     message_type,
@@ -35,13 +34,9 @@ Reader = tuple[str, list[str]]
 
 
 @pytest.fixture(scope="session")
-def typescript_reader(node_modules: Path) -> list[str]:
+def typescript_reader(typescript_build: Path) -> list[str]:
     node = require("node", "Node.js 20+ (Debian: nodejs)")
-    subprocess.run([node_modules / ".bin" / "tsc", "-p", TYPESCRIPT], check=True)
-    return [
-        node,
-        str(TYPESCRIPT / "dist" / "examples" / "typescript" / "src" / "consumer.js"),
-    ]
+    return [node, str(typescript_build / "consumer.js")]
 
 
 @pytest.fixture(scope="session")

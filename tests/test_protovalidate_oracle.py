@@ -1,7 +1,8 @@
 """protovalidate, the ecosystem's validator, is the reference for the rules.
 
-Every message type of proto/ and of the fixtures' own `.proto` is given
-the `buf.validate` rules its `(flower_meta.v1.field)` options state
+Every message type of proto/ and of the fixtures' own `.proto` carries its
+rules as `buf.validate` annotations; a fixture that writes them the v1.0
+way, in `(flower_meta.v1.field)`, is given the same rules as buf.validate
 (`codegen.restate`). Then the golden vectors and 10,000
 generated messages a type, parsed from the same bytes, go to both
 validators: protovalidate (the compiled reference, on Google-runtime
@@ -9,11 +10,19 @@ messages) and `rules.validate`. They must agree on every verdict, and a
 refusal here must name a field path and rule id protovalidate names too.
 The epoch policy, which depends on the run config, is not a schema rule
 and is switched off.
+
+The TypeScript reader (`examples/typescript/src/rules.ts`) is held the same
+way to @bufbuild/protovalidate, the TypeScript protovalidate, through
+`oracle.ts`: the vectors and 10,000 generated payloads of each proto/
+type, where its refusal must also name the field Python's does.
 """
 
+import base64
 import importlib
+import json
 import math
 import random
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,9 +38,9 @@ from flower_app.codegen.generate import generate
 from flower_app.codegen.restate import restated
 from flower_app.protocol import rules
 from flower_app.protocol.run_schema import file_descriptor_set
-from flower_app.protocol.schema import NUMBER_KINDS
-from flower_meta.v1 import metadata_pb2, options_pb2
-from tests.helpers import FIXTURES, MANIFEST, VECTORS, compile_fixture
+from flower_app.protocol.schema import NUMBER_KINDS, field_spec
+from flower_meta.v1 import metadata_pb2
+from tests.helpers import FIXTURES, MANIFEST, VECTORS, compile_fixture, require
 
 TALLY = "acme/tally/v1/tally.proto"
 """A user's own type whose rules are `buf.validate` annotations."""
@@ -118,7 +127,7 @@ _SPECIALS = [math.inf, -math.inf, math.nan]
 
 
 def _double(draw: random.Random, field: Any) -> float:
-    spec = field.GetOptions().Extensions[options_pb2.field]
+    spec = field_spec(field)  # buf.validate's bounds or the v1.0 option's
     near = [getattr(spec, name) for name in _BOUNDS if spec.HasField(name)]
     roll = draw.random()
     if near and roll < 0.4:
@@ -216,7 +225,7 @@ TYPES = [
 ]
 
 
-def test_every_type_with_rules_has_them_restated(
+def test_every_type_with_rules_carries_them_as_buf_validate(
     schema: descriptor_pb2.FileDescriptorSet,
 ) -> None:
     tag = b"\xba\x48"  # field 1159 (buf.validate.field), length-delimited
@@ -227,6 +236,10 @@ def test_every_type_with_rules_has_them_restated(
         for message in file.message_type
         if any(tag in field.options.SerializeToString() for field in message.field)
     }
+    written = {file.name: file for file in schema.file}
+    for file in restated(schema).file:
+        if file.name.startswith("flower_meta/"):  # annotated as protovalidate reads it
+            assert file == written[file.name], file.name
     assert ruled == {
         "flower_meta.v1.TrainProcessMetadata",
         "flower_meta.v1.EvaluateProcessMetadata",
@@ -311,3 +324,53 @@ def test_a_users_buf_validate_rules_get_protovalidates_verdict(
         _agree(mine, theirs(message), f"case {case}: {message}")
         verdicts["accepted" if mine is None else "refused"] += 1
     assert min(verdicts.values()) > CASES // 50, verdicts
+
+
+def test_the_typescript_reader_gets_protovalidate_es_verdict(
+    typescript_build: Path,
+    both: tuple[dict[str, type[Message]], dict[str, type[Message]]],
+) -> None:
+    mine, _ = both
+    readable = [  # protobuf-es refuses a wrong wire type itself (see the manifest)
+        v
+        for v in PARSED
+        if v.get("expect_by_reader", {}).get("typescript") != "malformed"
+    ]
+    cases: list[tuple[str, bytes]] = [
+        (
+            v["type_url"].rsplit("/", 1)[-1],
+            (VECTORS / f"{v['name']}.binpb").read_bytes(),
+        )
+        for v in readable
+    ]
+    own = [name for name in TYPES if name.startswith("flower_meta.")]
+    for name in own:
+        draw = random.Random(f"typescript {name}")
+        cases += [
+            (name, fill(mine[name](), draw).SerializeToString()) for _ in range(CASES)
+        ]
+    node = require("node", "Node.js 20+ (Debian: nodejs)")
+    lines = "".join(
+        f"{name} {base64.b64encode(data).decode()}\n" for name, data in cases
+    )
+    done = subprocess.run(
+        [node, str(typescript_build / "oracle.js")],
+        input=lines,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(replies) == len(cases)
+    refused = dict.fromkeys(own, 0)
+    for (name, data), reply in zip(cases, replies, strict=True):
+        python = ours(mine[name].FromString(data))
+        what = f"{name} {data!r}: TypeScript {reply}, Python {python}"
+        fields = {path for path, _ in reply["theirs"]}
+        assert (reply["ours"] is None) == (fields == set()), what
+        assert reply["ours"] is None or reply["ours"] in fields, what
+        assert reply["ours"] == (python[0] if python else None), what
+        refused[name] += reply["ours"] is not None
+    ruled = ["TrainProcessMetadata", "EvaluateProcessMetadata", "TrainInstructions"]
+    for name in ruled:  # both verdicts, hundreds of times
+        assert CASES // 50 < refused[f"flower_meta.v1.{name}"] < CASES, refused
