@@ -13,9 +13,9 @@ interleaved, repeat by repeat:
   into Python once, compared with nothing: the least any rule checked in
   Python costs (the rules read series of 128 elements and more on their
   wire bytes instead);
-- protovalidate: the raw parse of the same bytes into the type with its
-  rules as `buf.validate` rules (`codegen.restate`), then protovalidate's
-  `Validator.validate`: the ecosystem's reference validator;
+- protovalidate: the raw parse, then protovalidate's `Validator.validate`
+  on the schema's own `buf.validate` rules: the ecosystem's reference
+  validator;
 - msgpack unpack, pickle loads: no validation on their side.
 
 Targets: decode + validate <= 2x the raw parse and <= 1.0x msgpack unpack
@@ -25,7 +25,6 @@ decode + validate <= 0.65x protovalidate up to 100 epochs, <= 0.15x at 1000.
     python -m benchmarks.payload_codec [--quick] [--force] [--output DIR]
 """
 
-import functools
 import json
 import pickle
 import random
@@ -34,14 +33,10 @@ from pathlib import Path
 
 import msgpack
 import protovalidate
-from google.protobuf import descriptor_pool, message_factory
-from google.protobuf.message import Message
 from rich.progress import track
 
 from benchmarks.common import Spread, interleaved, parser, publish, ratio, require_quiet
-from flower_app.codegen.restate import restated
 from flower_app.protocol import codec
-from flower_app.protocol.run_schema import file_descriptor_set
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 
@@ -87,18 +82,6 @@ def read_each_value(payload: bytes) -> None:
         pass
 
 
-@functools.cache
-def with_buf_validate() -> type[Message]:
-    """TrainProcessMetadata with its rules as `buf.validate` rules."""
-    pool = descriptor_pool.DescriptorPool()
-    for file in restated(
-        file_descriptor_set([TrainProcessMetadata.DESCRIPTOR.file])
-    ).file:
-        pool.Add(file)
-    name = TrainProcessMetadata.DESCRIPTOR.full_name
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
-
-
 def measure(epochs: int, repeats: int, budget: float) -> list[object]:
     """One table column: sizes, times and ratios for `epochs` epochs."""
     rng = random.Random(epochs)
@@ -116,7 +99,7 @@ def measure(epochs: int, repeats: int, budget: float) -> list[object]:
         {"training_time": meta.training_time, "converged": True, "losses": losses}
     )
     as_json = json.dumps(asdict(tutorial)).encode()
-    annotated, validator = with_buf_validate(), protovalidate.Validator()
+    validator = protovalidate.Validator()
     times = interleaved(
         {
             "decode": lambda: codec.decode(TrainProcessMetadata, url, ours),
@@ -126,7 +109,9 @@ def measure(epochs: int, repeats: int, budget: float) -> list[object]:
             "msgpack list": lambda: msgpack.unpackb(as_list),
             "pickle": lambda: pickle.loads(pickled),
             "json": lambda: json.loads(as_json),
-            "protovalidate": lambda: validator.validate(annotated.FromString(ours)),
+            "protovalidate": lambda: validator.validate(
+                TrainProcessMetadata.FromString(ours)
+            ),
         },
         repeats,
         budget,

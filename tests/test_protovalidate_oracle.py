@@ -35,12 +35,12 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from flower_app.codegen.generate import generate
-from flower_app.codegen.restate import restated
 from flower_app.protocol import rules
 from flower_app.protocol.run_schema import file_descriptor_set
 from flower_app.protocol.schema import NUMBER_KINDS, field_spec
 from flower_meta.v1 import metadata_pb2
 from tests.helpers import FIXTURES, MANIFEST, VECTORS, compile_fixture, require
+from tests.restate import restated
 
 TALLY = "acme/tally/v1/tally.proto"
 """A user's own type whose rules are `buf.validate` annotations."""
@@ -324,6 +324,9 @@ def test_a_users_buf_validate_rules_get_protovalidates_verdict(
         _agree(mine, theirs(message), f"case {case}: {message}")
         verdicts["accepted" if mine is None else "refused"] += 1
     assert min(verdicts.values()) > CASES // 50, verdicts
+    keyword = tally(wall_seconds=1.0, examples=3, **{"from": -1.0})
+    assert ours(keyword) == ("from", "double.gte")
+    assert ("from", "double.gte") in theirs(keyword)
 
 
 def test_the_typescript_reader_gets_protovalidate_es_verdict(

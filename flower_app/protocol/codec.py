@@ -221,9 +221,11 @@ def decode(
             f"{len(payload)} bytes are not a {schema.DESCRIPTOR.full_name} payload "
             f"({err}); was the sender built from this project's proto/?",
         ) from err
-    if note is not None:
+    if note is None:
+        validate(message, limits, NOTHING_EXCUSED, payload)
+    else:
         check_note(message, note)
-    validate(message, limits, excused_by(note), payload)
+        validate(message, limits, excused_by(note), payload)
     return message
 
 

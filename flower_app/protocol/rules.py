@@ -1,12 +1,14 @@
 """The schema's rules, enforced on any message from its descriptor; the run's policy.
 
-Each field's rules are `(flower_meta.v1.field)` options in proto/ (see
-options.proto): presence, finiteness and bounds, each with its reason code.
-They are compiled once per message type into a plan, one step a field,
-and one closure that walks it (no source text, no `exec`: a field name is
-only ever data), so that checking a report costs little more than reading
-its fields. `Limits` adds the server's own policy:
-payload size, and how many epochs a report may hold.
+Each field's rules are protovalidate's `(buf.validate.field)` options in
+proto/ (or, written the v1.0 way, in `(flower_meta.v1.field)`; see
+`schema.field_spec`): presence, finiteness and bounds, each refused with
+the reason code its `(flower_meta.v1.field)` option names. They are
+compiled once per message type into a plan, one step a field, and one
+closure that walks it (no source text, no `exec`: a field name is only
+ever data), so that checking a report costs little more than reading its
+fields. `Limits` adds the server's own policy: payload size, and how many
+epochs a report may hold.
 """
 
 import math
@@ -81,8 +83,8 @@ class RuleError(ValueError):
     """A schema rule no validator can apply, as protovalidate's CompilationError.
 
     Raised when a message type's rules are compiled (by `flower-meta
-    generate` and `buf generate` before any code is written, else on first
-    use), never for a payload. Its text is one line: the field's full name,
+    generate` and the project's `generate` before any code is written, else
+    on first use), never for a payload. Its text is one line: the field's full name,
     the rule and what is wrong with it.
     """
 
@@ -193,7 +195,7 @@ def compile_rules(descriptor: Descriptor) -> Validator:
                 values = getattr(m, name)
                 n = len(values)
                 if long is None or n < long_from or not long(wire, n):
-                    for v in values:
+                    for v in values[:]:  # a list walks faster than the container
                         if not low <= v <= high:
                             _refused_in(field, values, path)
                 least = limits.expected_epochs

@@ -1,9 +1,11 @@
 """What the schema's options say about a field or a message.
 
+A field's rules are protovalidate's `(buf.validate.field)` options; its
+unit, role, series and reason codes, and a v1.0 schema's rules, are
 `(flower_meta.v1.field)` and `(flower_meta.v1.message)` options (see
-proto/flower_meta/v1/options.proto) carry each field's rules and display.
-These helpers read them from any descriptor, including descriptors of a
-log's own schema that this build has no generated code for.
+proto/flower_meta/v1/options.proto). These helpers read them from any
+descriptor, including descriptors of a log's own schema that this build
+has no generated code for.
 """
 
 from functools import cache

@@ -1,12 +1,13 @@
-"""The project's own rule options restated as `buf.validate` rules.
+"""v1.0-style rule options restated as `buf.validate` rules (the oracle's setup).
 
-A field's `(flower_meta.v1.field)` rules (`required`, `finite`, `gt`,
+A field's `(flower_meta.v1.field)` rules, as schemas written before 1.1
+hold them (the fixture `acme/stats/v1/stats.proto`), (`required`, `finite`, `gt`,
 `gte`, `lt`, `lte`) have a word for word counterpart in protovalidate:
 `required`, and `finite` and each bound under the field's type (`double`,
 `uint32`, ...), under `repeated.items` for a repeated field. `restated`
 writes that counterpart into each field's options of a schema, beside the
 project's own, so any protovalidate implementation enforces the same
-rules: the reference the tests and benchmarks hold `rules.validate` to.
+rules: the reference the tests hold `rules.validate` to.
 
 The `buf.validate` messages come from validate.proto's descriptor
 (`buf_validate`), built in a private pool: no generated module is needed.
