@@ -165,7 +165,13 @@ BUF_VALIDATE_REFUSED = [
     (
         "optional double wall_seconds = 1 "
         "[(buf.validate.field).double = {gte: 5, lte: 1}]",
-        "acme.v1.Stats.wall_seconds: no value can meet >= 5 and <= 1",
+        "acme.v1.Stats.wall_seconds: (buf.validate.field).double gte 5.0 above "
+        "lte 1.0 is protovalidate's exclusive range (a value outside it passes)",
+    ),
+    (
+        "optional double wall_seconds = 1 "
+        "[(buf.validate.field).double = {gt: 1, lt: 1}]",
+        "acme.v1.Stats.wall_seconds: no value can meet > 1 and < 1",
     ),
     (
         'optional double wall_seconds = 1 [(buf.validate.field).cel = {id: "x", '
@@ -204,6 +210,7 @@ BUF_VALIDATE_REFUSED = [
         "syntax",
         "rule",
         "rule with docs",
+        "buf.validate exclusive range",
         "buf.validate bounds",
         "buf.validate cel",
         "buf.validate max_items",

@@ -150,6 +150,18 @@ def unsupported_rules(descriptor: FieldDescriptor) -> list[str]:
             "rules in both (flower_meta.v1.field) and (buf.validate.field): "
             "keep them in buf.validate"
         )
+    typed = _typed(rules, descriptor)
+    if typed is not None:
+        low = next((name for name in BOUNDS[:2] if typed.HasField(name)), None)
+        high = next((name for name in BOUNDS[2:] if typed.HasField(name)), None)
+        if low and high and getattr(typed, low) > getattr(typed, high):
+            kind = typed.DESCRIPTOR.name.removesuffix("Rules").lower()
+            problems.append(
+                f"(buf.validate.field).{kind} {low} {getattr(typed, low)} above "
+                f"{high} {getattr(typed, high)} is protovalidate's exclusive range "
+                "(a value outside it passes), not supported by flower-meta's "
+                "validator: write one bound, or split the field"
+            )
     left = type(rules)()
     left.CopyFrom(rules)
     left.ClearField("required")
