@@ -324,7 +324,7 @@ def test_a_users_buf_validate_rules_get_protovalidates_verdict(
         _agree(mine, theirs(message), f"case {case}: {message}")
         verdicts["accepted" if mine is None else "refused"] += 1
     assert min(verdicts.values()) > CASES // 50, verdicts
-    keyword = tally(wall_seconds=1.0, examples=3, **{"from": -1.0})
+    keyword = tally(**{"wall_seconds": 1.0, "examples": 3, "from": -1.0})
     assert ours(keyword) == ("from", "double.gte")
     assert ("from", "double.gte") in theirs(keyword)
 
