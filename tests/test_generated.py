@@ -57,3 +57,23 @@ def test_generated_files_are_marked_generated() -> None:
 def test_buf_lint_passes() -> None:
     result = buf("lint", cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_buf_lint_checks_the_protovalidate_rules(tmp_path: Path) -> None:
+    """buf's own protovalidate check runs on the image, beside generation's."""
+    shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    shutil.copy(ROOT / "buf.yaml", tmp_path / "buf.yaml")
+    schema = tmp_path / "proto" / "flower_meta" / "v1" / "metadata.proto"
+    source = schema.read_text()
+    edited = source.replace(
+        "uint32 batch_size = 3 [\n    (buf.validate.field).uint32.gte = 1,",
+        "uint32 batch_size = 3 [\n    (buf.validate.field).double.gte = 1,",
+    )
+    assert edited != source
+    schema.write_text(edited)
+    result = buf("lint", cwd=tmp_path)
+    assert result.returncode != 0
+    assert (
+        'Field "batch_size" is of type uint32 but has (buf.validate.field).double '
+        "rules." in result.stdout
+    )

@@ -191,6 +191,25 @@ BUF_VALIDATE_REFUSED = [
         "double wall_seconds = 1 [(buf.validate.field).required = true]",
         "required needs explicit presence",
     ),
+    (
+        "uint32 examples = 1 [(buf.validate.field).double.gte = 1]",
+        "acme.v1.Stats.examples: (buf.validate.field).double rules on a field of "
+        "type uint32",
+    ),
+    (
+        "repeated double losses = 1 [(buf.validate.field).repeated.items.float = "
+        "{gte: 0}]",
+        "(buf.validate.field).repeated.items.float rules on a field of type double",
+    ),
+    (
+        "repeated double losses = 1 [(buf.validate.field).double.gte = 0]",
+        "(buf.validate.field).double rules on a repeated field: its elements' "
+        "rules go under repeated.items",
+    ),
+    (
+        "string device = 1 [(buf.validate.field).double.gte = 0]",
+        "(buf.validate.field).double rules on a field of type string",
+    ),
 ]
 
 
@@ -216,6 +235,10 @@ BUF_VALIDATE_REFUSED = [
         "buf.validate max_items",
         "rules in both",
         "buf.validate required without presence",
+        "buf.validate rules of another type",
+        "buf.validate item rules of another type",
+        "buf.validate element rules not under items",
+        "buf.validate number rules on a string",
     ],
 )
 def test_generate_refuses_a_bad_proto_in_one_line_and_writes_nothing(

@@ -12,7 +12,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from google.protobuf import descriptor as pb
-from google.protobuf import descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from flower_app.protocol.canonical_json import number_text
@@ -150,6 +150,7 @@ def unsupported_rules(descriptor: FieldDescriptor) -> list[str]:
             "rules in both (flower_meta.v1.field) and (buf.validate.field): "
             "keep them in buf.validate"
         )
+    problems += _misplaced(rules, descriptor)
     typed = _typed(rules, descriptor)
     if typed is not None:
         low = next((name for name in BOUNDS[:2] if typed.HasField(name)), None)
@@ -175,6 +176,28 @@ def unsupported_rules(descriptor: FieldDescriptor) -> list[str]:
         for path in _set_paths(left)
     ]
     return problems
+
+
+def _misplaced(rules: Message, descriptor: FieldDescriptor) -> list[str]:
+    """Name number rules written for another type than the field's, if any."""
+    chosen, where = rules.WhichOneof("type"), ""
+    if descriptor.is_repeated and chosen == "repeated":
+        items = rules.repeated.items  # type: ignore[attr-defined]
+        chosen, where = items.WhichOneof("type"), ".repeated.items"
+    kind = NUMBER_KINDS.get(descriptor.type)
+    numbers = NUMBER_KINDS.values()
+    if chosen is None or (chosen not in numbers and kind is None):
+        return []
+    if descriptor.is_repeated and not where:
+        return [
+            f"(buf.validate.field).{chosen} rules on a repeated field: its "
+            "elements' rules go under repeated.items"
+        ]
+    if chosen == kind:
+        return []
+    named = descriptor_pb2.FieldDescriptorProto.Type.Name(descriptor.type)  # type: ignore[arg-type]
+    of = kind or named.removeprefix("TYPE_").lower()
+    return [f"(buf.validate.field){where}.{chosen} rules on a field of type {of}"]
 
 
 def _set_paths(message: Message, prefix: str = "") -> list[str]:
