@@ -55,6 +55,17 @@ TARGETS = {
     ],
     "flower_app/protocol/codec.py": [*UNIT, *CLIENT, "tests/test_hostile_input.py"],
     "flower_app/protocol/series.py": UNIT,
+    "flower_app/protocol/schema.py": [
+        *UNIT,
+        *CLIENT,
+        "tests/test_protovalidate_oracle.py",
+        "tests/test_metadata_run.py",
+    ],
+    "flower_app/codegen/buf_validate.py": ["tests/test_buf_validate.py"],
+    "flower_app/codegen/image.py": [
+        "tests/test_generated.py",
+        "tests/test_breaking.py",
+    ],
     "flower_app/protocol/text.py": [
         "tests/test_codec.py",
         "tests/test_text.py",

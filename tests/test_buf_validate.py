@@ -5,14 +5,16 @@ The oracles are protoc (it compiles a file importing it), Google's runtime
 itself (it enforces them on that module's messages, with its rule ids).
 """
 
+import importlib.util
 import subprocess
 import sys
 from importlib import metadata
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import protovalidate
 import pytest
-from google.protobuf import descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 from flower_app.codegen import buf_validate
 from flower_app.testing import VENV_BIN
@@ -127,3 +129,58 @@ def test_a_module_without_the_descriptor_is_named() -> None:
     assert buf_validate._embedded_descriptor("x = file_desc(b'\\n\\x01a')") == (
         b"\n\x01a"
     )
+
+
+def test_a_missing_protovalidate_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = metadata.version
+
+    def version(name: str) -> str:
+        if name == "protovalidate":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    with pytest.raises(buf_validate.BufValidateError) as err:
+        buf_validate.validate_file()
+    assert str(err.value) == (
+        "protovalidate is not installed: pip install 'flower-meta-protocol[codegen]'"
+    )
+
+
+def test_a_protovalidate_that_is_not_a_package_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed by its metadata, but no package folder to read (a stray module)."""
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: ModuleSpec(name, None)
+    )
+    with pytest.raises(buf_validate.BufValidateError, match="is not installed"):
+        buf_validate.validate_file()
+
+
+def test_the_command_writes_the_set(tmp_path: Path) -> None:
+    out = tmp_path / "validate.binpb"
+    done = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "flower_app.codegen.buf_validate", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file
+    assert [file.name for file in files][-1] == buf_validate.FILE
+
+
+def test_the_command_names_its_usage_and_a_failure(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert buf_validate.main([]) == 2
+    assert capsys.readouterr().err == (
+        "usage: python -m flower_app.codegen.buf_validate OUT.binpb\n"
+    )
+    monkeypatch.setattr(metadata, "version", lambda name: "2.0.0")
+    assert buf_validate.main([str(tmp_path / "out.binpb")]) == 1
+    assert capsys.readouterr().err == (
+        "buf_validate: protovalidate 2.0.0 is installed; the rules are "
+        "protovalidate 2.1.0's\n"
+    )
+    assert not (tmp_path / "out.binpb").exists()

@@ -4,6 +4,7 @@ import filecmp
 import shutil
 from pathlib import Path
 
+from flower_app.codegen import image
 from tests.helpers import ROOT, buf
 
 
@@ -77,3 +78,61 @@ def test_buf_lint_checks_the_protovalidate_rules(tmp_path: Path) -> None:
         'Field "batch_size" is of type uint32 but has (buf.validate.field).double '
         "rules." in result.stdout
     )
+
+
+def test_the_image_wrapper_says_protocs_error_in_one_line(tmp_path: Path) -> None:
+    """A schema protoc refuses: exit 1, the error line, not the warning before it."""
+    shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    schema = tmp_path / "proto" / "flower_meta" / "v1" / "metadata.proto"
+    schema.write_text(  # an unused import: protoc warns before it fails
+        schema.read_text().replace(
+            'import "google/protobuf/timestamp.proto";',
+            'import "google/protobuf/timestamp.proto";\n'
+            'import "google/protobuf/duration.proto";',
+        )
+    )
+    (schema.parent / "zz.proto").write_text(
+        'syntax = "proto3";\npackage zz.v1;\nmessage Broken { undefined.Type x = 1; }\n'
+    )
+    result = buf("generate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: protoc refused proto: proto/flower_meta/v1/zz.proto:3:18: "
+        '"undefined.Type" is not defined.\n'
+    )
+    assert not (tmp_path / "generated").exists()
+
+
+def test_the_image_wrapper_asks_for_a_command(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    result = buf(cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: name a buf command: generate, lint, breaking or build\n"
+    )
+
+
+def test_generate_adds_validate_proto_only_where_it_is_imported(
+    tmp_path: Path,
+) -> None:
+    own = tmp_path / "own"
+    (own / "acme").mkdir(parents=True)
+    (own / "acme" / "a.proto").write_text('syntax = "proto3";\npackage acme;\n')
+    plain = tmp_path / "plain.binpb"
+    image.build_image(own, plain)
+    assert image.buf_command(["generate"], plain, own)[3:] == ["--path=acme"]
+    annotated = tmp_path / "annotated.binpb"
+    image.build_image(ROOT / "proto", annotated)
+    command = image.buf_command(
+        ["generate", "--template", "t.yaml"], annotated, ROOT / "proto"
+    )
+    assert command[1:] == [
+        "generate",
+        str(annotated),
+        "--path=flower_meta",
+        "--path=buf/validate/validate.proto",
+        "--template",
+        "t.yaml",
+    ]
+    gate = image.buf_command(["breaking", "--against", "x"], annotated, ROOT / "proto")
+    assert gate[3:] == ["--path=flower_meta", "--exclude-imports", "--against", "x"]

@@ -210,6 +210,15 @@ BUF_VALIDATE_REFUSED = [
         "string device = 1 [(buf.validate.field).double.gte = 0]",
         "(buf.validate.field).double rules on a field of type string",
     ),
+    (
+        "double x = 1 [(buf.validate.field).string.min_len = 1]",
+        "(buf.validate.field).string rules on a field of type double",
+    ),
+    (
+        "optional double x = 1 [(buf.validate.field).double = {gt: 5, lt: 1}]",
+        "(buf.validate.field).double gt 5.0 above lt 1.0 is protovalidate's "
+        "exclusive range",
+    ),
 ]
 
 
@@ -239,6 +248,8 @@ BUF_VALIDATE_REFUSED = [
         "buf.validate item rules of another type",
         "buf.validate element rules not under items",
         "buf.validate number rules on a string",
+        "buf.validate string rules on a number",
+        "buf.validate exclusive open range",
     ],
 )
 def test_generate_refuses_a_bad_proto_in_one_line_and_writes_nothing(

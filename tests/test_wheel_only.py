@@ -138,6 +138,7 @@ def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
     assert generate.returncode == 0, generate.stderr
     assert (app / "linreg" / "v1" / "linreg_pb2.py").is_file()
     assert (app / "linreg" / "v1" / "linreg_pb2.pyi").is_file()
+    assert (app / "buf" / "validate" / "validate_pb2.py").is_file()  # it imports
     assert "squared target units" in (app / "docs/linreg/v1/linreg.md").read_text()
 
     home = tmp_path / "flwr-home"

@@ -289,8 +289,9 @@ def _parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser(
         "generate",
-        help="compile your own .proto (importing flower_meta/v1/options.proto) "
-        "into Python, stubs, docs, JSON Schema (the codegen extra)",
+        help="compile your own .proto (its rules buf/validate/validate.proto's, "
+        "its units flower_meta/v1/options.proto's) into Python, stubs, docs, "
+        "JSON Schema (the codegen extra)",
     )
     generate.add_argument("protos", nargs="+", help=".proto files to compile")
     generate.add_argument(
