@@ -117,7 +117,7 @@ def generate(
         Path(grpc_tools.__file__).parent / "_proto",
     ]
     with tempfile.TemporaryDirectory() as scratch:
-        # the project's own schema imports it too
+        # always: the project's own metadata.proto imports it too
         given = f"--descriptor_set_in={_buf_validate_set(Path(scratch))}"
         own = [BUF_VALIDATE] if _imports_buf_validate(protos, proto_paths) else []
         command = [
