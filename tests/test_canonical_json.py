@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flower_app.protocol import canonical_json
 from flower_app.protocol.canonical_json import (
     format_number,
     number_text,
@@ -26,31 +27,38 @@ from flower_app.protocol.canonical_json import (
 from flower_meta.v1 import metadata_pb2, options_pb2
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
+ECMASCRIPT = [
+    (0.0, "0"),
+    (-0.0, "0"),
+    (1.0, "1"),
+    (-1.5, "-1.5"),
+    (0.0001, "0.0001"),
+    (0.00001, "0.00001"),
+    (0.000001, "0.000001"),
+    (1e-7, "1e-7"),
+    (-1.5e-7, "-1.5e-7"),
+    (123e-20, "1.23e-18"),
+    (9999999999999998.0, "9999999999999998"),
+    (1e16, "10000000000000000"),
+    (-1e16, "-10000000000000000"),
+    (12345678901234567.0, "12345678901234568"),
+    (1e20, "100000000000000000000"),
+    (1.5e20, "150000000000000000000"),
+    (1e21, "1e+21"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"),
+    (5e-324, "5e-324"),
+    (0.1, "0.1"),
+    (-0.05, "-0.05"),
+    (1.05, "1.05"),
+    (100.0, "100"),
+    (9.99e-5, "0.0000999"),
+    (1e15, "1000000000000000"),
+    (0.16666666666666666, "0.16666666666666666"),
+]
+"""Doubles and the text ECMAScript prints for each, from either side of each form."""
 
-@pytest.mark.parametrize(
-    ("number", "text"),
-    [
-        (0.0, "0"),
-        (-0.0, "0"),
-        (1.0, "1"),
-        (-1.5, "-1.5"),
-        (0.0001, "0.0001"),
-        (0.00001, "0.00001"),
-        (0.000001, "0.000001"),
-        (1e-7, "1e-7"),
-        (-1.5e-7, "-1.5e-7"),
-        (123e-20, "1.23e-18"),
-        (9999999999999998.0, "9999999999999998"),
-        (1e16, "10000000000000000"),
-        (-1e16, "-10000000000000000"),
-        (12345678901234567.0, "12345678901234568"),
-        (1e20, "100000000000000000000"),
-        (1.5e20, "150000000000000000000"),
-        (1e21, "1e+21"),
-        (1.7976931348623157e308, "1.7976931348623157e+308"),
-        (5e-324, "5e-324"),
-    ],
-)
+
+@pytest.mark.parametrize(("number", "text"), ECMASCRIPT)
 def test_a_number_prints_as_ecmascript_prints_it(number: float, text: str) -> None:
     assert format_number(number) == text
     assert number_text(number) == text
@@ -169,14 +177,47 @@ def test_a_log_record_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> No
         TrainProcessMetadata(training_time=0.5, training_losses=[1.0, float("nan")])
     )
     expected = slow_canonical_json(record)
-
-    def refuse(*_: object, **__: object) -> None:
-        raise AssertionError("json_format was called")
-
-    monkeypatch.setattr(json_format, "MessageToDict", refuse)
+    _refuse_json_format(monkeypatch)
     assert to_canonical_json(record) == expected
     assert expected == (
         '{"accepted":{"trainingLosses":[1,"NaN"],"trainingTime":0.5},'
         '"nodeId":"9223372036854775809","receivedAt":"2023-11-14T22:13:20.005Z",'
         '"recordKey":"train_metadata","runId":"7","serverRound":3}'
     )
+
+
+@pytest.mark.parametrize(("number", "text"), ECMASCRIPT)
+def test_the_fast_writer_prints_each_double_as_ecmascript(
+    number: float, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double alone and among others in a series, json_format never asked."""
+    _refuse_json_format(monkeypatch)
+    message = TrainProcessMetadata(
+        training_time=number, training_losses=[number, 0.5, number]
+    )
+    assert to_canonical_json(message) == (
+        f'{{"trainingLosses":[{text},0.5,{text}],"trainingTime":{text}}}'
+    )
+
+
+def test_a_series_prints_each_of_its_doubles_as_ecmascript(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every form in one series; the ones printed alike by ECMAScript and
+    by Python's shortest form (positional there, 1e-5 <= |n| < 1e16) in one call."""
+    positional = [(n, t) for n, t in ECMASCRIPT if 1e-5 <= abs(n) < 1e16]
+    for table in (ECMASCRIPT, positional):
+        numbers, texts = zip(*table, strict=True)
+        message = TrainProcessMetadata(training_losses=numbers)
+        assert to_canonical_json(message) == (
+            '{"trainingLosses":[' + ",".join(texts) + "]}"
+        )
+        monkeypatch.setattr(canonical_json, "number_json", _refuse)
+
+
+def _refuse(*_: object, **__: object) -> None:
+    raise AssertionError("called")
+
+
+def _refuse_json_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(json_format, "MessageToDict", _refuse)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -62,8 +63,6 @@ _INT32 = {
     FieldDescriptor.TYPE_FIXED32,
     FieldDescriptor.TYPE_SFIXED32,
 }
-_IN_ONEOF = "oneof"
-"""A field whose presence its oneof's `WhichOneof` tells (one call a oneof)."""
 _FLOATING = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 _LAST_SECOND = 253_402_300_799
 """9999-12-31T23:59:59Z, the latest a Timestamp may say."""
@@ -117,40 +116,73 @@ def _compile(descriptor: Any) -> Write:
         return _unsupported
     if descriptor.is_extendable:
         return _unsupported  # extensions are json_format's to name
-    ranked = sorted(descriptor.fields, key=lambda f: f.json_name.encode("utf-16-be"))
-    shared = {oneof for oneof in descriptor.oneofs if len(oneof.fields) > 1}
+    shared = [oneof for oneof in descriptor.oneofs if len(oneof.fields) > 1]
     oneofs = [oneof.name for oneof in shared]  # a lone member: a presence like any
-    plan = [
-        (
-            encode_basestring(field.json_name) + ":",
-            field.name,
-            _IN_ONEOF if field.containing_oneof in shared else field.has_presence,
-            field.type in _FLOATING and not field.is_repeated,
-            _field(field),
-        )
-        for field in ranked
-    ]
+    ranked = sorted(descriptor.fields, key=lambda f: f.json_name.encode("utf-16-be"))
+    plans: dict[_Chosen, list[_Step]] = {}
+
+    def plan(chosen: _Chosen) -> list[_Step]:
+        """List the fields to read, in key order, when `chosen` members are set."""
+        members = {chosen} if isinstance(chosen, str) else set(chosen or ())
+        steps = [
+            _step(field, field.containing_oneof in shared)
+            for field in ranked
+            if field.containing_oneof not in shared or field.name in members
+        ]
+        return plans.setdefault(chosen, steps)
 
     def write(message: Any) -> str:
-        chosen = [message.WhichOneof(oneof) for oneof in oneofs]
+        chosen: _Chosen = None  # no oneof of two or more members
+        if len(oneofs) == 1:  # the common case: one call
+            chosen = message.WhichOneof(oneofs[0])
+        elif oneofs:
+            chosen = tuple(message.WhichOneof(oneof) for oneof in oneofs)
         parts = []
-        for name, attribute, presence, signed_zero, value_json in plan:
-            if presence is _IN_ONEOF:
-                if attribute not in chosen:
-                    continue
-                value = getattr(message, attribute)
-            elif presence:
+        for name, attribute, presence, value_json in plans.get(chosen) or plan(chosen):
+            if presence is _HAS:
                 if not message.HasField(attribute):
                     continue
                 value = getattr(message, attribute)
-            else:  # set unless it holds the default; -0.0 is not the default
+            else:
                 value = getattr(message, attribute)
-                if not value and not (signed_zero and math.copysign(1, value) < 0):
+                # implicit presence: set unless it holds the default (and
+                # -0.0 is not the default)
+                if (
+                    not value
+                    and presence is not _SET
+                    and (presence is _IMPLICIT or math.copysign(1, value) > 0)
+                ):
                     continue
             parts.append(name + value_json(value))
         return "{" + ",".join(parts) + "}"
 
     return write
+
+
+_Chosen = str | None | tuple[str | None, ...]
+"""The set members of a message's oneofs: one's name (or None), or a tuple."""
+_Step = tuple[str, str, str, Write]
+"""A field's key and colon, its attribute, how its presence is read, its writer."""
+_SET = "set"
+"""A chosen oneof member: present, whatever its value."""
+_HAS = "has"
+"""A field with explicit presence: `HasField` tells."""
+_IMPLICIT = "implicit"
+"""A proto3 field without presence: present unless it holds the default."""
+_IMPLICIT_FLOAT = "implicit float"
+"""As `_IMPLICIT`, for a number whose -0.0 is not the default."""
+
+
+def _step(field: Any, chosen: bool) -> _Step:
+    if chosen:
+        presence = _SET
+    elif field.has_presence:
+        presence = _HAS
+    elif field.type in _FLOATING and not field.is_repeated:
+        presence = _IMPLICIT_FLOAT
+    else:
+        presence = _IMPLICIT
+    return encode_basestring(field.json_name) + ":", field.name, presence, _field(field)
 
 
 def _field(field: Any) -> Write:
@@ -178,11 +210,12 @@ def _field(field: Any) -> Write:
 
 
 def _doubles(values: Any) -> str:
-    """Write a repeated double: a list's repr, each ".0" and space dropped."""
-    text = str(values[:])  # one C call makes every repr
-    if "e" in text or "n" in text or "-0.0" in text:  # exponents, nan, inf, -0
+    """Write a repeated double: one `orjson` call, each ".0" dropped."""
+    text = orjson.dumps(values[:]).decode()
+    if "e" in text or "n" in text or "-0.0," in text or "-0.0]" in text:
+        # an exponent, NaN or an infinity (null), or -0.0
         return "[" + ",".join(map(number_json, values)) + "]"
-    return text.replace(".0,", ",").replace(".0]", "]").replace(", ", ",")
+    return text.replace(".0,", ",").replace(".0]", "]")
 
 
 def _map_key(field: Any) -> Write:
@@ -195,16 +228,15 @@ def _map_key(field: Any) -> Write:
 def _scalar(field: Any) -> Write:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
-        message_type = field.message_type
-        return lambda v: _writer(message_type)(v)  # looked up late: types recurse
+        return _writer(field.message_type)  # plans are built late: types may recurse
     if kind == FieldDescriptor.TYPE_DOUBLE:
         return number_json
     if kind in _INT32:
         return str  # exactly a double: ECMAScript prints its digits
     if kind in _INT64:
-        return lambda v: f'"{v}"'
+        return '"{}"'.format  # a string: past 2^53 a double would round it
     if kind == FieldDescriptor.TYPE_BOOL:
-        return lambda v: "true" if v else "false"
+        return ("false", "true").__getitem__
     if kind == FieldDescriptor.TYPE_STRING:
         return encode_basestring
     if kind == FieldDescriptor.TYPE_BYTES:
@@ -216,14 +248,18 @@ def _scalar(field: Any) -> Write:
 
 
 def number_json(number: float) -> str:
-    """Write a double as proto3 JSON does: NaN and infinities as strings."""
-    text = repr(number)
+    """Write a double as proto3 JSON does: NaN and infinities as strings.
+
+    `orjson` prints the shortest digits that read back as `number`, as
+    `repr` does (several times faster); where it prints them positionally
+    (1e-5 <= |number| < 1e16, or 0), that is how ECMAScript prints them too.
+    """
+    text = orjson.dumps(number).decode()
     if "e" not in text and "n" not in text and text != "-0.0":
-        # Positional (1e-4 <= |number| < 1e16, or 0), as ECMAScript prints it.
         return text[:-2] if text.endswith(".0") else text
     if math.isfinite(number):
         return format_number(number)
-    return f'"{number_text(number)}"'
+    return f'"{number_text(number)}"'  # orjson prints them as null
 
 
 def dumps(value: JsonValue) -> str:
