@@ -11,7 +11,12 @@ import re
 from typing import Any
 
 import pytest
-from google.protobuf import json_format, message_factory
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    json_format,
+    message_factory,
+)
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
@@ -221,3 +226,52 @@ def _refuse(*_: object, **__: object) -> None:
 
 def _refuse_json_format(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(json_format, "MessageToDict", _refuse)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [
+        (253_402_300_800, 0),
+        (0, 10**9),
+        (0, -1),
+        (-1, 0),
+        (253_402_300_799, 999_999_999),
+    ],
+)
+def test_a_timestamp_at_each_bound_prints_or_fails_as_json_format(
+    seconds: int, nanos: int
+) -> None:
+    """Past 9999-12-31T23:59:59Z or a whole second of nanos: json_format's refusal."""
+    stamp = Timestamp(seconds=seconds, nanos=nanos)
+    try:
+        expected = slow_canonical_json(stamp)
+    except ValueError as refused:
+        with pytest.raises(ValueError, match=re.escape(str(refused))):
+            to_canonical_json(stamp)
+        return
+    assert to_canonical_json(stamp) == expected
+
+
+def test_float_and_enum_fields_print_as_json_format() -> None:
+    """Types no message of proto/ holds: a float (left to json_format), an enum."""
+    pool = descriptor_pool.DescriptorPool()
+    file = descriptor_pb2.FileDescriptorProto(
+        name="kinds.proto", package="kinds", syntax="proto3"
+    )
+    file.enum_type.add(name="Color").value.add(name="COLOR_UNSET", number=0)
+    file.enum_type[0].value.add(name="COLOR_RED", number=1)
+    kinds = file.message_type.add(name="Kinds")
+    float_type = descriptor_pb2.FieldDescriptorProto.TYPE_FLOAT
+    enum_type = descriptor_pb2.FieldDescriptorProto.TYPE_ENUM
+    kinds.field.add(name="ratio", number=1, type=float_type, label=1)
+    kinds.field.add(name="color", number=2, type=enum_type, type_name=".kinds.Color")
+    kinds.field.add(name="other", number=3, type=enum_type, type_name=".kinds.Color")
+    pool.Add(file)
+    message_type: Any = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("kinds.Kinds")
+    )
+    for message in (message_type(color=1, other=7), message_type(ratio=0.1, color=1)):
+        assert to_canonical_json(message) == slow_canonical_json(message)
+    assert to_canonical_json(message_type(color=1, other=7)) == (
+        '{"color":"COLOR_RED","other":7}'
+    )
