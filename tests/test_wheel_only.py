@@ -69,6 +69,7 @@ def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
     assert sorted(core) == [
         "flwr<2,>=1.42",
         "numpy>=1.26",
+        "orjson>=3.10",
         "protobuf<7,>=6.33.5",
         "rich>=13",
     ]
