@@ -138,7 +138,10 @@ def _compile(descriptor: Any) -> Write:
         elif oneofs:
             chosen = tuple(message.WhichOneof(oneof) for oneof in oneofs)
         parts = []
-        for name, attribute, presence, value_json in plans.get(chosen) or plan(chosen):
+        steps = plans.get(chosen)
+        for name, attribute, presence, value_json in (
+            plan(chosen) if steps is None else steps
+        ):
             if presence is _HAS:
                 if not message.HasField(attribute):
                     continue
