@@ -7,7 +7,7 @@ hold them (the fixture `acme/stats/v1/stats.proto`), (`required`, `finite`, `gt`
 `uint32`, ...), under `repeated.items` for a repeated field. `restated`
 writes that counterpart into each field's options of a schema, beside the
 project's own, so any protovalidate implementation enforces the same
-rules: the reference the tests hold `rules.validate` to.
+rules: the reference the tests hold `validation.validate` to.
 
 The `buf.validate` messages come from validate.proto's descriptor
 (`buf_validate`), built in a private pool: no generated module is needed.
@@ -17,7 +17,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from flower_app.codegen import buf_validate
-from flower_app.protocol.schema import BOUNDS, NUMBER_KINDS
+from flower_app.protocol.field_rules import BOUNDS
+from flower_app.protocol.schema import NUMBER_KINDS
 from flower_meta.v1 import options_pb2
 
 _TYPE = descriptor_pb2.FieldDescriptorProto

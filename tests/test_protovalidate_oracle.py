@@ -6,7 +6,7 @@ way, in `(flower_meta.v1.field)`, is given the same rules as buf.validate
 (`codegen.restate`). Then the golden vectors and 10,000
 generated messages a type, parsed from the same bytes, go to both
 validators: protovalidate (the compiled reference, on Google-runtime
-messages) and `rules.validate`. They must agree on every verdict, and a
+messages) and `validation.validate`. They must agree on every verdict, and a
 refusal here must name a field path and rule id protovalidate names too.
 The epoch policy, which depends on the run config, is not a schema rule
 and is switched off.
@@ -35,9 +35,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from flower_app.codegen.generate import generate
-from flower_app.protocol import rules
+from flower_app.protocol import rules, validation
 from flower_app.protocol.run_schema import file_descriptor_set
-from flower_app.protocol.schema import NUMBER_KINDS, field_spec
+from flower_app.protocol.field_rules import number_rule
+from flower_app.protocol.schema import NUMBER_KINDS
 from flower_meta.v1 import metadata_pb2
 from tests.helpers import FIXTURES, MANIFEST, VECTORS, compile_fixture, require
 from tests.restate import restated
@@ -87,7 +88,7 @@ def _messages(top: Mapping[str, Descriptor]) -> Iterator[Descriptor]:
 
 def ours(message: Message) -> Verdict:
     try:
-        rules.validate(message, NO_EPOCH_POLICY)
+        validation.validate(message, NO_EPOCH_POLICY)
     except rules.MetadataDecodeError as err:
         return err.field_path, err.rule_id
     return None
@@ -127,8 +128,8 @@ _SPECIALS = [math.inf, -math.inf, math.nan]
 
 
 def _double(draw: random.Random, field: Any) -> float:
-    spec = field_spec(field)  # buf.validate's bounds or the v1.0 option's
-    near = [getattr(spec, name) for name in _BOUNDS if spec.HasField(name)]
+    rule = number_rule(field)  # buf.validate's bounds or the v1.0 option's
+    near = [bound for _, bound in rule.bounds] if rule is not None else []
     roll = draw.random()
     if near and roll < 0.4:
         bound = draw.choice(near)

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flower_app.protocol import codec, series
-from flower_app.protocol.rules import MetadataDecodeError, _rule
+from flower_app.protocol.plan import rule_test
+from flower_app.protocol.rules import MetadataDecodeError
 from flower_meta.v1 import options_pb2
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
@@ -173,7 +174,7 @@ def test_the_verdict_is_the_first_broken_element(
 
 def test_a_packed_series_is_read_from_its_bytes_and_unpacked_one_is_not() -> None:
     field = Series.DESCRIPTOR.fields_by_name["d"]
-    within = series.checker(field, _rule(field))
+    within = series.checker(field, rule_test(field))
     good, bad = [0.5] * 200, [0.5] * 199 + [2.5]
     assert within(_encode("d", good, [], packed=True), 200)
     assert within(_encode("d", good, [50, 120], packed=True), 200)

@@ -24,10 +24,13 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 from flower_app.codegen.buf_validate import BufValidateError, validate_file
-from flower_app.protocol.schema import BUF_VALIDATE
+from flower_app.codegen.image import image_outputs, lint_rules
+from flower_app.protocol.field_rules import BUF_VALIDATE
 
 PACKAGE = Path(__file__).resolve().parent.parent
 """`flower_app`, in a checkout or installed."""
+_CHECK = "--fmcheck_out: "
+"""How protoc prefixes the rule check's refusals (one line each)."""
 _CHATTER = "Writing mypy to "
 """What mypy-protobuf's plugin says of each file it writes, not an error."""
 
@@ -85,8 +88,8 @@ def generate(
     Raises
     ------
     ValueError
-        If protoc refuses the files, or a rule cannot be applied: the first
-        error line.
+        If protoc refuses the files, or rules are refused: a line for each
+        (every refused rule of every message).
 
     """
     import grpc_tools  # the codegen extra; a missing one is named by the CLI
@@ -97,20 +100,12 @@ def generate(
         f"--mypy_out={python_out}",
     ]
     ours = _plugin("protoc-gen-flower-meta")
-    checked = (
-        ("check", python_out),
-        ("docs", docs_out),
-        ("jsonschema", jsonschema_out),
-    )
-    for option, folder in checked:  # check: the rules compile, or nothing is written
+    for option, folder in (("docs", docs_out), ("jsonschema", jsonschema_out)):
         if folder is not None:
             outputs += [
                 f"--plugin=protoc-gen-fm{option}={ours}",
                 f"--fm{option}_out={option}:{folder}",
             ]
-    for folder in (python_out, docs_out, jsonschema_out):
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
     includes = [
         *proto_paths,
         schema_root(),
@@ -120,17 +115,33 @@ def generate(
         # always: the project's own metadata.proto imports it too
         given = f"--descriptor_set_in={_buf_validate_set(Path(scratch))}"
         own = [BUF_VALIDATE] if _imports_buf_validate(protos, proto_paths) else []
-        command = [
+        protoc = [
             sys.executable,
             "-m",
             "grpc_tools.protoc",
             *(f"-I{folder}" for folder in includes),
             given,
-            *outputs,
-            *map(str, protos),
-            *own,
         ]
-        done = subprocess.run(command, capture_output=True, text=True)
+        # First the rules, into the scratch folder: our check (every refused
+        # rule), then buf's (every CEL expression type-checked); only then
+        # is anything written.
+        image = Path(scratch) / "image.binpb"
+        checks = [
+            *image_outputs(image),
+            f"--plugin=protoc-gen-fmcheck={ours}",
+            f"--fmcheck_out=check:{scratch}",
+        ]
+        _protoc([*protoc, *checks, *map(str, protos)], protos)
+        lint_rules(image, protos)
+        for folder in (python_out, docs_out, jsonschema_out):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        _protoc([*protoc, *outputs, *map(str, protos), *own], protos)
+
+
+def _protoc(command: list[str], protos: Sequence[Path]) -> None:
+    """Run protoc; raise ValueError with a line for each error it names."""
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines()
         lines = [
@@ -138,8 +149,13 @@ def generate(
             for line in said
             if not line.startswith(_CHATTER) and ": warning: " not in line
         ]
-        lines = lines or ["no message"]
-        raise ValueError(f"protoc refused {', '.join(map(str, protos))}: {lines[0]}")
+        files = ", ".join(map(str, protos))
+        raise ValueError(
+            "\n".join(
+                f"protoc refused {files}: {line.removeprefix(_CHECK)}"
+                for line in lines or ["no message"]
+            )
+        )
 
 
 def _buf_validate_set(folder: Path) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 from flower_app.codegen.buf_validate import validate_file
-from flower_app.protocol.schema import BUF_VALIDATE
+from flower_app.protocol.field_rules import BUF_VALIDATE
 
 MODULE = Path("proto")
 """The buf module's root, as buf.yaml names it."""
@@ -58,9 +58,7 @@ def build_image(module: Path, image: Path) -> None:
             f"--descriptor_set_in={given}",
             f"-I{module}",
             f"-I{Path(grpc_tools.__file__).parent / '_proto'}",
-            "--include_imports",
-            "--include_source_info",
-            f"--descriptor_set_out={image}",
+            *image_outputs(image),
             *protos,
         ],
         capture_output=True,
@@ -69,6 +67,64 @@ def build_image(module: Path, image: Path) -> None:
     if done.returncode != 0:
         said = [line for line in done.stderr.splitlines() if ": warning: " not in line]
         raise ValueError(f"protoc refused {module}: {(said or ['no message'])[0]}")
+
+
+def image_outputs(image: Path) -> list[str]:
+    """protoc's options that write a buf image (imports and comments included)."""
+    return [
+        "--include_imports",
+        "--include_source_info",
+        f"--descriptor_set_out={image}",
+    ]
+
+
+LINT_RULES = '{"version": "v2", "lint": {"use": ["PROTOVALIDATE"]}}'
+"""buf's check of protovalidate rules alone: types, bounds, every CEL expression."""
+
+
+def lint_rules(image: Path, protos: Sequence[Path]) -> None:
+    """Run buf's protovalidate check on the files of `image` (not Google's or buf's).
+
+    It compiles every CEL expression against the message's types (a field
+    that does not exist, a string added to an int), and checks that each
+    rule fits its field and no two contradict.
+
+    Raises
+    ------
+    ValueError
+        One line for each problem buf names, or the reason buf did not run.
+
+    """
+    built = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes())
+    own = [
+        file.name
+        for file in built.file
+        if not file.name.startswith(("google/protobuf/", BUF_VALIDATE))
+    ]
+    done = subprocess.run(
+        [
+            _buf(),
+            "lint",
+            str(image),
+            *(f"--path={name}" for name in own),
+            "--config",
+            LINT_RULES,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        files = ", ".join(map(str, protos))
+        said = (done.stdout + done.stderr).strip().splitlines() or ["no message"]
+        raise ValueError(
+            "\n".join(f"buf lint refused {files}: {line}" for line in said)
+        )
+
+
+def _buf() -> str:
+    """The buf installed beside this Python, else the one on PATH."""
+    beside = Path(sys.executable).parent / "buf"
+    return str(beside) if beside.is_file() else "buf"
 
 
 def buf_command(argv: Sequence[str], image: Path, module: Path) -> list[str]:
@@ -81,9 +137,8 @@ def buf_command(argv: Sequence[str], image: Path, module: Path) -> list[str]:
     imported = any(file.name == BUF_VALIDATE for file in built.file)
     paths = [*own, BUF_VALIDATE] if subcommand == "generate" and imported else own
     extra = ["--exclude-imports"] if subcommand == "breaking" else []
-    buf = Path(sys.executable).parent / "buf"
     return [
-        str(buf) if buf.is_file() else "buf",
+        _buf(),
         subcommand,
         str(image),
         *(f"--path={path}" for path in paths),

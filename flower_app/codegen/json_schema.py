@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from flower_app.codegen.comments import comments
-from flower_app.protocol import schema
+from flower_app.protocol import field_rules
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
 
 Json = dict[str, Any]
@@ -74,7 +74,7 @@ def _object(message: Descriptor, notes: Notes, definitions: Definitions) -> Json
     }
     found: Json = {"description": notes.get(message.full_name, ""), "type": "object"}
     found["properties"] = properties
-    required = [f.json_name for f in message.fields if schema.field_spec(f).required]
+    required = [f.json_name for f in message.fields if field_rules.is_required(f)]
     if required:
         found["required"] = required
     exclusive = [
@@ -132,17 +132,17 @@ def _value(field: FieldDescriptor, definitions: Definitions, notes: Notes) -> Js
 
 
 def _number(field: FieldDescriptor) -> Json:
-    spec = schema.field_spec(field)
+    rule = field_rules.number_rule(field)
     number: Json = {"type": "integer" if field.type in _INT32 else "number"}
-    for bound, keyword in (
-        ("gte", "minimum"),
-        ("gt", "exclusiveMinimum"),
-        ("lte", "maximum"),
-        ("lt", "exclusiveMaximum"),
-    ):
-        if spec.HasField(bound):  # type: ignore[arg-type]
-            number[keyword] = getattr(spec, bound)
+    keywords = {
+        "gte": "minimum",
+        "gt": "exclusiveMinimum",
+        "lte": "maximum",
+        "lt": "exclusiveMaximum",
+    }
+    for bound, value in rule.bounds if rule is not None else ():
+        number[keywords[bound]] = value
     bounded = len(number) > 1
-    if field.type not in _FLOATS or spec.finite or bounded:
+    if field.type not in _FLOATS or (rule is not None and rule.finite) or bounded:
         return number  # bounds and `finite` rule the non-finite strings out
     return {"anyOf": [number, {"enum": ["NaN", "Infinity", "-Infinity"]}]}

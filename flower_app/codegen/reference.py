@@ -1,9 +1,9 @@
 """A Markdown reference page for one .proto file, from its comments and options."""
 
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, text_format
 
 from flower_app.codegen.comments import FILE, comments
-from flower_app.protocol import schema
+from flower_app.protocol import field_rules, schema
 from flower_app.protocol.schema import Descriptor, FieldDescriptor, FileDescriptor
 from flower_meta.v1.options_pb2 import Role
 
@@ -69,21 +69,67 @@ def type_name(field: FieldDescriptor) -> str:
 
 
 def rule_text(field: FieldDescriptor) -> str:
-    """Put the field's rules in words: "required; finite and >= 0", or "-"."""
-    spec = schema.field_spec(field)
-    parts = ["required"] if spec.required else []
-    if described := schema.describe_rule(spec):
-        parts.append(("each " if field.is_repeated else "") + described)
+    """Put the field's rules in words: "required; finite and >= 0", or "-".
+
+    Presence and number rules in the words every reader refuses with; any
+    other `buf.validate` rule as the .proto writes it (text format).
+    """
+    parts = ["required"] if field_rules.is_required(field) else []
+    rule = field_rules.number_rule(field)
+    if rule is not None:
+        parts.append(("each " if field.is_repeated else "") + rule.words())
+    if other := _other_rules(field):
+        parts.append(f"`{other}`")
     return "; ".join(parts) or "-"
+
+
+def _other_rules(field: FieldDescriptor) -> str:
+    """The field's `buf.validate` rules beyond presence and its number rule."""
+    rules = field_rules.buf_rules(field)
+    if rules is None:
+        return ""
+    left = type(rules)()
+    left.CopyFrom(rules)
+    left.ClearField("required")
+    if field_rules.number_rule(field) is not None:  # in words already
+        holder = left.repeated.items if field.is_repeated else left  # type: ignore[attr-defined]
+        kind = holder.WhichOneof("type")
+        typed = getattr(holder, kind) if kind is not None else None
+        for name in (*field_rules.BOUNDS, "finite"):
+            if typed is not None and name in typed.DESCRIPTOR.fields_by_name:
+                typed.ClearField(name)
+        if typed is not None and not typed.ByteSize():
+            holder.ClearField(kind)
+        if field.is_repeated:
+            repeated = left.repeated  # type: ignore[attr-defined]
+            if not repeated.items.ByteSize():
+                repeated.ClearField("items")
+            if not repeated.ByteSize():
+                left.ClearField("repeated")
+    return text_format.MessageToString(left, as_one_line=True).replace("|", "\\|")
+
+
+def message_rules(message: Descriptor) -> str:
+    """The message's own and its oneofs' `buf.validate` rules, as the .proto has them."""
+    parts = []
+    rules = field_rules.buf_message_rules(message)
+    if rules is not None:
+        parts.append(text_format.MessageToString(rules, as_one_line=True))
+    for oneof in message.oneofs:
+        found = field_rules.buf_oneof_rules(oneof)
+        if found is not None:
+            parts.append(
+                f"{oneof.name}: {text_format.MessageToString(found, as_one_line=True)}"
+            )
+    return "; ".join(parts)
 
 
 def codes(field: FieldDescriptor) -> str:
     """List the reason codes a refusal for this field carries."""
-    spec = schema.field_spec(field)
     found = []
-    if spec.required:
+    if field_rules.is_required(field):
         found.append(f"`{schema.missing_reason(field)}` (absent)")
-    if schema.describe_rule(spec):
+    if field_rules.number_rule(field) is not None or _other_rules(field):
         found.append(f"`{schema.invalid_reason(field)}` (value)")
     return ", ".join(found) or "-"
 
@@ -96,6 +142,10 @@ def _message(message: Descriptor, notes: dict[str, str]) -> list[str]:
         "",
         f"Type URL: `type.googleapis.com/{message.full_name}`",
         "",
+    ]
+    if own := message_rules(message):
+        lines += [f"Rules of the message: `{own}`", ""]
+    lines += [
         "| field | no. | type | unit | rule | refused as | role |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]

@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         problems.append(hint)
     except (OSError, ValueError) as err:  # our errors: each names file and cause
-        problems.append(str(err))
+        problems += str(err).splitlines() or [type(err).__name__]
     for problem in problems:
         print(f"flower-meta: {printable(problem, 1000)}", file=sys.stderr)
     return 1 if problems else 0

@@ -1,52 +1,49 @@
-// Reads one flower_meta.v1 payload and prints its canonical proto3 JSON, or
+// Reads one payload and prints its canonical proto3 JSON, or
 // "rejected <reason>: <detail>" (exit code 1). The type URL names the
-// message; the rules come from the schema's options (rules.ts).
+// message: one of flower_meta.v1's, or with --schema, of the schema in that
+// FileDescriptorSet (schema.ts). The rules come from the schema's options
+// (rules.ts). A schema whose rules cannot be applied is refused before any
+// payload is read: one line on stderr, exit code 1.
 //
-//   node dist/examples/typescript/src/consumer.js TYPE_URL PAYLOAD_FILE
+//   node dist/examples/typescript/src/consumer.js [--schema SET] TYPE_URL PAYLOAD_FILE
 import { readFileSync } from "node:fs";
-import { createRegistry, fromBinary, toJson, type DescMessage } from "@bufbuild/protobuf";
-import { file_flower_meta_v1_metadata } from "../../../generated/ts/flower_meta/v1/metadata_pb.js";
+import { fromBinary, toJson } from "@bufbuild/protobuf";
 import { canonicalJson } from "./canonical-json.js";
-import { Rejected, validate } from "./rules.js";
+import { checkSchema, Rejected, SchemaRefused, validatorFor } from "./rules.js";
+import { loadSchema, schemaOf } from "./schema.js";
 
-const registry = createRegistry(file_flower_meta_v1_metadata);
-const packageName = file_flower_meta_v1_metadata.proto.package; // "flower_meta.v1"
-const family = packageName.replace(/\.[^.]*$/, ""); // "flower_meta"
-const TYPE_URL = /^[A-Za-z0-9._~:/-]{1,256}$/;
-
-function schemaOf(typeUrl: string): DescMessage {
-  if (!TYPE_URL.test(typeUrl)) {
-    throw new Rejected("invalid_type_url", "type URL is not 1 to 256 characters of A-Z a-z 0-9 . _ ~ : / -");
+function main(argv: string[]): number {
+  const at = argv.indexOf("--schema");
+  const schemaPath = at >= 0 ? argv[at + 1] : undefined;
+  const [typeUrl, path] = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
+  if (typeUrl === undefined || path === undefined || (at >= 0 && schemaPath === undefined)) {
+    console.error("usage: consumer [--schema SET] TYPE_URL PAYLOAD_FILE");
+    return 2;
   }
-  const got = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
-  const found = registry.getMessage(got);
-  if (found !== undefined && found.file.proto.package === packageName) return found;
-  const name = got.slice(got.lastIndexOf(".") + 1);
-  const gotFamily = got.slice(0, got.lastIndexOf(".")).replace(/\.[^.]*$/, "");
-  if (gotFamily === family && registry.getMessage(`${packageName}.${name}`) !== undefined) {
-    throw new Rejected("unsupported_version", `payload is ${got}; this reader decodes ${packageName} only`);
-  }
-  throw new Rejected("wrong_type", `payload is a ${got}, not a ${packageName} message`);
-}
-
-function decode(typeUrl: string, payload: Uint8Array): { schema: DescMessage; message: object } {
-  const schema = schemaOf(typeUrl);
-  let message: object;
   try {
-    message = fromBinary(schema, payload);
+    const registry = loadSchema(schemaPath);
+    const validate = validatorFor(registry);
+    const schema = schemaOf(registry, typeUrl);
+    checkSchema(schema, registry);
+    const payload = readFileSync(path);
+    let message: object;
+    try {
+      message = fromBinary(schema, payload);
+    } catch (err) {
+      throw new Rejected("malformed", `${payload.length} bytes are not a ${schema.typeName}: ${err}`);
+    }
+    validate(schema, message);
+    console.log(canonicalJson(toJson(schema, message as never, { registry })));
   } catch (err) {
-    throw new Rejected("malformed", `${payload.length} bytes are not a ${schema.typeName}: ${err}`);
+    if (err instanceof SchemaRefused) {
+      console.error(`consumer: ${err.message}`);
+      return 1;
+    }
+    if (!(err instanceof Rejected)) throw err;
+    console.log(`rejected ${err.reason}: ${err.message}`);
+    return 1;
   }
-  validate(schema, message);
-  return { schema, message };
+  return 0;
 }
 
-const [typeUrl, path] = process.argv.slice(2);
-try {
-  const { schema, message } = decode(typeUrl, readFileSync(path));
-  console.log(canonicalJson(toJson(schema, message as never)));
-} catch (err) {
-  if (!(err instanceof Rejected)) throw err;
-  console.log(`rejected ${err.reason}: ${err.message}`);
-  process.exitCode = 1;
-}
+process.exitCode = main(process.argv.slice(2));
