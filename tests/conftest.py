@@ -6,6 +6,7 @@ Plain helpers live in tests/helpers.py.
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from flower_app.app import server_app
 from flower_app.run import MetadataRun
 from flower_app.server.strategy import MetadataStrategy
 from flower_app.testing import as_in_a_server_app
-from tests.helpers import TYPESCRIPT, require
+from tests.helpers import ROOT, TYPESCRIPT, require, require_file
 
 settings.register_profile("default", max_examples=200, deadline=None)
 settings.register_profile("fuzz", max_examples=10_000, deadline=None)
@@ -53,6 +54,24 @@ def typescript_build(node_modules: Path) -> Path:
     """The TypeScript reader and its tools, compiled: their folder in dist/."""
     subprocess.run([node_modules / ".bin" / "tsc", "-p", TYPESCRIPT], check=True)
     return TYPESCRIPT / "dist" / "examples" / "typescript" / "src"
+
+
+@pytest.fixture(scope="session")
+def cpp_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The C++ reader and its tools, built with CMake: their build folder."""
+    cmake = require("cmake", "cmake (Debian: cmake)")
+    require("protoc", "Debian's protobuf-compiler and libprotobuf-dev")
+    require_file(Path("/usr/include/re2/re2.h"), "Debian's libre2-dev")
+    build = tmp_path_factory.mktemp("cpp-build")
+    source = str(ROOT / "examples" / "cpp")
+    python = f"-DFLOWER_META_PYTHON={sys.executable}"  # writes validate.proto's set
+    for step in (
+        ["-S", source, "-B", str(build), python],
+        ["--build", str(build), "-j2"],
+    ):
+        done = subprocess.run([cmake, *step], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return build
 
 
 @pytest.fixture(autouse=True)

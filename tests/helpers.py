@@ -85,11 +85,20 @@ def require(tool: str, install: str) -> str:
     """Path of `tool`; without it skip (fail in CI) naming what to install."""
     path = shutil.which(tool)
     if path is None:
-        message = f"{tool} not found: install {install}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+        _missing(f"{tool} not found: install {install}")
+    return str(path)
+
+
+def require_file(path: Path, install: str) -> None:
+    """Skip (fail in CI) naming what to install, unless `path` exists."""
+    if not path.is_file():
+        _missing(f"{path} not found: install {install}")
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def reply_from(

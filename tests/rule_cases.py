@@ -264,6 +264,7 @@ def _time_variants(kind: str, type_name: str) -> dict[str, list[str]]:
 
 
 _ENUM = "Color"
+_MASK = "google.protobuf.FieldMask v = 1"
 _INNER = "Inner"
 
 
@@ -336,18 +337,14 @@ def variants() -> dict[str, list[str]]:
             "google.protobuf.Any v = 1 [(buf.validate.field).any = {not_in: "
             '["type.googleapis.com/google.protobuf.Duration"]}]'
         ],
-        "field_mask.const": [
-            f'google.protobuf.FieldMask v = 1 [{_F}.field_mask.const = {{paths: ["a"]}}]'
-        ],
+        "field_mask.const": [f"{_MASK} [{_F}.field_mask.const = {{paths: ['a']}}]"],
         "field_mask.in": [
             f'google.protobuf.FieldMask v = 1 [{_F}.field_mask = {{in: ["a", "b.c"]}}]'
         ],
         "field_mask.not_in": [
             f'google.protobuf.FieldMask v = 1 [{_F}.field_mask = {{not_in: ["a"]}}]'
         ],
-        "field_mask.example": [
-            f'google.protobuf.FieldMask v = 1 [{_F}.field_mask.example = {{paths: ["a"]}}]'
-        ],
+        "field_mask.example": [f"{_MASK} [{_F}.field_mask.example = {{paths: ['a']}}]"],
         "field_mask.predefined": [
             f"google.protobuf.FieldMask v = 1 [{_F}.field_mask.("
             f"{PACKAGE}.field_mask_nonempty) = true]"
@@ -411,7 +408,9 @@ def variants() -> dict[str, list[str]]:
             "oneof o { option (buf.validate.oneof).required = true; "
             f"{_INNER} a = 1; bool b = 2; }}",
         ],
-        "predefined.cel": [f"int32 v = 1 [{_F}.int32.({PACKAGE}.int32_nonzero) = true]"],
+        "predefined.cel": [
+            f"int32 v = 1 [{_F}.int32.({PACKAGE}.int32_nonzero) = true]"
+        ],
     }
     return found
 
@@ -487,7 +486,10 @@ def proto_sources() -> dict[str, str]:
     for kind, bodies in variants().items():
         for index, body in enumerate(bodies):
             lines.append(f"message {message_name(kind, index)} {{ {body}; }}")
-    return {PREDEFINED_FILE: "\n".join(predefined) + "\n", FILE: "\n".join(lines) + "\n"}
+    return {
+        PREDEFINED_FILE: "\n".join(predefined) + "\n",
+        FILE: "\n".join(lines) + "\n",
+    }
 
 
 def schema(folder: Path) -> descriptor_pb2.FileDescriptorSet:
@@ -628,12 +630,13 @@ def hints(rules: Message | None) -> list[Any]:
         values = list(value) if described.is_repeated else [value]
         for item in values:
             if isinstance(item, Message):
-                if described.message_type.full_name in (
+                name = item.DESCRIPTOR.full_name
+                if name in (
                     "google.protobuf.Duration",
                     "google.protobuf.Timestamp",
                 ):
                     found.append((item.seconds, item.nanos))  # type: ignore[attr-defined]
-                elif described.message_type.full_name == "google.protobuf.FieldMask":
+                elif name == "google.protobuf.FieldMask":
                     found += list(item.paths)  # type: ignore[attr-defined]
                 else:
                     found += hints(item)
@@ -659,7 +662,7 @@ def draw(kind: type[Message], rng: random.Random, now: float) -> Message:
                 continue
         elif rng.random() < 0.15:
             continue  # absent (implicit: the zero value)
-        _fill(message, field, field_rules.buf_rules(field), rng, now)
+        _fill(message, field, field_rules.buf_rules(field), rng, now)  # type: ignore[arg-type]
     return message
 
 
@@ -674,7 +677,10 @@ def _fill(
     value = getattr(message, field.name)
     entry = field.message_type
     if entry is not None and entry.GetOptions().map_entry:
-        key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
+        key_field, value_field = (
+            entry.fields_by_name["key"],
+            entry.fields_by_name["value"],
+        )
         for _ in range(_count(near, rng)):
             key = _scalar(key_field, near, rng)
             if value_field.message_type is not None:
@@ -684,7 +690,11 @@ def _fill(
     elif field.is_repeated:
         pool = [_element(field, near, rng, now) for _ in range(3)]
         for _ in range(_count(near, rng)):
-            item = rng.choice(pool) if rng.random() < 0.3 else _element(field, near, rng, now)
+            item = (
+                rng.choice(pool)
+                if rng.random() < 0.3
+                else _element(field, near, rng, now)
+            )
             if entry is not None:
                 value.add().CopyFrom(item)
             else:
@@ -695,7 +705,9 @@ def _fill(
         setattr(message, field.name, _scalar(field, near, rng))
 
 
-def _element(field: FieldDescriptor, near: list[Any], rng: random.Random, now: float) -> Any:
+def _element(
+    field: FieldDescriptor, near: list[Any], rng: random.Random, now: float
+) -> Any:
     if field.message_type is None:
         return _scalar(field, near, rng)
     item = message_factory.GetMessageClass(field.message_type)()
@@ -711,7 +723,11 @@ def _count(near: list[Any], rng: random.Random) -> int:
 
 
 def _message(
-    value: Message, descriptor: Descriptor, near: list[Any], rng: random.Random, now: float
+    value: Message,
+    descriptor: Descriptor,
+    near: list[Any],
+    rng: random.Random,
+    now: float,
 ) -> None:
     name = descriptor.full_name
     if name in ("google.protobuf.Duration", "google.protobuf.Timestamp"):
@@ -741,7 +757,9 @@ def _moment(
     moments = [m for m in near if isinstance(m, tuple)] + [(0, 0)]
     roll = rng.random()
     if name == "google.protobuf.Timestamp" and roll < 0.3:
-        offset = rng.choice([-1, 1]) * rng.choice([3600 * 2, 86400 - 7200, 86400 + 7200])
+        offset = rng.choice([-1, 1]) * rng.choice(
+            [3600 * 2, 86400 - 7200, 86400 + 7200]
+        )
         seconds = int(now) + offset
     elif roll < 0.8:
         seconds, nanos = rng.choice(moments)
@@ -769,7 +787,7 @@ def _scalar(field: FieldDescriptor, near: list[Any], rng: random.Random) -> Any:
     if kind == FieldDescriptor.TYPE_BOOL:
         return rng.random() < 0.5
     if kind == FieldDescriptor.TYPE_ENUM:
-        numbers = [v.number for v in field.enum_type.values]
+        numbers = [v.number for v in field.enum_type.values]  # type: ignore[union-attr]
         return rng.choice([*numbers, 99, -7, *[n for n in near if isinstance(n, int)]])
     if kind == FieldDescriptor.TYPE_STRING:
         return _string(near, rng)
@@ -821,9 +839,15 @@ def _string(near: list[Any], rng: random.Random) -> str:
         return _mutate(rng.choice(words), rng)
     if lengths and roll < 0.55:
         size = max(0, rng.choice(lengths) + rng.choice([-1, 0, 1]))
-        return "".join(rng.choice(_CHARS[: 4 if rng.random() < 0.5 else None]) for _ in range(size))
+        return "".join(
+            rng.choice(_CHARS[: 4 if rng.random() < 0.5 else None]) for _ in range(size)
+        )
     if roll < 0.85:
-        return _mutate(rng.choice(_FORMATS), rng) if rng.random() < 0.3 else rng.choice(_FORMATS)
+        return (
+            _mutate(rng.choice(_FORMATS), rng)
+            if rng.random() < 0.3
+            else rng.choice(_FORMATS)
+        )
     return "".join(rng.choice(_CHARS) for _ in range(rng.randint(0, 6)))
 
 
@@ -846,7 +870,9 @@ def _bytes(near: list[Any], rng: random.Random) -> bytes:
     if blobs and roll < 0.35:
         blob = rng.choice(blobs)
         at = rng.randint(0, len(blob))
-        return rng.choice([blob, blob[:at] + bytes([rng.randrange(256)]) + blob[at:], blob[1:]])
+        return rng.choice(
+            [blob, blob[:at] + bytes([rng.randrange(256)]) + blob[at:], blob[1:]]
+        )
     if lengths and roll < 0.6:
         size = max(0, rng.choice(lengths) + rng.choice([-1, 0, 1]))
         return bytes(rng.choice(b"az\x00\xff") for _ in range(size))

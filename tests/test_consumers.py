@@ -5,7 +5,6 @@ canonical JSON, byte-identical to Python's, or "rejected <reason>: ...".
 """
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from flower_app.protocol.rules import MetadataDecodeError
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import (
     INVALID,
-    ROOT,
     VALID,
     VECTORS,
     message_type,
@@ -40,16 +38,8 @@ def typescript_reader(typescript_build: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def cpp_reader(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    cmake = require("cmake", "cmake (Debian: cmake)")
-    require("protoc", "Debian's protobuf-compiler and libprotobuf-dev")
-    build = str(tmp_path_factory.mktemp("cpp-build"))
-    source = str(ROOT / "examples" / "cpp")
-    python = f"-DFLOWER_META_PYTHON={sys.executable}"  # writes validate.proto's set
-    for step in (["-S", source, "-B", build, python], ["--build", build, "-j2"]):
-        done = subprocess.run([cmake, *step], capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
-    return [f"{build}/consumer"]
+def cpp_reader(cpp_build: Path) -> list[str]:
+    return [str(cpp_build / "consumer")]
 
 
 @pytest.fixture(params=["typescript", "cpp"])

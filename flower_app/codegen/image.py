@@ -70,7 +70,7 @@ def build_image(module: Path, image: Path) -> None:
 
 
 def image_outputs(image: Path) -> list[str]:
-    """protoc's options that write a buf image (imports and comments included)."""
+    """Protoc's options that write a buf image (imports and comments included)."""
     return [
         "--include_imports",
         "--include_source_info",
@@ -122,7 +122,7 @@ def lint_rules(image: Path, protos: Sequence[Path]) -> None:
 
 
 def _buf() -> str:
-    """The buf installed beside this Python, else the one on PATH."""
+    """Find the buf installed beside this Python, else the one on PATH."""
     beside = Path(sys.executable).parent / "buf"
     return str(beside) if beside.is_file() else "buf"
 

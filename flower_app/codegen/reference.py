@@ -84,7 +84,7 @@ def rule_text(field: FieldDescriptor) -> str:
 
 
 def _other_rules(field: FieldDescriptor) -> str:
-    """The field's `buf.validate` rules beyond presence and its number rule."""
+    """Write the field's `buf.validate` rules beyond presence and its number rule."""
     rules = field_rules.buf_rules(field)
     if rules is None:
         return ""
@@ -110,7 +110,7 @@ def _other_rules(field: FieldDescriptor) -> str:
 
 
 def message_rules(message: Descriptor) -> str:
-    """The message's own and its oneofs' `buf.validate` rules, as the .proto has them."""
+    """Write the message's own and its oneofs' `buf.validate` rules, as written."""
     parts = []
     rules = field_rules.buf_message_rules(message)
     if rules is not None:

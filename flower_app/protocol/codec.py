@@ -24,8 +24,8 @@ from flower_app.protocol.rules import (
     MetadataDecodeError,
     Reason,
 )
-from flower_app.protocol.validation import validate
 from flower_app.protocol.text import printable
+from flower_app.protocol.validation import validate
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
     EvaluateProcessMetadata,

@@ -122,7 +122,7 @@ def _option(
 def _options_class(
     pool: descriptor_pool.DescriptorPool, option: str
 ) -> tuple[type[Message], Any]:
-    """The options class of `pool` for `buf.validate.<option>`, and that extension."""
+    """Return `pool`'s options class for `buf.validate.<option>`, and the extension."""
     classes = message_factory.GetMessageClassesForFiles(
         [BUF_VALIDATE, "google/protobuf/descriptor.proto"], pool
     )
@@ -132,7 +132,7 @@ def _options_class(
 
 def typed_rules(rules: Message, field: FieldDescriptor) -> Message | None:
     """Return the rules of one value of the field: its elements' if repeated."""
-    if field.is_repeated and not _is_map(field):
+    if field.is_repeated and not is_map(field):
         if rules.WhichOneof("type") != "repeated":
             return None
         rules = rules.repeated.items  # type: ignore[attr-defined]
@@ -140,8 +140,17 @@ def typed_rules(rules: Message, field: FieldDescriptor) -> Message | None:
     return None if chosen is None else getattr(rules, chosen)
 
 
-def _is_map(field: FieldDescriptor) -> bool:
+def is_map(field: FieldDescriptor) -> bool:
+    """Say whether the field is a map (a repeated field of map entries)."""
     return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def held_type(field: FieldDescriptor) -> Descriptor | None:
+    """Return the message type a field's values are (a map's values'), if any."""
+    held = field.message_type
+    if held is not None and held.GetOptions().map_entry:
+        held = held.fields_by_name["value"].message_type
+    return held
 
 
 def has_legacy_rules(spec: FieldSpec) -> bool:
@@ -181,12 +190,9 @@ def _lower_first(
 def is_required(field: FieldDescriptor) -> bool:
     """Say whether the field must be set (`required`, in either option)."""
     rules = buf_rules(field)
-    return (
-        bool(rules is not None and rules.required)
-        or schema.field_spec(  # type: ignore[attr-defined]
-            field
-        ).required
-    )
+    if rules is not None and rules.required:  # type: ignore[attr-defined]
+        return True
+    return schema.field_spec(field).required
 
 
 def exclusive_range(typed: Message) -> bool:

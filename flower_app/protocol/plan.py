@@ -16,7 +16,7 @@ schema's rules, written in `(flower_meta.v1.field)`, are read here too.
 
 import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from google.protobuf.descriptor import FieldDescriptor as pb
 from google.protobuf.message import Message
@@ -55,10 +55,10 @@ def _planned(descriptor: Descriptor, visiting: set[str]) -> bool:
     for field in descriptor.fields:
         if not _field_planned(field):
             return False
-        held = _held_type(field)
+        held = field_rules.held_type(field)
         if held is None:
             continue
-        if _is_map(field) and not _rule_free(held, set()):
+        if field_rules.is_map(field) and not _rule_free(held, set()):
             return False  # the plan does not walk a map's values
         if not _planned(held, visiting):
             return False
@@ -79,22 +79,10 @@ def _rule_free(descriptor: Descriptor, visiting: set[str]) -> bool:
             schema.field_spec(field)
         ):
             return False
-        held = _held_type(field)
+        held = field_rules.held_type(field)
         if held is not None and not _rule_free(held, visiting):
             return False
     return True
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.message_type is not None and field.message_type.GetOptions().map_entry
-
-
-def _held_type(field: FieldDescriptor) -> Descriptor | None:
-    """The message type whose rules apply inside `field` (a map's values' too)."""
-    held = field.message_type
-    if held is not None and held.GetOptions().map_entry:
-        held = held.fields_by_name["value"].message_type
-    return held
 
 
 def _field_planned(field: FieldDescriptor) -> bool:
@@ -102,7 +90,7 @@ def _field_planned(field: FieldDescriptor) -> bool:
     rules = field_rules.buf_rules(field)
     if rules is None:
         return True
-    if _is_map(field):
+    if field_rules.is_map(field):
         return False  # a map's rules go to protovalidate
     kinds = list(rule_kinds.field_kinds(rules))
     if "required" in kinds:

@@ -16,7 +16,7 @@ refusal, the same in every reader of this project:
   missing reason, any other rule its invalid reason; a message's or
   oneof's own rule: the message's), else the defaults;
 - its words: for presence and the number rules our plan knows, the
-  plan's words (`training_losses[2]: must be finite and >= 0, got -1`),
+  plan's words (`xs[2]: must be finite and >= 0, got -1`),
   so a type's refusals read the same whichever path checks it; else
   protovalidate's message.
 
@@ -30,11 +30,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import protovalidate
+from buf.validate import validate_pb2
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor as pb
 from google.protobuf.message import Message
 
-from buf.validate import validate_pb2
 from flower_app.protocol import field_rules, schema
 from flower_app.protocol.canonical_json import number_text
 from flower_app.protocol.rules import (
@@ -89,9 +89,12 @@ def check(descriptor: Descriptor) -> None:
 
 
 def _probes(descriptor: Descriptor) -> list[Message]:
-    """The empty message, and messages with every field set to its zero value
-    (one a member of each oneof: as many as the largest oneof has members)."""
-    kind = message_factory.GetMessageClass(descriptor)
+    """Return the empty message, and messages of every field's zero value.
+
+    A member of each oneof is set: as many messages as the largest oneof
+    has members.
+    """
+    kind = message_factory.GetMessageClass(descriptor)  # type: ignore[arg-type]
     probes = [kind()]
     widest = max((len(oneof.fields) for oneof in descriptor.oneofs), default=1)
     for choice in range(widest):
@@ -139,7 +142,7 @@ _ZEROS: dict[int, object] = {
 
 
 def closure(descriptor: Descriptor) -> list[Descriptor]:
-    """The type and every message type its fields hold, each once."""
+    """List the type and every message type its fields hold, each once."""
     found: dict[str, Descriptor] = {}
     todo = [descriptor]
     while todo:
@@ -186,7 +189,7 @@ def compile_protovalidate(descriptor: Descriptor) -> Validator:
 
 
 def _excused(violation: Any, excused: Excused) -> bool:
-    """A violation inside a field the node withheld on purpose does not count."""
+    """Say whether a violation is inside a field the node withheld on purpose."""
     field = violation.proto.field
     return (
         field is not None
@@ -227,8 +230,11 @@ def refusal(root: Descriptor, violations: Sequence[Any]) -> MetadataDecodeError:
 def _words(
     field: FieldDescriptor | None, elements: Sequence[Any], proto: Any, value: Any
 ) -> str:
-    """Put a violation in words: the plan's for presence and a field's own
-    number rule, else protovalidate's message (numbers as ECMAScript prints them)."""
+    """Put a violation in words.
+
+    The plan's words for presence and a field's own number rule, else
+    protovalidate's message (numbers as ECMAScript prints them).
+    """
     if field is None:
         return str(proto.message)
     if not proto.for_key:
@@ -252,8 +258,11 @@ _SIDES = {
 
 
 def _standard_words(field: FieldDescriptor, proto: Any) -> str | None:
-    """A float, double or duration standard rule's message, values printed as
-    protovalidate-es (and every reader here) prints them; None for any other."""
+    """Word a float, double or duration standard rule as protovalidate-es does.
+
+    Its values printed as every reader here prints them; None for any
+    other rule.
+    """
     kind, _, name = proto.rule_id.partition(".")
     rule = list(proto.rule.elements) if proto.rule is not None else []
     rules = field_rules.buf_rules(field)
@@ -297,23 +306,19 @@ def _plan_rule(
     elements: Sequence[Any],
     field: FieldDescriptor,
 ) -> bool:
-    """Say whether the violation is of the field's own number rule, as the plan has it."""
+    """Say whether the violation is of the field's own number rule (the plan's)."""
     names = "_".join(name for name, _ in rule.bounds)
     own = {f"{rule.kind}.finite"} | ({f"{rule.kind}.{names}"} if names else set())
     if rule_id not in own:
         return False
     subscripted = elements[-1].subscript is not None
-    return subscripted == (field.is_repeated and not _is_map(field))
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    return field.message_type is not None and field.message_type.GetOptions().map_entry
+    return subscripted == (field.is_repeated and not field_rules.is_map(field))
 
 
 def _subject(
     root: Descriptor, elements: Sequence[Any], own_rule: bool
 ) -> tuple[FieldDescriptor | None, Descriptor]:
-    """The field a violation is about, or None and the message whose rule it is.
+    """Find the field a violation is about, or None and the message whose rule it is.
 
     A oneof's rule belongs to the message that declares the oneof; a
     message's own rule (`own_rule`) to the message the path ends in.
@@ -321,22 +326,16 @@ def _subject(
     message, field = root, None
     for element in elements:
         if field is not None:
-            message = _held(field) or message
+            message = field_rules.held_type(field) or message
         found = message.fields_by_name.get(element.field_name)
         if found is None:
             return None, message  # a oneof of `message`
         field = found
     if own_rule:
-        return None, (_held(field) or message) if field is not None else message
+        return None, (
+            field_rules.held_type(field) or message
+        ) if field is not None else message
     return field, message
-
-
-def _held(field: FieldDescriptor) -> Descriptor | None:
-    """The message type inside a field's values (a map's values'), if any."""
-    held = field.message_type
-    if held is not None and held.GetOptions().map_entry:
-        held = held.fields_by_name["value"].message_type
-    return held
 
 
 def field_path(elements: Iterable[Any]) -> str:
@@ -366,7 +365,7 @@ def _subscript_text(kind: str, value: object) -> str:
 
 
 def violation_order(root: Descriptor, proto: Any) -> tuple[tuple[Any, ...], ...]:
-    """The canonical place of a violation in a `root` message (see the module)."""
+    """Return the canonical place of a violation in a `root` message (see above)."""
     elements = list(proto.field.elements) if proto.field is not None else []
     rule = list(proto.rule.elements) if proto.rule is not None else []
     own_rule = _own_rule(proto)
@@ -390,7 +389,7 @@ def violation_order(root: Descriptor, proto: Any) -> tuple[tuple[Any, ...], ...]
         subscript = element.subscript
         if subscript is not None:
             key.append((_SUBSCRIPT, _subscript_order(subscript.field, subscript.value)))
-        message = _held(found)
+        message = field_rules.held_type(found)
     if not at_oneof:
         key.append((_MESSAGE_RULE,) if own_rule else (_OWN,))
     root_rules = "oneof" if at_oneof else "message" if own_rule and rule else "field"
@@ -411,7 +410,7 @@ def _subscript_order(kind: str, value: object) -> object:
 
 
 def _rule_order(root: str, elements: Sequence[Any]) -> tuple[Any, ...]:
-    """A rule path as declaration indices in validate.proto (extensions after)."""
+    """Return a rule path as declaration indices in validate.proto (extensions last)."""
     order: list[Any] = []
     described: Any = _ROOTS[root]
     for element in elements:

@@ -13,11 +13,10 @@ which refuses it, is said in proto/README.md and checked by the tests.
 
 from collections.abc import Iterator
 
+from buf.validate import validate_pb2
 from google.protobuf import unknown_fields
 from google.protobuf.descriptor import EnumValueDescriptor, FieldDescriptor
 from google.protobuf.message import Message
-
-from buf.validate import validate_pb2
 
 CONTAINERS = frozenset({"repeated.items", "map.keys", "map.values"})
 """Kinds that hold a field's rules of their own (an element's, a key's, a value's)."""
@@ -31,6 +30,7 @@ def catalogue() -> tuple[str, ...]:
     for field in validate_pb2.FieldRules.DESCRIPTOR.fields:
         if field.containing_oneof is not None:  # the field's type: its rules
             typed = field.message_type
+            assert typed is not None  # every type's rules are a message
             kinds += [f"{field.name}.{rule.name}" for rule in typed.fields]
             if typed.extension_ranges:
                 kinds.append(f"{field.name}.{PREDEFINED}")
@@ -48,7 +48,8 @@ def catalogue() -> tuple[str, ...]:
 
 
 def _set_values(field: FieldDescriptor) -> list[EnumValueDescriptor]:
-    """An enum rule's values that change anything: all but the zero default."""
+    """List an enum rule's values that change anything: all but the zero default."""
+    assert field.enum_type is not None
     return [value for value in field.enum_type.values if value.number != 0]
 
 

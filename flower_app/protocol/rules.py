@@ -78,7 +78,7 @@ class _Named(Protocol):
     """A field, oneof or message descriptor: anything with a full name."""
 
     @property
-    def full_name(self) -> str: ...  # noqa: D102
+    def full_name(self) -> str: ...
 
 
 class RuleError(ValueError):

@@ -1,4 +1,4 @@
-"""Validate a message by its schema: our plan where it is proven equal, else protovalidate.
+"""Validate a message by its schema: our plan where proven equal, else protovalidate.
 
 Every rule protovalidate's language can express is enforced, or the type
 is refused when it is loaded, never ignored. A type whose rules (its
@@ -158,7 +158,7 @@ _WELL_KNOWN = {
     "google.protobuf.BytesValue": "bytes",
 }
 """Message types that take a type's rules: protovalidate's well-known types."""
-_SCALARS = {
+_SCALARS: dict[int, str] = {
     descriptor_pb2.FieldDescriptorProto.TYPE_BOOL: "bool",
     descriptor_pb2.FieldDescriptorProto.TYPE_STRING: "string",
     descriptor_pb2.FieldDescriptorProto.TYPE_BYTES: "bytes",
@@ -212,7 +212,8 @@ def _misplaced_in(
             "elements' rules go under repeated.items"
         )
         return
-    yield f"(buf.validate.field){where}.{chosen} rules on a field of type {_type_name(field)}"
+    of = _type_name(field)
+    yield f"(buf.validate.field){where}.{chosen} rules on a field of type {of}"
 
 
 def _type_name(field: FieldDescriptor) -> str:
