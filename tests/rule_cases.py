@@ -494,7 +494,14 @@ def proto_sources() -> dict[str, str]:
 
 def schema(folder: Path) -> descriptor_pb2.FileDescriptorSet:
     """Compile the case schema (imports included) in `folder`; return it."""
-    for name, text in proto_sources().items():
+    return compiled(proto_sources(), FILE, folder)
+
+
+def compiled(
+    sources: dict[str, str], main: str, folder: Path
+) -> descriptor_pb2.FileDescriptorSet:
+    """Compile `sources` (name to .proto text) in `folder`: `main` and its imports."""
+    for name, text in sources.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     given = folder / "buf_validate.binpb"
@@ -512,7 +519,7 @@ def schema(folder: Path) -> descriptor_pb2.FileDescriptorSet:
             f"-I{Path(grpc_tools.__file__).parent / '_proto'}",
             "--include_imports",
             f"-o{out}",
-            FILE,
+            main,
         ],
         check=True,
     )
@@ -521,14 +528,21 @@ def schema(folder: Path) -> descriptor_pb2.FileDescriptorSet:
 
 def classes(files: descriptor_pb2.FileDescriptorSet) -> dict[str, type[Message]]:
     """Each case message's class, by its full name, in a pool of their own."""
+    found = classes_in(files, FILE)
+    del found[f"{PACKAGE}.{_INNER}"]
+    return found
+
+
+def classes_in(
+    files: descriptor_pb2.FileDescriptorSet, name: str
+) -> dict[str, type[Message]]:
+    """The classes of file `name`'s messages, by full name, in a pool of their own."""
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:
         pool.Add(file)
-    found = pool.FindFileByName(FILE)
     return {
         message.full_name: message_factory.GetMessageClass(message)
-        for message in found.message_types_by_name.values()
-        if message.name not in (_INNER,)
+        for message in pool.FindFileByName(name).message_types_by_name.values()
     }
 
 

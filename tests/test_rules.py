@@ -6,6 +6,8 @@ rules as proto/flower_meta/v1/metadata.proto states them.
 
 import math
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
@@ -14,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flower_app.app.settings import pyproject_run_config
-from flower_app.protocol.rules import Limits, MetadataDecodeError, RuleError
+from flower_app.protocol.rules import Excused, Limits, MetadataDecodeError, RuleError
 from flower_app.protocol.validation import validate, validator
 from flower_meta.v1 import options_pb2
 from flower_meta.v1.metadata_pb2 import (
@@ -24,6 +26,7 @@ from flower_meta.v1.metadata_pb2 import (
     TrainInstructions,
     TrainProcessMetadata,
 )
+from tests import rule_cases
 
 TINY = 5e-324  # the smallest positive double
 MAX = 1.7976931348623157e308
@@ -565,3 +568,122 @@ def test_required_without_presence_is_a_schema_error_not_dropped() -> None:
     assert not message.fields_by_name["x"].has_presence  # proto3, no `optional`
     with pytest.raises(RuleError, match=r"^test\.M\.x: required needs explicit"):
         validator(message)
+
+
+# buf.validate rules beyond the plan's, in a user's own type: each one
+# protovalidate enforces is enforced (issue: once compiled and ignored).
+
+_HEAD = (
+    'syntax = "proto3";\npackage own.v1;\nimport "buf/validate/validate.proto";\n'
+    'import "google/protobuf/duration.proto";\n'
+)
+
+
+def _own(body: str, tmp_path: Path, name: str = "M") -> Any:
+    """Compile a user's message `name` with `body` (and its neighbours)."""
+    files = rule_cases.compiled(
+        {"own/v1/own.proto": _HEAD + body}, "own/v1/own.proto", tmp_path
+    )
+    return rule_cases.classes_in(files, "own/v1/own.proto")[f"own.v1.{name}"]
+
+
+def _verdict(message: Message) -> tuple[str, str, str] | None:
+    try:
+        validate(message, Limits())
+    except MetadataDecodeError as err:
+        return err.reason, err.field_path, err.rule_id
+    return None
+
+
+def test_rules_on_a_maps_message_values_are_enforced(tmp_path: Path) -> None:
+    kind = _own(
+        "message Inner { int32 x = 1 [(buf.validate.field).int32.gt = 0]; }\n"
+        "message M { map<string, Inner> inner = 1; }\n",
+        tmp_path,
+    )
+    message = kind()
+    message.inner["a"].x = 1
+    assert _verdict(message) is None
+    message.inner["b"].x = -1
+    assert _verdict(message) == ("out_of_range", 'inner["b"].x', "int32.gt")
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "passes"),
+    [
+        ("int64.gt = 9007199254740993", 2**53 + 1, False),
+        ("int64.gt = 9007199254740993", 2**53 + 2, True),
+        ("int64.lte = 9007199254740993", 2**53 + 1, True),
+        ("int64.lte = 9007199254740993", 2**53 + 2, False),
+        ("uint64.lt = 18446744073709551615", 2**64 - 1, False),
+        ("uint64.lt = 18446744073709551615", 2**64 - 2, True),
+        ("sfixed64.gte = -9223372036854775807", -(2**63), False),
+    ],
+)
+def test_64_bit_bounds_compare_integers_exactly(
+    rule: str, value: int, passes: bool, tmp_path: Path
+) -> None:
+    kind_name = rule.split(".")[0]
+    kind = _own(
+        f"message M {{ {kind_name} v = 1 [(buf.validate.field).{rule}]; }}\n", tmp_path
+    )
+    verdict = _verdict(kind(v=value))
+    assert (verdict is None) is passes, verdict
+
+
+def test_an_empty_duration_bound_is_zero_seconds(tmp_path: Path) -> None:
+    kind = _own(
+        "message M { google.protobuf.Duration d = 1 "
+        "[(buf.validate.field).duration.lt = {}]; }\n",
+        tmp_path,
+    )
+    below, above = kind(), kind()
+    below.d.FromNanoseconds(-1)
+    above.d.FromNanoseconds(1)
+    assert _verdict(below) is None
+    assert _verdict(above) == ("out_of_range", "d", "duration.lt")
+    with pytest.raises(MetadataDecodeError, match="d: must be less than 0s"):
+        validate(above)
+
+
+def test_message_and_oneof_rules_are_enforced(tmp_path: Path) -> None:
+    kind = _own(
+        "message M {\n"
+        '  option (buf.validate.message).cel = {id: "order", expression: '
+        '"this.low <= this.high", message: "low must not exceed high"};\n'
+        "  int32 low = 1; int32 high = 2;\n"
+        "  oneof source { option (buf.validate.oneof).required = true;\n"
+        "    string dataset = 3; uint32 synthetic = 4; }\n"
+        "}\n",
+        tmp_path,
+    )
+    assert _verdict(kind(low=1, high=2, dataset="x")) is None
+    assert _verdict(kind(low=1, high=2)) == ("missing_field", "source", "required")
+    with pytest.raises(MetadataDecodeError) as refused:
+        validate(kind(low=3, high=2, synthetic=5))
+    assert refused.value.rule_id == "order"
+    assert refused.value.detail == "low must not exceed high"
+
+
+def test_an_example_is_an_annotation_not_a_rule(tmp_path: Path) -> None:
+    kind = _own(
+        "message M { double v = 1 [(buf.validate.field).double = "
+        "{example: 3, gte: 0}]; string s = 2 [(buf.validate.field).string.example = "
+        '"cpu"]; }\n',
+        tmp_path,
+    )
+    validator(kind.DESCRIPTOR)  # compiles: `example` is no refusal
+    assert _verdict(kind(v=1, s="gpu")) is None
+    assert _verdict(kind(v=-1)) == ("out_of_range", "v", "double.gte")
+
+
+def test_a_field_the_node_withheld_is_not_checked_on_either_path(
+    tmp_path: Path,
+) -> None:
+    kind = _own(
+        "message M { uint32 n = 1 [(buf.validate.field).uint32.gte = 1]; "
+        "string s = 2 [(buf.validate.field).string.max_len = 2]; }\n",
+        tmp_path,
+    )
+    assert _verdict(kind(s="ab")) == ("out_of_range", "n", "uint32.gte")
+    validate(kind(s="ab"), Limits(), Excused(withheld=frozenset({"n"})))

@@ -71,6 +71,7 @@ def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
         "numpy>=1.26",
         "orjson>=3.10",
         "protobuf<7,>=6.33.5",
+        "protovalidate<3,>=2.1",
         "rich>=13",
     ]
 

@@ -9,10 +9,12 @@ into `(flower_meta.v1.field)` instead; `number_rule` and `is_required` read
 either, and integer bounds stay integers, so every comparison is exact.
 """
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+from buf.validate import validate_pb2
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
@@ -151,6 +153,34 @@ def held_type(field: FieldDescriptor) -> Descriptor | None:
     if held is not None and held.GetOptions().map_entry:
         held = held.fields_by_name["value"].message_type
     return held
+
+
+def rules_of(field: FieldDescriptor) -> Message | None:
+    """Return the field's `buf.validate` rules, a v1.0 schema's restated as them.
+
+    (`required`, `finite` and the bounds of a v1.0 `(flower_meta.v1.field)`
+    become the `FieldRules` they mean; None without any rule.)
+    """
+    rules = buf_rules(field)
+    spec = schema.field_spec(field)
+    if rules is not None or not has_legacy_rules(spec):
+        return rules
+    restated = validate_pb2.FieldRules(required=spec.required)
+    rule = number_rule(field)
+    if rule is not None and rule.kind:
+        holder = restated.repeated.items if field.is_repeated else restated
+        typed = getattr(holder, rule.kind)
+        if rule.finite:
+            typed.finite = True
+        integer = rule.kind not in ("float", "double")
+        for name, bound in rule.bounds:
+            setattr(typed, name, _integer_bound(name, bound) if integer else bound)
+    return restated
+
+
+def _integer_bound(name: str, bound: Number) -> int:
+    """Turn an integer field's double bound into the integer bound meaning the same."""
+    return math.floor(bound) if name in ("gt", "lte") else math.ceil(bound)
 
 
 def has_legacy_rules(spec: FieldSpec) -> bool:

@@ -49,7 +49,20 @@ from flower_app.protocol.rules import (
 )
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
 
-_ENGINE = protovalidate.Validator()
+_ENGINES: dict[object, protovalidate.Validator] = {}
+"""One protovalidate validator a descriptor pool: a validator keeps the rules
+it compiled by message name, so two schemas that both define `acme.v1.Stats`
+(two revisions of a run's schema, in one process) must not share one."""
+
+
+def _engine(descriptor: Descriptor) -> protovalidate.Validator:
+    pool = descriptor.file.pool
+    found = _ENGINES.get(pool)
+    if found is None:
+        found = _ENGINES.setdefault(pool, protovalidate.Validator())
+    return found
+
+
 _MESSAGE_RULES = {
     (field.name, field.number) for field in validate_pb2.MessageRules.DESCRIPTOR.fields
 }
@@ -74,10 +87,11 @@ def check(descriptor: Descriptor) -> None:
     type now. (`flower-meta generate` also has buf type-check every CEL
     expression.)
     """
+    engine = _engine(descriptor)
     for message_type in closure(descriptor):
         for probe in _probes(message_type):
             try:
-                _ENGINE.collect_violations(probe)
+                engine.collect_violations(probe)
             except protovalidate.CompilationError as err:
                 raise RuleError(
                     message_type, f"protovalidate cannot compile: {err}"
@@ -159,6 +173,7 @@ def closure(descriptor: Descriptor) -> list[Descriptor]:
 def compile_protovalidate(descriptor: Descriptor) -> Validator:
     """Return the type's validator by protovalidate, then the epoch policy."""
     check(descriptor)
+    engine = _engine(descriptor)
     epochs = [
         field
         for field in descriptor.fields
@@ -169,7 +184,7 @@ def compile_protovalidate(descriptor: Descriptor) -> Validator:
         m: Any, limits: Limits, excused: Excused, path: str, wire: bytes
     ) -> None:
         try:
-            violations = _ENGINE.collect_violations(m)
+            violations = engine.collect_violations(m)
         except protovalidate.EvaluationError as err:
             raise MetadataDecodeError(
                 Reason.RULE_ERROR,

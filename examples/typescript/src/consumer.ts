@@ -9,8 +9,8 @@
 import { readFileSync } from "node:fs";
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import { canonicalJson } from "./canonical-json.js";
-import { checkSchema, Rejected, SchemaRefused, validatorFor } from "./rules.js";
-import { loadSchema, schemaOf } from "./schema.js";
+import { Rejected, SchemaRefused, validatorFor } from "./rules.js";
+import { checkRules, loadSchema, schemaOf } from "./schema.js";
 
 function main(argv: string[]): number {
   const at = argv.indexOf("--schema");
@@ -22,9 +22,9 @@ function main(argv: string[]): number {
   }
   try {
     const registry = loadSchema(schemaPath);
+    checkRules(registry);
     const validate = validatorFor(registry);
     const schema = schemaOf(registry, typeUrl);
-    checkSchema(schema, registry);
     const payload = readFileSync(path);
     let message: object;
     try {

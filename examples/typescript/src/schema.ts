@@ -11,8 +11,21 @@ import {
 } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { file_flower_meta_v1_metadata } from "../../../generated/ts/flower_meta/v1/metadata_pb.js";
-import { Rejected, restateLegacyRules, SchemaRefused } from "./rules.js";
+import { checkSchema, Rejected, restateLegacyRules, SchemaRefused } from "./rules.js";
 const TYPE_URL = /^[A-Za-z0-9._~:/-]{1,256}$/;
+
+/**
+ * Refuse, in one line, a schema any of whose own message types (not
+ * Google's or buf's) has rules protovalidate cannot apply.
+ */
+export function checkRules(registry: Registry): void {
+  for (const type of registry) {
+    if (type.kind !== "message") continue;
+    const file = type.file.name;
+    if (file.startsWith("google/protobuf/") || file.startsWith("buf/validate/")) continue;
+    checkSchema(type, registry);
+  }
+}
 
 /** The schema's registry: flower_meta.v1's own, or a FileDescriptorSet's. */
 export function loadSchema(path: string | undefined): Registry {
