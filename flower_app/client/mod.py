@@ -35,7 +35,7 @@ from flwr.common.logger import log
 from google.protobuf.message import Message as ProtoMessage
 
 from flower_app.client.egress import EgressPolicy
-from flower_app.protocol import codec, schema
+from flower_app.protocol import codec, schema, validation
 from flower_app.protocol.metadata_log import MetadataLog, file_accepted, new_record
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits, MetadataDecodeError
 from flower_meta.v1.metadata_pb2 import (
@@ -66,8 +66,9 @@ def report(**fields: object) -> None:
     Parameters
     ----------
     **fields : object
-        Field name to value: scalars are set, lists fill repeated fields,
-        None leaves a field absent.
+        Field name to value: scalars are set (an enum by number), lists fill
+        repeated fields, dicts map fields, messages are copied in, None
+        leaves a field absent.
 
     Raises
     ------
@@ -89,6 +90,16 @@ def report(**fields: object) -> None:
             container = getattr(meta, name)
             del container[:]
             container.extend(value)
+        elif isinstance(value, dict):
+            entries = getattr(meta, name)
+            entries.clear()
+            for key, item in value.items():
+                if isinstance(item, ProtoMessage):
+                    entries[key].CopyFrom(item)
+                else:
+                    entries[key] = item
+        elif isinstance(value, ProtoMessage):
+            getattr(meta, name).CopyFrom(value)
         else:
             setattr(meta, name, value)
 
@@ -156,6 +167,9 @@ class MetadataMod:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """Attach `train` metadata to train replies, `evaluate` to evaluate ones."""
+        for kind in (train, evaluate):  # a rule it cannot apply: refused now
+            if kind is not None:
+                validation.validator(kind.DESCRIPTOR)
         self.kinds = {
             MessageType.TRAIN: (train, codec.TRAIN_RECORD_KEY),
             MessageType.EVALUATE: (evaluate, codec.EVALUATE_RECORD_KEY),

@@ -9,7 +9,7 @@ redefines the project's own messages is refused, not half-read). Every
 problem is a `SchemaError` that names the file and what is wrong.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -53,10 +53,26 @@ def file_descriptor_set(
             add(dependency)
         done[file.name] = descriptor_pb2.FileDescriptorProto()
         file.CopyToProto(done[file.name])
+        _with_json_names(done[file.name].message_type, file.message_types_by_name)
 
     for file in files:
         add(file)
     return descriptor_pb2.FileDescriptorSet(file=done.values())
+
+
+def _with_json_names(
+    protos: Iterable[descriptor_pb2.DescriptorProto], messages: Mapping[str, Descriptor]
+) -> None:
+    """Write each field's JSON name into its proto, as protoc's own sets have it.
+
+    A generated module's descriptor leaves them out; readers that build a
+    schema from the set (protobuf-es) take them as written.
+    """
+    for proto in protos:
+        message = messages[proto.name]
+        for field in proto.field:
+            field.json_name = message.fields_by_name[field.name].json_name
+        _with_json_names(proto.nested_type, message.nested_types_by_name)
 
 
 def merged(

@@ -24,7 +24,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result, Strategy
 from google.protobuf.message import Message as ProtoMessage
 
-from flower_app.protocol import codec, display
+from flower_app.protocol import codec, display, validation
 from flower_app.protocol.metadata_log import (
     MetadataLog,
     RecordSink,
@@ -87,6 +87,11 @@ class MetadataOptions:
     straggler_factor: float = 2.0
     client_log_cap: int = 10
     """Per-client log lines per round and stage; the rest are counted."""
+
+    def __post_init__(self) -> None:
+        """Refuse, now, a type whose rules cannot be applied (`RuleError`)."""
+        for kind in self.types:
+            validation.validator(kind.DESCRIPTOR)
 
     @property
     def types(self) -> list[type[ProtoMessage]]:

@@ -9,7 +9,8 @@ import {
   type DescMessage,
   type Registry,
 } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { FileDescriptorSetSchema, type FileDescriptorSet } from "@bufbuild/protobuf/wkt";
+import { protoCamelCase } from "@bufbuild/protobuf/reflect";
 import { file_flower_meta_v1_metadata } from "../../../generated/ts/flower_meta/v1/metadata_pb.js";
 import { checkSchema, Rejected, restateLegacyRules, SchemaRefused } from "./rules.js";
 const TYPE_URL = /^[A-Za-z0-9._~:/-]{1,256}$/;
@@ -34,9 +35,22 @@ export function loadSchema(path: string | undefined): Registry {
   try {
     set = fromBinary(FileDescriptorSetSchema, readFileSync(path));
     restateLegacyRules(set);
+    withJsonNames(set);
     return createFileRegistry(set);
   } catch (err) {
     throw new SchemaRefused(`${path}: not a schema this reader can build: ${(err as Error).message}`);
+  }
+}
+
+/** Fill each field's JSON name where the set leaves it out, as protoc computes it. */
+function withJsonNames(set: FileDescriptorSet): void {
+  const messages = set.file.flatMap((file) => file.messageType);
+  while (messages.length) {
+    const message = messages.pop()!;
+    messages.push(...message.nestedType);
+    for (const field of message.field) {
+      if (!field.jsonName) field.jsonName = protoCamelCase(field.name);
+    }
   }
 }
 
