@@ -357,6 +357,7 @@ def variants() -> dict[str, list[str]]:
             f"map<string, int32> v = 1 [{_F}.required = true]",
             f"{_INNER} v = 1 [{_F}.required = true]",
             f"oneof o {{ int32 v = 1 [{_F}.required = true]; string w = 2; }}",
+            f"int32 v = 1 [{_F}.required = true, {_F}.ignore = IGNORE_IF_ZERO_VALUE]",
         ],
         "ignore.IGNORE_IF_ZERO_VALUE": [
             f"int32 v = 1 [{_F}.ignore = IGNORE_IF_ZERO_VALUE, {_F}.int32.gt = 5]",
@@ -379,6 +380,30 @@ def variants() -> dict[str, list[str]]:
             f'repeated int32 v = 1 [{_F}.cel = {{id: "sum", expression: "this.all('
             'x, x >= 0) && size(this) < 3"}]',
             f'{_INNER} v = 1 [{_F}.cel = {{id: "inner", expression: "this.x != 3"}}]',
+            f'int64 v = 1 [{_F}.cel = {{id: "arith", expression: "this * 2 + 1 > 10 '
+            '&& this % 3 != 0"}]',
+            f'double v = 1 [{_F}.cel = {{id: "half", expression: "this / 2.0 < 1.5 || '
+            'this.isNan() || this.isInf()"}]',
+            f'repeated string v = 1 [{_F}.cel = {{id: "names", expression: "this.all(s, '
+            "s.size() > 0 && !s.contains(' ')) && this.exists_one(s, "
+            "s.startsWith('a'))\"}]",
+            f'map<string, int32> v = 1 [{_F}.cel = {{id: "counts", expression: '
+            '"this.all(k, this[k] >= 0) && size(this) <= 3"}]',
+            f'repeated int32 v = 1 [{_F}.cel = {{id: "kept", expression: "this.filter(x, '
+            'x > 0).size() <= 2 && this.map(x, x * 2).all(y, y < 100)"}]',
+            f'uint32 v = 1 [{_F}.cel = {{id: "mixed", expression: "this > 2 && this < '
+            '10.5 && this != 7u"}]',
+            f'string v = 1 [{_F}.cel = {{id: "lower", expression: "this.matches('
+            "'^[a-z]+$') ? '' : 'must be lowercase letters'\"}]",
+            f'bytes v = 1 [{_F}.cel = {{id: "short", expression: "size(this) <= 3"}}]',
+            f'int32 v = 1 [{_F}.cel = {{id: "div", expression: "this == 0 || '
+            '10 / (this - 5) > 2"}]',
+            f'google.protobuf.Timestamp v = 1 [{_F}.cel = {{id: "past", expression: '
+            '"this < now"}]',
+            f'int32 v = 1 [{_F}.required = true, {_F}.cel = {{id: "big", expression: '
+            '"this > 5"}]',
+            f'repeated int32 v = 1 [{_F}.repeated.items.cel = {{id: "item", expression: '
+            '"this in [1, 2, 3]"}]',
         ],
         "cel_expression": [
             f'int32 v = 1 [{_F}.cel_expression = "this >= 2"]',
@@ -391,6 +416,12 @@ def variants() -> dict[str, list[str]]:
             "int32 a = 1; int32 b = 2",
             'option (buf.validate.message).cel = {id: "some", expression: '
             "\"has(this.c) ? '' : 'c is needed'\"}; optional string c = 1",
+            'option (buf.validate.message).cel = {id: "nested", expression: '
+            '"!has(this.inner) || this.inner.x > this.n"}; '
+            f"{_INNER} inner = 1; int32 n = 2",
+            'option (buf.validate.message).cel = {id: "tagged", expression: '
+            '"this.tags.exists(t, t == this.name) || [1, 2].exists(x, x == this.n)"}; '
+            "repeated string tags = 1; string name = 2; int32 n = 3",
         ],
         "message.cel_expression": [
             'option (buf.validate.message).cel_expression = "this.a != this.b"; '

@@ -295,10 +295,6 @@ def test_typescript_prints_pythons_refusal_on_every_kind(
 
 
 CPP_REFUSED = {
-    "cel",
-    "cel_expression",
-    "message.cel",
-    "message.cel_expression",
     "predefined.cel",
     *(kind for kind in KINDS if kind.endswith(".predefined")),
     *(
@@ -344,3 +340,45 @@ def test_cpp_prints_pythons_refusal_or_refuses_the_rule(
         assert "\n" not in line
         assert f".{shown} is not enforced by this reader" in line
         assert line.startswith("cases/v1/cases.proto: cases.v1."), line
+
+
+@pytest.mark.parametrize(
+    ("expression", "said"),
+    [
+        ("string(this) == '3'", "function `string` is not in this reader's CEL"),
+        ("this < duration('1h')", "function `duration` is not in this reader's CEL"),
+        ("this.foo(1)", "function `foo` is not in this reader's CEL"),
+        ("0x10 > this", "hexadecimal literals are not in this reader's CEL"),
+        ("this > ", "unexpected end"),
+    ],
+)
+def test_cpp_refuses_cel_outside_its_subset_in_one_line(
+    cpp_build: Path, tmp_path: Path, expression: str, said: str
+) -> None:
+    source = (
+        'syntax = "proto3";\npackage sub.v1;\nimport "buf/validate/validate.proto";\n'
+        'message M { int64 v = 1 [(buf.validate.field).cel = {id: "x", expression: '
+        f"{json.dumps(expression)}}}]; }}\n"
+    )
+    files = rule_cases.compiled(
+        {"sub/v1/sub.proto": source}, "sub/v1/sub.proto", tmp_path
+    )
+    (tmp_path / "set.binpb").write_bytes(files.SerializeToString())
+    (tmp_path / "empty.binpb").write_bytes(b"")
+    done = subprocess.run(
+        [
+            str(cpp_build / "consumer"),
+            "--schema",
+            str(tmp_path / "set.binpb"),
+            "type.googleapis.com/sub.v1.M",
+            str(tmp_path / "empty.binpb"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "consumer: sub/v1/sub.proto: sub.v1.M.v: (buf.validate.field).cel: "
+    )
+    assert said in line

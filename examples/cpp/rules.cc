@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -17,6 +18,7 @@
 #include <re2/re2.h>
 
 #include "buf/validate/validate.pb.h"
+#include "cel.h"
 #include "flower_meta/v1/options.pb.h"
 
 namespace flower_meta_reader {
@@ -57,6 +59,7 @@ const char* const kEnforced[] = {
     "timestamp.gte", "timestamp.gt_now", "timestamp.within", "timestamp.example",
     "field_mask.const", "field_mask.in", "field_mask.not_in", "field_mask.example",
     "message.oneof", "oneof.required",
+    "cel", "cel_expression", "message.cel", "message.cel_expression",
 };
 const char* const kNumberKinds[] = {"float",   "double",  "int32",    "int64",
                                     "uint32",  "uint64",  "sint32",   "sint64",
@@ -921,6 +924,45 @@ void CheckFieldMask(const buf::validate::FieldMaskRules& rules, const Message& v
 // The rules of one value: a field's, an element's (repeated.items) or a map
 // key's or value's. `field` is the field the value belongs to (for a map's
 // key or value, its entry's key or value field).
+// A CEL expression, compiled once.
+const cel::Program& Compiled(const std::string& expression) {
+  static auto* cache = new std::map<std::string, std::unique_ptr<cel::Program>>();
+  std::lock_guard<std::mutex> lock(rules_mutex);
+  auto found = cache->find(expression);
+  if (found == cache->end()) {
+    found = cache->emplace(expression, std::make_unique<cel::Program>(cel::Compile(expression))).first;
+  }
+  return *found->second;
+}
+
+using Evaluate = std::function<cel::Outcome(const cel::Program&)>;
+
+// One rule in CEL: its id, and its words when it fails.
+void CheckExpression(const std::string& id, const std::string& expression,
+                     const std::string& message, const Evaluate& evaluate, const Where& at) {
+  cel::Outcome outcome;
+  try {
+    outcome = evaluate(Compiled(expression));
+  } catch (const cel::EvalError& error) {
+    throw RuleFailure{"error evaluating " + id + ": " + error.what};
+  }
+  if (outcome.passed) return;
+  if (outcome.is_string) Refuse(at, id, outcome.message);
+  Refuse(at, id, message.empty() ? "\"" + expression + "\" returned false" : message);
+}
+
+// The CEL rules of a field's (or an element's, a message's) rules, in
+// validate.proto's order: each cel_expression, then each cel.
+template <typename Rules>
+void CheckCel(const Rules& rules, const Evaluate& evaluate, const Where& at) {
+  for (const std::string& expression : rules.cel_expression()) {
+    CheckExpression(expression, expression, "", evaluate, at);
+  }
+  for (const auto& rule : rules.cel()) {
+    CheckExpression(rule.id(), rule.expression(), rule.message(), evaluate, at);
+  }
+}
+
 const FieldDescriptor* Wrapped(const FieldDescriptor& field) {
   static const std::set<std::string> wrappers = {
       "google.protobuf.DoubleValue", "google.protobuf.FloatValue", "google.protobuf.Int64Value",
@@ -1055,6 +1097,7 @@ void CheckField(const Message& m, const FieldDescriptor& f, const std::string& p
   const bool ignore_zero = rules.ignore() == buf::validate::IGNORE_IF_ZERO_VALUE ||
                            (zero_ignored && rules.ignore() == buf::validate::IGNORE_UNSPECIFIED);
   if (!presence && !set && ignore_zero) return;
+  CheckCel(rules, [&](const cel::Program& p) { return cel::OnField(p, m, f); }, at);
   const std::optional<NumberRule> own = OwnNumberRule(f);
   if (IsMap(f)) {
     const auto& map_rules = rules.map();
@@ -1080,10 +1123,14 @@ void CheckField(const Message& m, const FieldDescriptor& f, const std::string& p
       if (map_rules.has_keys()) {
         Where key_at = here;
         key_at.for_key = true;
+        CheckCel(map_rules.keys(), [&](const cel::Program& p) { return cel::OnElement(p, *entry, key_field, -1); }, key_at);
         CheckValue(map_rules.keys(), key_field, key, key_at, std::nullopt);
       }
       const Value value = Read(*entry, value_field, -1);
-      if (map_rules.has_values()) CheckValue(map_rules.values(), value_field, value, here, std::nullopt);
+      if (map_rules.has_values()) {
+        CheckCel(map_rules.values(), [&](const cel::Program& p) { return cel::OnElement(p, *entry, value_field, -1); }, here);
+        CheckValue(map_rules.values(), value_field, value, here, std::nullopt);
+      }
       if (value.kind == Value::kMessage && map_rules.values().ignore() != buf::validate::IGNORE_ALWAYS) {
         Check(*value.m, here.path + ".");
       }
@@ -1104,7 +1151,10 @@ void CheckField(const Message& m, const FieldDescriptor& f, const std::string& p
       Where here = Below(at, "[" + std::to_string(k) + "]");
       here.subscripted = true;
       const Value value = Read(m, f, k);
-      if (list.has_items()) CheckValue(list.items(), f, value, here, own);
+      if (list.has_items()) {
+        CheckCel(list.items(), [&](const cel::Program& p) { return cel::OnElement(p, m, f, k); }, here);
+        CheckValue(list.items(), f, value, here, own);
+      }
       if (value.kind == Value::kMessage && list.items().ignore() != buf::validate::IGNORE_ALWAYS) {
         Check(*value.m, here.path + ".");
       }
@@ -1149,6 +1199,8 @@ void Check(const Message& message, const std::string& path) {
       Refuse(Where{where, nullptr, &type}, "message.oneof", "one of " + names + " must be set");
     }
   }
+  CheckCel(own, [&](const cel::Program& p) { return cel::OnMessage(p, message); },
+           Where{where, nullptr, &type});
   for (int i = 0; i < type.oneof_decl_count(); ++i) {
     const OneofDescriptor& oneof = *type.oneof_decl(i);
     if (oneof.is_synthetic()) continue;
@@ -1219,6 +1271,31 @@ void RefuseMisplaced(const FieldRules& rules, const FieldDescriptor& field, bool
   }
 }
 
+// Compile every CEL expression of `rules` (a FieldRules or MessageRules).
+template <typename Rules>
+void CompileCel(const Rules& rules, const std::string& option, const std::string& where,
+                const std::string& file) {
+  std::vector<std::string> expressions(rules.cel_expression().begin(), rules.cel_expression().end());
+  for (const auto& rule : rules.cel()) expressions.push_back(rule.expression());
+  for (const std::string& expression : expressions) {
+    try {
+      Compiled(expression);
+    } catch (const cel::Unsupported& unsupported) {
+      throw SchemaRefused{file + ": " + where + ": (buf.validate." + option + ").cel: " +
+                          unsupported.what};
+    }
+  }
+}
+
+void CompileFieldCel(const FieldRules& rules, const std::string& where, const std::string& file) {
+  CompileCel(rules, "field", where, file);
+  if (rules.has_repeated() && rules.repeated().has_items()) CompileFieldCel(rules.repeated().items(), where, file);
+  if (rules.has_map()) {
+    if (rules.map().has_keys()) CompileFieldCel(rules.map().keys(), where, file);
+    if (rules.map().has_values()) CompileFieldCel(rules.map().values(), where, file);
+  }
+}
+
 void CheckPatterns(const FieldRules& rules, const std::string& where, const std::string& file) {
   std::vector<std::string> patterns;
   if (rules.has_string() && rules.string().has_pattern()) patterns.push_back(rules.string().pattern());
@@ -1243,6 +1320,7 @@ void CheckType(const Descriptor& type, std::set<const Descriptor*>* seen) {
   KindsOf(type.options().GetExtension(buf::validate::message), &kinds);
   for (std::string& kind : kinds) kind = "message." + kind;
   RefuseUnenforced(kinds, "message", type.full_name(), file);
+  CompileCel(type.options().GetExtension(buf::validate::message), "message", type.full_name(), file);
   for (int i = 0; i < type.oneof_decl_count(); ++i) {
     const OneofDescriptor& oneof = *type.oneof_decl(i);
     kinds.clear();
@@ -1264,6 +1342,7 @@ void CheckType(const Descriptor& type, std::set<const Descriptor*>* seen) {
     RefuseUnenforced(kinds, "field", field.full_name(), file);
     RefuseMisplaced(rules, field, field.is_repeated(), field.full_name(), file);
     CheckPatterns(rules, field.full_name(), file);
+    CompileFieldCel(rules, field.full_name(), file);
     if (field.message_type() != nullptr) CheckType(*field.message_type(), seen);
   }
 }
@@ -1322,7 +1401,7 @@ void Validate(const Message& message) {
     Check(message, "");
   } catch (const RuleFailure& failure) {
     throw Rejected{"rule_error", message.GetDescriptor()->full_name() +
-                                     ": a rule could not be evaluated: " + failure.what};
+                                     ": a rule could not be evaluated on this payload"};
   }
 }
 

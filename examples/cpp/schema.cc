@@ -1,7 +1,9 @@
 #include "schema.h"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include <google/protobuf/descriptor.pb.h>
@@ -56,7 +58,88 @@ Schema::Schema()
 }
 
 void Schema::CheckRules() const {
-  for (const Descriptor* type : types_) CheckSchema(*type);
+  for (const Descriptor* type : types_) Check(*type);
+}
+
+namespace {
+
+// Set `field` to its zero value: present, or one zero element or entry.
+void SetZero(google::protobuf::Message* message, const google::protobuf::FieldDescriptor& field) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection& r = *message->GetReflection();
+  if (field.is_repeated()) {
+    if (field.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      google::protobuf::Message* entry = r.AddMessage(message, &field);
+      if (field.is_map()) {
+        SetZero(entry, *field.message_type()->map_key());
+        SetZero(entry, *field.message_type()->map_value());
+      }
+      return;
+    }
+    switch (field.cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32: r.AddInt32(message, &field, 0); break;
+      case FieldDescriptor::CPPTYPE_INT64: r.AddInt64(message, &field, 0); break;
+      case FieldDescriptor::CPPTYPE_UINT32: r.AddUInt32(message, &field, 0); break;
+      case FieldDescriptor::CPPTYPE_UINT64: r.AddUInt64(message, &field, 0); break;
+      case FieldDescriptor::CPPTYPE_FLOAT: r.AddFloat(message, &field, 0); break;
+      case FieldDescriptor::CPPTYPE_DOUBLE: r.AddDouble(message, &field, 0); break;
+      case FieldDescriptor::CPPTYPE_BOOL: r.AddBool(message, &field, false); break;
+      case FieldDescriptor::CPPTYPE_ENUM: r.AddEnumValue(message, &field, 0); break;
+      case FieldDescriptor::CPPTYPE_STRING: r.AddString(message, &field, ""); break;
+      default: break;
+    }
+    return;
+  }
+  switch (field.cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32: r.SetInt32(message, &field, 0); break;
+    case FieldDescriptor::CPPTYPE_INT64: r.SetInt64(message, &field, 0); break;
+    case FieldDescriptor::CPPTYPE_UINT32: r.SetUInt32(message, &field, 0); break;
+    case FieldDescriptor::CPPTYPE_UINT64: r.SetUInt64(message, &field, 0); break;
+    case FieldDescriptor::CPPTYPE_FLOAT: r.SetFloat(message, &field, 0); break;
+    case FieldDescriptor::CPPTYPE_DOUBLE: r.SetDouble(message, &field, 0); break;
+    case FieldDescriptor::CPPTYPE_BOOL: r.SetBool(message, &field, false); break;
+    case FieldDescriptor::CPPTYPE_ENUM: r.SetEnumValue(message, &field, 0); break;
+    case FieldDescriptor::CPPTYPE_STRING: r.SetString(message, &field, ""); break;
+    case FieldDescriptor::CPPTYPE_MESSAGE: r.MutableMessage(message, &field); break;
+  }
+}
+
+void Closure(const Descriptor& type, std::set<const Descriptor*>* seen) {
+  if (!seen->insert(&type).second) return;
+  for (int i = 0; i < type.field_count(); ++i) {
+    if (type.field(i)->message_type() != nullptr) Closure(*type.field(i)->message_type(), seen);
+  }
+}
+
+}  // namespace
+
+void Schema::Check(const Descriptor& type) const {
+  CheckSchema(type);
+  std::set<const Descriptor*> held;
+  Closure(type, &held);
+  for (const Descriptor* each : held) {
+    int widest = 1;
+    for (int i = 0; i < each->oneof_decl_count(); ++i) {
+      widest = std::max(widest, each->oneof_decl(i)->field_count());
+    }
+    for (int probe = -1; probe < widest; ++probe) {  // -1: the empty message
+      std::unique_ptr<google::protobuf::Message> message = New(*each);
+      for (int i = 0; probe >= 0 && i < each->field_count(); ++i) {
+        const auto& field = *each->field(i);
+        const auto* oneof = field.containing_oneof();
+        if (oneof != nullptr && oneof->field(probe % oneof->field_count()) != &field) continue;
+        SetZero(message.get(), field);
+      }
+      try {
+        Validate(*message);
+      } catch (const Rejected& rejected) {
+        if (rejected.reason == "rule_error") {
+          throw SchemaRefused{each->file()->name() + ": " + each->full_name() +
+                              ": a rule fails on a message of zero values"};
+        }
+      }
+    }
+  }
 }
 
 Schema::Schema(const std::string& path) {

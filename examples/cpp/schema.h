@@ -30,6 +30,10 @@ class Schema {
   // Throws SchemaRefused, in one line, if any message type of the schema's
   // own files (not Google's or buf's) holds a rule this reader cannot apply.
   void CheckRules() const;
+  // The same for one type (and the types it holds): CheckSchema, then its
+  // rules on its empty message and on messages of zero values, which a rule
+  // that cannot be evaluated there fails (as the other readers refuse it).
+  void Check(const google::protobuf::Descriptor& type) const;
   const google::protobuf::DescriptorPool& pool() const { return *pool_; }
 
  private:

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     }
     if (!refused.count(name)) {
       try {
-        flower_meta_reader::CheckSchema(*type);
+        schema.Check(*type);
         refused[name] = std::nullopt;
       } catch (const SchemaRefused& why) {
         refused[name] = why.message;

@@ -249,7 +249,8 @@ export function validatorFor(registry?: Registry): (schema: DescMessage, message
   return (schema, message) => {
     const result = engine.validate(schema, message as never);
     if (result.kind === "error") {
-      throw new Rejected("rule_error", `${schema.typeName}: a rule could not be evaluated: ${result.error.message}`);
+      // The engine's own words differ between implementations: the type alone.
+      throw new Rejected("rule_error", `${schema.typeName}: a rule could not be evaluated on this payload`);
     }
     if (result.kind === "invalid") throw refusal(message, result.violations);
   };
