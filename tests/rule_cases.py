@@ -384,13 +384,14 @@ def variants() -> dict[str, list[str]]:
             '&& this % 3 != 0"}]',
             f'double v = 1 [{_F}.cel = {{id: "half", expression: "this / 2.0 < 1.5 || '
             'this.isNan() || this.isInf()"}]',
-            f'repeated string v = 1 [{_F}.cel = {{id: "names", expression: "this.all(s, '
-            "s.size() > 0 && !s.contains(' ')) && this.exists_one(s, "
+            f'repeated string v = 1 [{_F}.cel = {{id: "names", expression: '
+            "\"this.all(s, s.size() > 0 && !s.contains(' ')) && this.exists_one(s, "
             "s.startsWith('a'))\"}]",
             f'map<string, int32> v = 1 [{_F}.cel = {{id: "counts", expression: '
             '"this.all(k, this[k] >= 0) && size(this) <= 3"}]',
-            f'repeated int32 v = 1 [{_F}.cel = {{id: "kept", expression: "this.filter(x, '
-            'x > 0).size() <= 2 && this.map(x, x * 2).all(y, y < 100)"}]',
+            f'repeated int32 v = 1 [{_F}.cel = {{id: "kept", expression: '
+            '"this.filter(x, x > 0).size() <= 2 && '
+            'this.map(x, x * 2).all(y, y < 100)"}]',
             f'uint32 v = 1 [{_F}.cel = {{id: "mixed", expression: "this > 2 && this < '
             '10.5 && this != 7u"}]',
             f'string v = 1 [{_F}.cel = {{id: "lower", expression: "this.matches('
@@ -402,8 +403,8 @@ def variants() -> dict[str, list[str]]:
             '"this < now"}]',
             f'int32 v = 1 [{_F}.required = true, {_F}.cel = {{id: "big", expression: '
             '"this > 5"}]',
-            f'repeated int32 v = 1 [{_F}.repeated.items.cel = {{id: "item", expression: '
-            '"this in [1, 2, 3]"}]',
+            f"repeated int32 v = 1 [{_F}.repeated.items.cel = "
+            '{id: "item", expression: "this in [1, 2, 3]"}]',
         ],
         "cel_expression": [
             f'int32 v = 1 [{_F}.cel_expression = "this >= 2"]',

@@ -54,8 +54,8 @@ GOOD: dict[str, Any] = {
     "memory_budget": 100.0,
 }
 """A report that keeps every rule."""
-BROKEN = [
-    # (what is changed, the refusal: reason, field path, rule id, words)
+BROKEN: list[tuple[dict[str, Any], tuple[str, str, str]]] = [
+    # (what is changed, the refusal: reason, field path, rule id)
     ({"device": "d" * 17}, ("out_of_range", "device", "string.max_len")),
     ({"device": "CPU-0"}, ("out_of_range", "device", "string.pattern")),
     ({"accelerator": 7}, ("out_of_range", "accelerator", "enum.defined_only")),
@@ -258,7 +258,8 @@ def test_good_reports_are_accepted_logged_and_read_back(
 def _payloads(fleet: ModuleType, folder: Path) -> list[tuple[Path, str]]:
     """The good report and each broken one as payload files, with Python's verdict."""
     found = []
-    for index, (change, _) in enumerate([({}, None), *BROKEN]):
+    changes = [{}, *(change for change, _ in BROKEN)]
+    for index, change in enumerate(changes):
         message = fleet.ClientReport(wall_seconds=1.5, **_fields(change))
         path = folder / f"case{index}.binpb"
         path.write_bytes(message.SerializeToString())

@@ -188,7 +188,8 @@ def compile_protovalidate(descriptor: Descriptor) -> Validator:
         except protovalidate.EvaluationError as err:
             raise MetadataDecodeError(
                 Reason.RULE_ERROR,
-                f"{descriptor.full_name}: a rule could not be evaluated on this payload",
+                f"{descriptor.full_name}: a rule could not be evaluated on this "
+                "payload",
             ) from err
         if violations:
             kept = [v for v in violations if not _excused(v, excused)]
