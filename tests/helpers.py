@@ -1,6 +1,7 @@
 """What many tests build: replies as a SuperLink delivers them, sample metadata,
 node contexts, and the paths and tools of this checkout."""
 
+import functools
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from flwr.app import (
     MetricRecord,
     RecordDict,
 )
-from google.protobuf import message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message as ProtoMessage
 from PIL import Image
 
@@ -204,6 +205,32 @@ def message_type(type_url: str) -> type[ProtoMessage]:
     if found is None or not type_url.endswith(found.full_name):
         return metadata_pb2.TrainProcessMetadata
     return message_factory.GetMessageClass(found)
+
+
+def vector_type(vector: dict[str, Any]) -> type[ProtoMessage]:
+    """The class a golden vector is of: of its own schema, else of flower_meta.v1."""
+    if "schema" not in vector:
+        return message_type(vector["type_url"])
+    return _schema_classes(vector["schema"])[vector["type_url"].rsplit("/", 1)[-1]]
+
+
+@functools.cache
+def _schema_classes(name: str) -> dict[str, type[ProtoMessage]]:
+    """Every message class of a FileDescriptorSet in examples/vectors."""
+    files = descriptor_pb2.FileDescriptorSet.FromString((VECTORS / name).read_bytes())
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    return {
+        message.full_name: message_factory.GetMessageClass(message)
+        for file in files.file
+        for message in pool.FindFileByName(file.name).message_types_by_name.values()
+    }
+
+
+def vector_reader_args(vector: dict[str, Any]) -> list[str]:
+    """A reader's arguments for a vector: its schema first, if it has its own."""
+    return ["--schema", str(VECTORS / vector["schema"])] if "schema" in vector else []
 
 
 def build_wheel(folder: Path) -> Path:

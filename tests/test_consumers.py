@@ -22,9 +22,10 @@ from tests.helpers import (
     INVALID,
     VALID,
     VECTORS,
-    message_type,
     node_context,
     require,
+    vector_reader_args,
+    vector_type,
 )
 
 Vector = dict[str, Any]
@@ -48,11 +49,14 @@ def reader(request: pytest.FixtureRequest) -> Reader:
 
 
 def _read(
-    reader: Reader, type_url: str, payload: Path
+    reader: Reader, type_url: str, payload: Path, schema: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     _, command = reader
     return subprocess.run(
-        [*command, type_url, str(payload)], capture_output=True, text=True, timeout=60
+        [*command, *(schema or []), type_url, str(payload)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -60,7 +64,12 @@ def _read(
 def test_valid_vector_prints_pythons_canonical_json(
     reader: Reader, vector: Vector
 ) -> None:
-    result = _read(reader, vector["type_url"], VECTORS / f"{vector['name']}.binpb")
+    result = _read(
+        reader,
+        vector["type_url"],
+        VECTORS / f"{vector['name']}.binpb",
+        vector_reader_args(vector),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == (VECTORS / f"{vector['name']}.json").read_text()
 
@@ -75,7 +84,12 @@ def test_invalid_vector_is_rejected_as_python_rejects_it(
 ) -> None:
     language, _ = reader
     expected = vector.get("expect_by_reader", {}).get(language, vector["expect"])
-    result = _read(reader, vector["type_url"], VECTORS / f"{vector['name']}.binpb")
+    result = _read(
+        reader,
+        vector["type_url"],
+        VECTORS / f"{vector['name']}.binpb",
+        vector_reader_args(vector),
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith(f"rejected {expected}: "), result.stdout
     if expected in ENVELOPE or "expect_by_reader" in vector:
@@ -83,7 +97,7 @@ def test_invalid_vector_is_rejected_as_python_rejects_it(
     payload = (VECTORS / f"{vector['name']}.binpb").read_bytes()
     type_url = vector["type_url"]
     with pytest.raises(MetadataDecodeError) as caught:
-        codec.decode(message_type(type_url), type_url, payload)
+        codec.decode(vector_type(vector), type_url, payload)
     assert result.stdout == f"rejected {caught.value}\n"
 
 

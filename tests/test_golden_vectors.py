@@ -1,14 +1,19 @@
 """Python reads every golden vector in examples/vectors as the manifest says."""
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import grpc_tools
 import pytest
 from google.protobuf import json_format, text_format
 
+from flower_app.codegen import buf_validate
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import format_number, to_canonical_json
 from flower_app.protocol.rules import MetadataDecodeError
-from tests.helpers import INVALID, VALID, VECTORS, message_type
+from tests.helpers import FIXTURES, INVALID, ROOT, VALID, VECTORS, vector_type
 
 Vector = dict[str, Any]
 
@@ -19,7 +24,7 @@ def _payload(vector: Vector) -> bytes:
 
 def _decode(vector: Vector) -> Any:
     type_url = vector["type_url"]
-    return codec.decode(message_type(type_url), type_url, _payload(vector))
+    return codec.decode(vector_type(vector), type_url, _payload(vector))
 
 
 @pytest.mark.parametrize("vector", VALID, ids=lambda v: v["name"])
@@ -31,8 +36,8 @@ def test_valid_vector_decodes_to_its_canonical_json(vector: Vector) -> None:
 @pytest.mark.parametrize("vector", VALID, ids=lambda v: v["name"])
 def test_binary_text_and_json_are_the_same_message(vector: Vector) -> None:
     from_binary = _decode(vector)
-    assert from_binary.SerializeToString() == _payload(vector), (
-        "re-encoding changed bytes"
+    assert from_binary.SerializeToString(deterministic=True) == _payload(vector), (
+        "re-encoding changed bytes"  # deterministic: a map's entries by key
     )
     from_binary.DiscardUnknownFields()
     schema = type(from_binary)
@@ -50,6 +55,9 @@ def test_invalid_vector_is_rejected_for_its_reason(vector: Vector) -> None:
     with pytest.raises(MetadataDecodeError) as caught:
         _decode(vector)
     assert caught.value.reason == expected
+    if "rule_id" in vector:
+        assert caught.value.rule_id == vector["rule_id"]
+        assert caught.value.field_path == vector["field_path"]
 
 
 def test_unknown_fields_survive_decode_and_re_encode() -> None:
@@ -76,3 +84,37 @@ def test_unknown_fields_survive_decode_and_re_encode() -> None:
 )
 def test_numbers_print_as_ecmascript_does(number: float, ecmascript: str) -> None:
     assert format_number(number) == ecmascript
+
+
+def test_the_vectors_own_schema_is_its_proto_built(tmp_path: Path) -> None:
+    """acme_fleet.binpb is tests/fixtures' fleet.proto with its imports, unedited."""
+    out = tmp_path / "acme_fleet.binpb"
+    given = tmp_path / "buf_validate.binpb"
+    given.write_bytes(buf_validate.descriptor_set().SerializeToString())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"--descriptor_set_in={given}",
+            f"-I{FIXTURES}",
+            f"-I{ROOT / 'proto'}",
+            f"-I{Path(grpc_tools.__file__).parent / '_proto'}",
+            "--include_imports",
+            f"-o{out}",
+            "acme/fleet/v1/fleet.proto",
+        ],
+        check=True,
+    )
+    assert out.read_bytes() == (VECTORS / "acme_fleet.binpb").read_bytes()
+    kinds = {v["rule_id"] for v in INVALID if v.get("schema") == "acme_fleet.binpb"}
+    assert {
+        "string.max_len",
+        "string.pattern",
+        "string.min_len",
+        "enum.defined_only",
+        "repeated.max_items",
+        "double.gte",
+        "required",
+        "peak_within_budget",
+    } <= kinds

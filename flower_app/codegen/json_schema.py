@@ -202,8 +202,7 @@ def _field(field: FieldDescriptor, notes: Notes, definitions: Definitions) -> Js
     rules = field_rules.rules_of(field)
     unsaid: list[str] = []
     if rules is not None:
-        unsaid += [f"cel_expression: {e!r}" for e in rules.cel_expression]  # type: ignore[attr-defined]
-        unsaid += [f"cel: {_one_line(rule)}" for rule in rules.cel]  # type: ignore[attr-defined]
+        unsaid += _cel_of(rules, "")
     kind = None if rules is None else rules.WhichOneof("type")
     typed = None if kind is None or rules is None else getattr(rules, kind)
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
@@ -211,6 +210,9 @@ def _field(field: FieldDescriptor, notes: Notes, definitions: Definitions) -> Js
         entry: Json = {"type": "object"}
         if kind == "map" and typed is not None:
             _sizes(typed, entry, "min_pairs", "max_pairs", "Properties")
+            for part in ("keys", "values"):
+                if typed.HasField(part):
+                    unsaid += _cel_of(getattr(typed, part), f"map.{part}.")
             entry["propertyNames"] = _key(key, _typed(typed, "keys"), unsaid)
             values = _typed(typed, "values")
         else:
@@ -229,6 +231,8 @@ def _field(field: FieldDescriptor, notes: Notes, definitions: Definitions) -> Js
             elif typed.unique:
                 array["uniqueItems"] = True
             items = _typed(typed, "items")
+            if typed.HasField("items"):
+                unsaid += _cel_of(typed.items, "repeated.items.")
         array["items"] = _value(
             field, items, definitions, notes, unsaid, "repeated.items"
         )
@@ -236,6 +240,13 @@ def _field(field: FieldDescriptor, notes: Notes, definitions: Definitions) -> Js
     else:
         schema = _value(field, typed, definitions, notes, unsaid, "")
     return {"description": _described(notes.get(field.full_name, ""), unsaid)} | schema
+
+
+def _cel_of(rules: Message, prefix: str) -> list[str]:
+    """Name the CEL rules of a FieldRules (a field's, its items', keys' or values')."""
+    found = [f"{prefix}cel_expression: {e!r}" for e in rules.cel_expression]  # type: ignore[attr-defined]
+    found += [f"{prefix}cel: {_one_line(rule)}" for rule in rules.cel]  # type: ignore[attr-defined]
+    return found
 
 
 def _typed(holder: Message, name: str) -> Message | None:
