@@ -11,6 +11,7 @@ import sys
 from benchmarks import (
     payload_codec,
     readme,
+    rule_engines,
     run_folder,
     scale,
     server_overhead,
@@ -18,7 +19,7 @@ from benchmarks import (
 )
 from benchmarks.common import console, wait_for_quiet
 
-BENCHMARKS = [payload_codec, server_overhead, whole_run, scale, run_folder]
+BENCHMARKS = [payload_codec, rule_engines, server_overhead, whole_run, scale, run_folder]
 
 
 def main(argv: list[str] | None = None) -> None:

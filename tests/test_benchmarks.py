@@ -11,6 +11,7 @@ import pytest
 from benchmarks import (
     payload_codec,
     readme,
+    rule_engines,
     run_folder,
     scale,
     server_overhead,
@@ -27,7 +28,15 @@ def _results(path: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize(
-    "name", ["payload_codec", "server_overhead", "whole_run", "scale", "run_folder"]
+    "name",
+    [
+        "payload_codec",
+        "rule_engines",
+        "server_overhead",
+        "whole_run",
+        "scale",
+        "run_folder",
+    ],
 )
 def test_the_readme_shows_the_recorded_results(name: str) -> None:
     assert readme.blocks()[name] == readme.render(name)
@@ -48,6 +57,13 @@ def test_payload_codec_runs(tmp_path: Path) -> None:
         for k, v in by_measure["size / pickle"].items()
         if k != "measure"
     )
+
+
+@pytest.mark.e2e
+def test_rule_engines_runs(tmp_path: Path) -> None:
+    rows = _results(rule_engines.main([*QUICK, str(tmp_path)]))
+    by_measure = {row["measure"]: row for row in rows}
+    assert by_measure["protobuf B"] == {"measure": "protobuf B", "2": 97}
 
 
 @pytest.mark.e2e

@@ -81,16 +81,19 @@ class NumberRule:
         return all(tests[name](bound) for name, bound in self.bounds)
 
 
+@cache
 def buf_rules(descriptor: FieldDescriptor) -> Message | None:
     """Return the field's `(buf.validate.field)` rules, or None without any."""
     return _option(descriptor, descriptor.containing_type, "field")
 
 
+@cache
 def buf_message_rules(descriptor: Descriptor) -> Message | None:
     """Return the message's `(buf.validate.message)` rules, or None without any."""
     return _option(descriptor, descriptor, "message")
 
 
+@cache
 def buf_oneof_rules(descriptor: OneofDescriptor) -> Message | None:
     """Return the oneof's `(buf.validate.oneof)` rules, or None without any."""
     return _option(descriptor, descriptor.containing_type, "oneof")
