@@ -21,6 +21,7 @@ them go to:
 
 import base64
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -382,3 +383,15 @@ def test_cpp_refuses_cel_outside_its_subset_in_one_line(
         "consumer: sub/v1/sub.proto: sub.v1.M.v: (buf.validate.field).cel: "
     )
     assert said in line
+
+
+def test_proto_readme_names_what_the_cpp_reader_refuses() -> None:
+    text = (Path(rule_cases.__file__).parent.parent / "proto" / "README.md").read_text()
+    paragraph = text[text.index("The C++ reader refuses, when it loads") :]
+    paragraph = paragraph[: paragraph.index("\n\n")]
+    named = set(re.findall(r"`(string\.\w+)`", paragraph))
+    formats = {
+        k for k in CPP_REFUSED if k.startswith("string.") and "predefined" not in k
+    }
+    assert named == formats
+    assert "predefined rule" in paragraph
