@@ -45,7 +45,39 @@ REPORTING = [
     "tests/test_plot_data.py",
     "tests/test_report_page.py",
 ]
+KINDS = "tests/test_rule_kinds.py::"
+EVERY_KIND = [
+    f"{KINDS}test_python_gives_protovalidates_verdict_on_every_kind",
+    f"{KINDS}test_the_plan_runs_only_where_every_rule_is_its_own",
+    f"{KINDS}test_every_rule_kind_has_cases",
+    f"{KINDS}test_the_catalogue_walks_validate_proto",
+]
+"""The rule-kind tests that need no other language's toolchain."""
+OWN_RULES = [
+    "tests/test_own_rules.py::test_a_broken_rule_is_refused_on_the_node_before_sending",
+    "tests/test_own_rules.py::test_a_broken_rule_is_refused_by_the_server_too",
+    "tests/test_own_rules.py::test_good_reports_are_accepted_logged_and_read_back",
+]
+GENERATE = "tests/test_metadata_run.py"
 TARGETS = {
+    "flower_app/protocol/plan.py": [*UNIT, *EVERY_KIND, VALUES],
+    "flower_app/protocol/protovalidation.py": [*UNIT, *EVERY_KIND, *OWN_RULES],
+    "flower_app/protocol/validation.py": [*UNIT, *EVERY_KIND, *OWN_RULES, GENERATE],
+    "flower_app/protocol/field_rules.py": [
+        *UNIT,
+        *EVERY_KIND,
+        "tests/test_json_schema.py",
+        "tests/test_generated.py",
+    ],
+    "flower_app/protocol/rule_kinds.py": EVERY_KIND,
+    "flower_app/codegen/json_schema.py": [
+        "tests/test_json_schema.py",
+        "tests/test_generated.py",
+    ],
+    "flower_app/codegen/integer_pattern.py": ["tests/test_json_schema.py"],
+    "flower_app/codegen/reference.py": ["tests/test_generated.py"],
+    "flower_app/codegen/__main__.py": [GENERATE, "tests/test_generated.py"],
+    "flower_app/codegen/generate.py": [GENERATE],
     "flower_app/protocol/rules.py": [
         *UNIT,
         *CLIENT,
