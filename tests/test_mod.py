@@ -9,7 +9,11 @@ from flwr.clientapp import ClientApp
 from flower_app.client.mod import MetadataMod, report
 from flower_app.protocol import codec
 from flower_app.protocol.rules import Limits
-from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateProcessMetadata,
+    Rejection,
+    TrainProcessMetadata,
+)
 from tests.helpers import node_context
 
 CONTEXT: Context = node_context(1, 0)
@@ -84,20 +88,33 @@ def test_evaluate_replies_carry_evaluation_metadata() -> None:
 
 
 def test_a_report_that_breaks_a_rule_sends_the_update_and_the_reason() -> None:
+    """The reason, the field, the rule in words, the size and hash: no data."""
     reply = _call(_app(lambda: report(training_losses=[-1.0])))
     assert reply.content["metrics"]["num-examples"] == 1  # the update still goes
+    sent_record = reply.content[codec.TRAIN_RECORD_KEY]
+    on_the_wire = Rejection.FromString(sent_record[codec.META_KEY])  # type: ignore[arg-type]
+    report_bytes = TrainProcessMetadata(
+        training_time=3.0, training_losses=[-1.0]
+    ).SerializeToString()
+    assert on_the_wire == Rejection(
+        reason="loss_out_of_range",
+        detail="training_losses[0]: must be finite and >= 0",
+        payload_size=len(report_bytes),
+        payload_sha256=hashlib.sha256(report_bytes).digest(),
+        type_url="type.googleapis.com/flower_meta.v1.TrainProcessMetadata",
+        field_path="training_losses[0]",
+        rule_id="double.gte",
+    )
     with pytest.raises(codec.Refused) as caught:
         _train_meta(reply)
     refused = caught.value
     assert refused.reason == "loss_out_of_range"
-    assert refused.detail.startswith("refused by the node: training_losses")
-    assert "-1" in refused.detail
-    sent = TrainProcessMetadata(training_time=3.0, training_losses=[-1.0])
-    payload = sent.SerializeToString()
-    assert refused.type_url == "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
-    assert refused.payload == payload
-    assert refused.payload_size == len(payload)
-    assert refused.payload_sha256 == hashlib.sha256(payload).digest()
+    assert refused.detail == (
+        "refused by the node: training_losses[0]: must be finite and >= 0"
+    )
+    assert refused.payload == b""
+    assert refused.payload_size == len(report_bytes)
+    assert refused.payload_sha256 == hashlib.sha256(report_bytes).digest()
 
 
 def test_a_report_over_the_size_limit_is_refused_at_the_node() -> None:

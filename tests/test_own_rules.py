@@ -40,6 +40,7 @@ from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from flower_app.testing import VENV_BIN, NodeList, answer, delivered
+from flower_meta.v1.metadata_pb2 import Rejection
 from tests.helpers import FIXTURES, node_context, require
 
 FLEET = "acme/fleet/v1/fleet.proto"
@@ -296,3 +297,30 @@ def test_the_other_readers_read_it_as_python_does(
         )
         assert done.stdout == expected, done.stderr
         assert done.returncode == (0 if expected.startswith("{") else 1)
+
+
+def test_what_leaves_a_node_that_refuses_its_report_holds_no_data_of_it(
+    fleet: ModuleType,
+) -> None:
+    """The reply carries the rule, never a value: not the device's name."""
+    secret = "Secret-Host-7"  # breaks the pattern: capitals
+    instruction = delivered(
+        [Message(RecordDict(), dst_node_id=1, message_type="train")]
+    )
+    reply = _client(fleet, _fields({"device": secret, "layer_seconds": {"x": -2.5}}))(
+        instruction[0], node_context(1, 0)
+    )
+    record = reply.content["train_metadata"]
+    sent = b"".join(
+        value if isinstance(value, bytes) else str(value).encode()
+        for value in record.values()
+    )
+    assert secret.encode() not in sent
+    assert b"-2.5" not in sent
+    rejection = Rejection.FromString(record["meta"])  # type: ignore[arg-type]
+    assert rejection.detail == (
+        "device: does not match regex pattern `^[a-z0-9][a-z0-9-]*$`"
+    )
+    assert rejection.payload == b""
+    assert rejection.payload_size > 0
+    assert len(rejection.payload_sha256) == 32

@@ -78,7 +78,9 @@ class Refused(MetadataDecodeError):
 
     def __init__(self, error: MetadataDecodeError, type_url: str, payload: bytes):
         """Wrap `error` with the record's type URL and payload."""
-        super().__init__(error.reason, error.detail, error.field_path, error.rule_id)
+        super().__init__(
+            error.reason, error.rule_words, error.field_path, error.rule_id, error.got
+        )
         self.type_url = type_url
         self.payload = payload
         self.payload_size = len(payload)
@@ -102,19 +104,26 @@ class Refused(MetadataDecodeError):
 def refusal_record(error: MetadataDecodeError, message: Message) -> ConfigRecord:
     """Build what a node sends in place of metadata that breaks a rule.
 
-    A `Rejection` under the refusal type URL: the reason code and detail the
-    node's own check gave, and the refused payload's size, hash and first
-    bytes. The server records the reply's metadata as rejected with that
-    reason, and its model update still counts, as for metadata the server
-    refuses itself.
+    A `Rejection` under the refusal type URL that carries no data of the
+    refused report: its reason code, field path and rule id, the rule in
+    words without the refused value, and the payload's type URL, size and
+    SHA-256 (not a byte of it). The server records the reply's metadata as
+    rejected with that reason, and its model update still counts, as for
+    metadata the server refuses itself. (The node's own log keeps the
+    value: the mod logs the whole refusal.)
     """
     payload = message.SerializeToString()
-    refused = Refused(error, type_url_of(type(message)), payload)
+    sent = Rejection(
+        reason=error.reason,
+        detail=printable(error.rule_words),
+        payload_size=len(payload),
+        payload_sha256=hashlib.sha256(payload).digest(),
+        type_url=printable(type_url_of(type(message))),
+        field_path=printable(error.field_path),
+        rule_id=printable(error.rule_id),
+    )
     return ConfigRecord(
-        {
-            TYPE_URL_KEY: REFUSAL_TYPE_URL,
-            META_KEY: refused.rejection("").SerializeToString(),
-        }
+        {TYPE_URL_KEY: REFUSAL_TYPE_URL, META_KEY: sent.SerializeToString()}
     )
 
 

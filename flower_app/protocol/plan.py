@@ -331,7 +331,8 @@ def _refuse(field: FieldDescriptor, where: str, value: Number) -> None:
     assert rule is not None  # only a field with a number rule refuses a value
     raise MetadataDecodeError(
         schema.invalid_reason(field),
-        f"{where}: must be {rule.words()}, got {number_text(value)}",
+        f"{where}: must be {rule.words()}",
         where,
         rule.rule_id(value),
+        number_text(value),
     )

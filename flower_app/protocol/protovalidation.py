@@ -240,33 +240,34 @@ def refusal(root: Descriptor, violations: Sequence[Any]) -> MetadataDecodeError:
         reason = schema.message_spec(oneof_or_message).invalid_reason or (
             schema.OUT_OF_RANGE
         )
-    said = _words(field, elements, first)
+    said, got = _words(field, elements, first)
     if proto.for_key:
         said = f"key {said}"
     return MetadataDecodeError(
-        reason, f"{where}: {said}" if where else said, where, rule_id
+        reason, f"{where}: {said}" if where else said, where, rule_id, got
     )
 
 
 def _words(
     field: FieldDescriptor | None, elements: Sequence[Any], violation: Any
-) -> str:
+) -> tuple[str, str]:
     """Put a violation in words.
 
-    The plan's words for presence and a field's own number rule, else
-    protovalidate's message (numbers as ECMAScript prints them).
+    The plan's words for presence and a field's own number rule, with the
+    value printed apart ("must be finite and >= 0", "-1"); else
+    protovalidate's message (numbers as ECMAScript prints them) and "".
     """
     proto = violation.proto
     if field is None:
-        return str(proto.message)
+        return str(proto.message), ""
     if not proto.for_key:
         if proto.rule_id == "required" and _ends_at_field(elements):
-            return "missing; it is required"
+            return "missing; it is required", ""
         rule = field_rules.number_rule(field)
         if rule is not None and _plan_rule(rule, proto.rule_id, elements, field):
             # field_value costs tens of µs: read only when it is printed
-            return f"must be {rule.words()}, got {number_text(violation.field_value)}"
-    return _standard_words(field, proto) or str(proto.message)
+            return f"must be {rule.words()}", number_text(violation.field_value)
+    return _standard_words(field, proto) or str(proto.message), ""
 
 
 _REPRINTED = {"float", "double", "duration"}

@@ -60,16 +60,28 @@ class MetadataDecodeError(ValueError):
         The rule broken, as protovalidate names it ("required",
         "double.gte"), or the run-config policy ("run_config.max_epochs");
         empty when no field rule applies.
+    got : str (default: "")
+        The refused value as printed, when the detail names it: the detail
+        ends with ", got <value>", which `rule_words` leaves out.
 
     """
 
     def __init__(
-        self, reason: str, detail: str, field_path: str = "", rule_id: str = ""
+        self,
+        reason: str,
+        detail: str,
+        field_path: str = "",
+        rule_id: str = "",
+        got: str = "",
     ) -> None:
         """Carry a stable `reason` code and a `detail` a user can act on."""
-        super().__init__(f"{reason}: {detail}")
+        said = f"{detail}, got {got}" if got else detail
+        super().__init__(f"{reason}: {said}")
         self.reason = reason
-        self.detail = detail
+        self.detail = said
+        self.rule_words = detail
+        """The detail without the refused value: what may leave a node."""
+        self.got = got
         self.field_path = field_path
         self.rule_id = rule_id
 
