@@ -55,6 +55,7 @@ def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
     assert "flower_meta/v1/options.proto" in names
     assert "flower_meta/v1/metadata.proto" in names
     assert "flower_meta/v1/metadata_pb2.pyi" in names
+    assert {"flower_app/py.typed", "flower_meta/py.typed"} <= set(names)
     assert "flower_app/run.py" in names
     assert not [n for n in names if n.startswith("flower_app/app/")]
     assert "flower_app/testing.py" not in names
@@ -193,3 +194,49 @@ def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
         "flower-meta: matplotlib is not installed: "
         "pip install 'flower-meta-protocol[report]'"
     ]
+
+
+ADOPTER = """
+from flower_app import MetadataOptions, reply_metadata
+from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+
+
+def train() -> MetadataOptions:
+    meta = reply_metadata(TrainProcessMetadata)
+    meta.training_time = 1.5
+    meta.{field}.append(0.25)
+    return MetadataOptions(train_type=TrainProcessMetadata)
+"""
+
+
+@pytest.mark.parametrize(
+    ("field", "checks"), [("training_losses", True), ("training_lossez", False)]
+)
+def test_mypy_checks_an_adopters_fields_against_the_wheels_types(
+    venv_bin: Path, tmp_path: Path, field: str, checks: bool
+) -> None:
+    """The wheel is typed (py.typed): a misspelled field fails mypy --strict."""
+    source = tmp_path / "adopter.py"
+    source.write_text(ADOPTER.format(field=field))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--python-executable",
+            str(venv_bin / "python"),
+            str(source),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    if checks:
+        assert done.returncode == 0, done.stdout
+    else:
+        assert done.returncode == 1, done.stdout
+        assert (
+            '"TrainProcessMetadata" has no attribute "training_lossez"' in done.stdout
+        )
