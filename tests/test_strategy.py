@@ -623,3 +623,22 @@ def test_a_metric_of_another_length_fails_naming_it_cut_at_80() -> None:
         3: f"metric '{'m' * 80}... (300 characters in all)' holds a list of 2, "
         "most replies a number"
     }
+
+
+def test_a_stage_without_a_metadata_type_says_so_not_zero_of_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    strategy = MetadataStrategy(
+        FedAdagrad(), metadata=MetadataOptions(train_type=None, evaluate_type=None)
+    )
+    replies: dict[int, RecordDict | Error] = {
+        n: train_content(_arrays(n), 10 * n, sample_metadata(1)) for n in (1, 2, 3)
+    }
+    replies[4] = Error(code=0, reason="ClientApp raised")
+    with caplog.at_level(logging.INFO, logger="flwr"):
+        _round(strategy, [1, 2, 3, 4], replies)
+    assert (
+        "round 1 train: 4 replies, 1 failed; no metadata read "
+        "(MetadataOptions train_type is None)"
+    ) in caplog.text
+    assert "0 accepted, 0 rejected" not in caplog.text

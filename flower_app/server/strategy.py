@@ -122,6 +122,8 @@ class _Round:
     number: int
     report: Report = field(default_factory=RoundReport)
     shown: int = 0
+    replies: int = 0
+    """Nodes that answered (their first replies)."""
 
 
 S = TypeVar("S", bound=Strategy)
@@ -298,6 +300,7 @@ class MetadataStrategy(Strategy, Generic[S]):
         asked = [(m.metadata.message_id, m.metadata.dst_node_id) for m in sent]
         to_node = {message_id: node for message_id, node in asked if message_id}
         firsts = _first_replies(current, to_node, replies)
+        current.replies = len(firsts)
         admitted, failed = admit(firsts, self._expected(stage, sent))
         for node, reply in firsts:
             if node in failed:
@@ -395,6 +398,18 @@ class MetadataStrategy(Strategy, Generic[S]):
             )
             log(INFO, "%s", table)
         label = "metadata" if stage is TRAIN else "evaluation metadata"
+        if schema is None:  # replies came, no metadata was read
+            log(
+                INFO,
+                "round %s %s: %s replies, %s failed; no metadata read "
+                "(MetadataOptions %s_type is None)",
+                number,
+                stage.name,
+                current.replies,
+                len(report.failed),
+                stage.name,
+            )
+            return
         log(
             INFO,
             "round %s %s: %s (read in %.3g ms, log synced in %.3g ms)",
