@@ -6,6 +6,8 @@ reader, not through the object under test.
 
 import json
 import logging
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -258,3 +260,33 @@ def test_generate_refuses_a_bad_proto_in_one_line_and_writes_nothing(
     )
     assert said in line
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["stats.proto"]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_every_file_of_a_run_folder_has_one_mode_and_no_exec_bit(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    """Colleagues read the report as they read the log; nothing is executable."""
+    before = os.umask(umask)
+    try:
+        config: dict[str, bool | int | float | str] = {"output-dir": str(tmp_path)}
+        with MetadataRun.from_context(_context(config)) as run:
+            _one_round(
+                run.wrap(FedAvg(min_available_nodes=2, min_train_nodes=2)), [1, 3]
+            )
+    finally:
+        os.umask(before)
+    files = [p for p in (tmp_path / "7").rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {
+        "metadata.binpb",
+        "metadata.jsonl",
+        "schema.binpb",
+        "metadata.lock",
+        "run_config.json",
+        "report.html",
+    }
+    modes = {
+        p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode)
+        for p in files
+    }
+    assert set(modes.values()) == {mode}, modes

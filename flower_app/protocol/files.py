@@ -17,7 +17,7 @@ A run folder is shared, copied and downloaded, so what it holds is untrusted:
 import hashlib
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +74,7 @@ def write_atomic(folder: Path, name: str, data: bytes) -> Path:
     target is replaced, its own target untouched.
     """
     path = inside(output_folder(folder), name)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    handle, temporary = _temporary(folder, name)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -86,6 +86,22 @@ def write_atomic(folder: Path, name: str, data: bytes) -> Path:
         raise
     sync_folder(folder)
     return path
+
+
+FILE_MODE = 0o666
+"""Every file this library writes: read and write for all the umask lets
+through (0644 under the usual 022), never executable."""
+
+
+def _temporary(folder: Path, name: str) -> tuple[int, str]:
+    """Create a new file beside `folder/name` with `FILE_MODE`; return it open."""
+    while True:
+        temporary = folder / f".{name}.{secrets.token_hex(8)}.tmp"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            return os.open(temporary, flags, FILE_MODE), str(temporary)
+        except FileExistsError:
+            continue
 
 
 def sync_folder(folder: Path) -> None:
@@ -100,7 +116,8 @@ def sync_folder(folder: Path) -> None:
 def open_append(path: Path) -> int:
     """Open `path` for appending, created if missing, never through a symlink."""
     try:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        return os.open(path, flags, FILE_MODE)
     except OSError as err:
         if path.is_symlink():
             raise UnsafePathError(f"{path} is a symlink; refusing to append") from err

@@ -34,6 +34,7 @@ from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.files import (
+    FILE_MODE,
     UnsafePathError,
     open_append,
     output_folder,
@@ -228,7 +229,7 @@ class MetadataLog:
 
 def _lock(folder: Path, wait: bool) -> int:
     """Hold the folder's lock file; refuse (or wait for) another writer."""
-    handle = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    handle = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError as err:
