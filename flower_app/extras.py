@@ -2,8 +2,8 @@
 
 EXTRAS = {
     "matplotlib": "report",
-    "mlflow": "trackers",
-    "tensorboard": "trackers",
+    "mlflow": "mlflow",
+    "tensorboard": "tensorboard",
     "grpc_tools": "codegen",
     "mypy_protobuf": "codegen",
 }

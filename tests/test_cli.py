@@ -239,7 +239,7 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "flower-meta: mlflow is not installed: "
-        "pip install 'flower-meta-protocol[trackers]'"
+        "pip install 'flower-meta-protocol[mlflow]'"
     ]
 
 

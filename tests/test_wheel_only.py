@@ -67,6 +67,18 @@ def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
         for line in metadata.decode().splitlines()
         if line.startswith("Requires-Dist:") and "extra ==" not in line
     ]
+    extras = {
+        line.split(":", 1)[1].strip()
+        for line in metadata.decode().splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" in line
+    }
+    assert {  # one tracker, or both
+        "mlflow>=3.5; extra == 'mlflow'",
+        "tensorboard>=2.16; extra == 'tensorboard'",
+        "mlflow>=3.5; extra == 'trackers'",
+        "tensorboard>=2.16; extra == 'trackers'",
+    } <= {e.replace('"', "'") for e in extras}
+    assert not [e for e in extras if "mlflow" in e and "'tensorboard'" in e]
     assert sorted(core) == [
         "flwr<2,>=1.42",
         "numpy>=1.26",

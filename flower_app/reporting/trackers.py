@@ -25,7 +25,8 @@ params, and TensorBoard's hyperparameters (its HParams tab) and a text
 summary "run_config". A tracker
 that fails is reported once in the log and then left out; it never stops a
 run. MLflow and TensorBoard are optional dependencies
-(`pip install 'flower-meta-protocol[trackers]'`).
+(`pip install 'flower-meta-protocol[mlflow]'`, `[tensorboard]`, or
+`[trackers]` for both).
 """
 
 import logging
