@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from logging import INFO, WARNING
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flwr.app import Context
 from flwr.common import log
@@ -94,6 +94,8 @@ class MetadataRun:
         text = json.dumps(config, indent=2).encode()
         _kept("run config", lambda: write_atomic(folder, RUN_CONFIG, text))
         self.log = MetadataLog(folder, json_lines, options.types)
+        self.strategies: list[MetadataStrategy[Any]] = []
+        """The strategies this run wrapped, with their outcomes."""
         self.trackers: list[Guarded] = []
         if tracker_names:
             uri = mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
@@ -136,16 +138,20 @@ class MetadataRun:
 
     def wrap(self, strategy: S) -> MetadataStrategy[S]:
         """Put `strategy` behind a `MetadataStrategy` writing to this run."""
-        return MetadataStrategy(
+        wrapped = MetadataStrategy(
             strategy,
             metadata=self.options,
             metadata_log=self.log,
             trackers=self.trackers,
             run_id=self.run_id,
         )
+        self.strategies.append(wrapped)
+        return wrapped
 
     def close(self) -> None:
-        """Close the log, write the report, close the trackers."""
+        """Log the run's summary, close the log, write the report, close trackers."""
+        if self.strategies:
+            log(INFO, "Summary: %s", summary(self.strategies))
         self.log.close()
         if self.log.unpersisted:
             log(
@@ -189,6 +195,38 @@ class MetadataRun:
         log(INFO, "Report: %s", self.folder / REPORT_FOLDER)
         for path in written:
             log(INFO, "  %s", path.name)
+
+
+def summary(strategies: Sequence[MetadataStrategy[Any]]) -> str:
+    """Sum a run up in a line.
+
+    Its rounds, the last centralized evaluation, and each stage's accepted,
+    rejected and failed replies over all rounds.
+    """
+    reports = [(s.reports, s.evaluations) for s in strategies]
+    centralized = {r: m for s in strategies for r, m in s.centralized.items()}
+    rounds = {r for by_round in reports for stage in by_round for r in stage}
+    rounds |= {r for r in centralized if r > 0}
+    text = f"{len(rounds)} round{'' if len(rounds) == 1 else 's'}, "
+    if centralized:
+        last = centralized[max(centralized)]
+        if {"accuracy", "loss"} <= set(last):
+            text += (
+                f"final centralized accuracy {last['accuracy']:.4f} "
+                f"(loss {last['loss']:.4f}); "
+            )
+        else:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items()))
+            text += f"final centralized {shown}; "
+    phrases = []
+    for stage, index in (("train", 0), ("evaluate", 1)):
+        found = [report for by_round in reports for report in by_round[index].values()]
+        phrases.append(
+            f"{stage} {sum(len(r.accepted) for r in found)} accepted, "
+            f"{sum(len(r.rejected) for r in found)} rejected, "
+            f"{sum(len(r.failed) for r in found)} failed"
+        )
+    return text + "metadata over all rounds: " + "; ".join(phrases)
 
 
 def tracker_names(text: str) -> list[str]:

@@ -290,3 +290,22 @@ def test_every_file_of_a_run_folder_has_one_mode_and_no_exec_bit(
         for p in files
     }
     assert set(modes.values()) == {mode}, modes
+
+
+def test_closing_a_run_logs_its_summary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every adopter's run ends with the line the README shows."""
+    config: dict[str, bool | int | float | str] = {"output-dir": str(tmp_path)}
+    with (
+        caplog.at_level(logging.INFO, logger="flwr"),
+        MetadataRun.from_context(_context(config)) as run,
+    ):
+        strategy = run.wrap(FedAvg(min_available_nodes=3, min_train_nodes=3))
+        _one_round(strategy, [1, 2, 4])
+        strategy.centralized[1] = {"accuracy": 0.91234, "loss": 0.25}
+    assert (
+        "Summary: 1 round, final centralized accuracy 0.9123 (loss 0.2500); "
+        "metadata over all rounds: train 3 accepted, 0 rejected, 0 failed; "
+        "evaluate 0 accepted, 0 rejected, 0 failed"
+    ) in caplog.text

@@ -14,7 +14,7 @@ from flower_app.app.settings import Settings
 from flower_app.protocol import codec
 from flower_app.run import MetadataRun, tracker_names
 from flower_app.server.aggregation import Policy
-from flower_app.server.strategy import MetadataOptions, MetadataStrategy
+from flower_app.server.strategy import MetadataOptions
 from flower_meta.v1.metadata_pb2 import EvaluateInstructions
 
 # Ray, which runs the simulated SuperNodes in this process, otherwise warns at
@@ -67,9 +67,9 @@ def main(grid: Grid, context: Context) -> None:
     except ValueError as err:  # e.g. an unknown tracker, before anything is written
         log(ERROR, "%s; the run stops before round 1", err)
         return
-    with run:
+    with run:  # closing, it logs the run's summary
         strategy = run.wrap(FedAdagrad(**settings.fedadagrad_options))
-        result = strategy.start(
+        strategy.start(
             grid=grid,
             initial_arrays=ArrayRecord(net.state_dict()),
             num_rounds=settings.num_server_rounds,
@@ -77,16 +77,6 @@ def main(grid: Grid, context: Context) -> None:
             train_config=codec.to_config_record(settings.train_instructions),
             evaluate_config=codec.to_config_record(evaluate_instructions),
             evaluate_fn=lambda _, arrays: centralized_evaluate(arrays, testset),
-        )
-        final = result.evaluate_metrics_serverapp[settings.num_server_rounds]
-        log(
-            INFO,
-            "Summary: %s rounds, final centralized accuracy %.4f (loss %.4f); "
-            "metadata over all rounds: %s",
-            settings.num_server_rounds,
-            final["accuracy"],
-            final["loss"],
-            _totals(strategy),
         )
 
 
@@ -121,20 +111,3 @@ def centralized_evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricR
     net = task.Net.from_state_dict(arrays.to_torch_state_dict())
     loss, accuracy = task.evaluate(net, testset)
     return MetricRecord({"loss": loss, "accuracy": accuracy})
-
-
-def _totals(strategy: MetadataStrategy[FedAdagrad]) -> str:
-    """Count each stage's accepted, rejected and failed replies over all rounds."""
-    phrases = []
-    for stage, by_round in (
-        ("train", strategy.reports),
-        ("evaluate", strategy.evaluations),
-    ):
-        reports = list(by_round.values())
-        accepted = sum(len(r.accepted) for r in reports)
-        rejected = sum(len(r.rejected) for r in reports)
-        failed = sum(len(r.failed) for r in reports)
-        phrases.append(
-            f"{stage} {accepted} accepted, {rejected} rejected, {failed} failed"
-        )
-    return "; ".join(phrases)

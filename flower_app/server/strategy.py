@@ -187,6 +187,8 @@ class MetadataStrategy(Strategy, Generic[S]):
         """Train outcomes by round."""
         self.evaluations: dict[int, Report] = {}
         """Evaluate outcomes by round."""
+        self.centralized: dict[int, dict[str, float]] = {}
+        """The server's own evaluation by round (round 0: the initial model)."""
         self._sent: dict[str, list[Message]] = {}
         self._reported: dict[str, set[NodeId]] = {
             TRAIN.name: set(),
@@ -229,6 +231,7 @@ class MetadataStrategy(Strategy, Generic[S]):
                 numbers = {
                     k: float(v) for k, v in metrics.items() if not isinstance(v, list)
                 }
+                self.centralized[server_round] = numbers
                 record = new_record(self.run_id, server_round, 0, "")
                 record.centralized.CopyFrom(CentralizedEvaluation(metrics=numbers))
                 self._append(record, flush=True)
