@@ -19,7 +19,14 @@ from benchmarks import (
 )
 from benchmarks.common import console, wait_for_quiet
 
-BENCHMARKS = [payload_codec, rule_engines, server_overhead, whole_run, scale, run_folder]
+BENCHMARKS = [
+    payload_codec,
+    rule_engines,
+    server_overhead,
+    whole_run,
+    scale,
+    run_folder,
+]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -54,7 +54,7 @@ MEASURES = [
 
 
 def report_type(schema: Path = SCHEMA) -> type[Message]:
-    """The own type, in a pool of its own, from its FileDescriptorSet."""
+    """Build the own type in a pool of its own, from its FileDescriptorSet."""
     files = descriptor_pb2.FileDescriptorSet.FromString(schema.read_bytes())
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog
+from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog
+from flower_app.protocol.run_schema import SCHEMA
 from flower_app.testing import VENV_BIN
 from tests.helpers import VECTORS, write_run
 
@@ -118,6 +119,9 @@ def places(tmp_path: Path) -> dict[str, Path]:
         "log file": run / BINARY_LOG,
         "log copy beside its schema": run / "copy.binpb",
         "log without its schema": tmp_path / "lone" / BINARY_LOG,
+        "schema file": run / SCHEMA,
+        "JSON lines": run / JSON_LOG,
+        "JSON vector": VECTORS / "tutorial_example.json",
     }
 
 
@@ -133,12 +137,25 @@ WRONG = [
     (
         "decode",
         "log file",
-        "is a run folder's metadata log, not a payload: flower-meta decode --log",
+        "is its run folder's metadata log, not a payload; every record of the run: "
+        "flower-meta decode --log",
     ),
-    *[
-        ("decode", place, "is a run folder's metadata log, not a payload")
-        for place in ("log copy beside its schema", "log without its schema")
-    ],
+    ("decode", "log copy beside its schema", "is its run folder's file, not a payload"),
+    ("decode", "log without its schema", "is its run folder's metadata log"),
+    (
+        "decode",
+        "schema file",
+        "is its run folder's schema (a FileDescriptorSet; give it as --schema), "
+        "not a payload",
+    ),
+    ("decode", "JSON vector", "holds JSON, not protobuf bytes (a golden vector's"),
+    (
+        "decode --type-url type.googleapis.com/acme.fleet.v1.FleetReport",
+        "payload file",
+        "a type this build does not know needs its schema: --schema",
+    ),
+    ("report", "JSON lines", "is a file of run folder"),
+    ("decode --log", "JSON lines", "give the folder itself"),
     ("decode --schema notes.txt --log", "run folder", "--schema is for a payload"),
     ("report", "missing", "no such run folder"),
     ("report", "empty folder", "holds no metadata.binpb"),
@@ -243,10 +260,38 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path: Path) -> None:
     ]
 
 
+def test_a_report_without_matplotlib_prints_its_tables_and_names_the_extra(
+    tmp_path: Path,
+) -> None:
+    """matplotlib kept out by blocking its import (the wheel-only tests, e2e,
+    run `report` in a venv that truly lacks it)."""
+    run = write_run(tmp_path / "run")
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "import sys; sys.modules['matplotlib'] = None; "
+            "from flower_app.reporting.cli import main; "
+            f"sys.exit(main(['report', {str(run)!r}]))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "train: TrainProcessMetadata, by round" in result.stdout
+    assert "wrote" not in result.stdout
+    assert result.stderr.splitlines() == [
+        "flower-meta: plots and report.html not written: matplotlib is not "
+        "installed: pip install 'flower-meta-protocol[report]'"
+    ]
+    assert not (run / "report").exists()
+
+
 def test_an_export_shows_its_progress_on_a_terminal_and_leaves_stdout_clean(
     tmp_path: Path,
 ) -> None:
-    run = write_run(tmp_path / "run")
+    run = write_run(tmp_path / "runs" / "run")
     terminal, stderr = pty.openpty()
     with subprocess.Popen(
         [COMMAND, "export", str(run), "--to", "tensorboard"],
@@ -262,7 +307,8 @@ def test_an_export_shows_its_progress_on_a_terminal_and_leaves_stdout_clean(
         while chunk := os.read(terminal, 65536):
             shown += chunk
     os.close(terminal)
-    folder = run / "tensorboard"
+    folder = tmp_path / "runs-trackers" / "tensorboard" / "run"  # not in runs/
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["run"]
     assert out.splitlines() == [
         f"exported {run} to TensorBoard in {folder}; to view it: "
         f"tensorboard --logdir {folder}"

@@ -59,22 +59,23 @@ def test_from_context_writes_every_output_where_the_run_config_says(
     tmp_path: Path,
 ) -> None:
     config: dict[str, bool | int | float | str] = {
-        "output-dir": str(tmp_path),
+        "output-dir": str(tmp_path / "runs"),
         "trackers": " tensorboard ",
         "learning-rate": 0.1,
     }
     with MetadataRun.from_context(_context(config)) as run:
-        assert run.folder == tmp_path / "7"
+        assert run.folder == tmp_path / "runs" / "7"
         strategy = run.wrap(FedAvg(min_available_nodes=3, min_train_nodes=3))
         _one_round(strategy, [1, 2, 4])
-    folder = tmp_path / "7"
+    folder = tmp_path / "runs" / "7"
     assert json.loads((folder / "run_config.json").read_text()) == config
     records = list(read_log(folder / BINARY_LOG))
     assert sorted(r.accepted.training_time for r in records) == [1, 2, 4]
     assert {r.run_id for r in records} == {7}
     assert len((folder / JSON_LOG).read_text().splitlines()) == 3
     assert "<html" in (folder / "report" / "report.html").read_text()
-    events = EventAccumulator(str(folder / "tensorboard"))
+    assert [p.name for p in folder.parent.iterdir()] == ["7"]  # runs only
+    events = EventAccumulator(str(tmp_path / "runs-trackers" / "tensorboard" / "7"))
     events.Reload()
     (median,) = events.Scalars("train/training_time/median")
     assert (median.step, median.value) == (1, 2.0)

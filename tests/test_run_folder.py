@@ -72,7 +72,8 @@ def _one_line_each(errors: list[str]) -> None:
 
 
 def _outputs(run: Path) -> list[Path]:
-    return [run / REPORT_FOLDER, run / "tensorboard", run.parent / "mlflow.db"]
+    trackers = run.parent.with_name(f"{run.parent.name}-trackers")
+    return [run / REPORT_FOLDER, trackers]  # mlflow.db, mlartifacts/, tensorboard/
 
 
 @pytest.mark.parametrize("key", HOSTILE_KEYS, ids=range(len(HOSTILE_KEYS)))
@@ -119,17 +120,18 @@ def test_a_symlink_where_the_report_writes_is_replaced_not_followed(
 @pytest.mark.parametrize(
     ("command", "folder"),
     [
-        (["report"], REPORT_FOLDER),
-        (["export", "--to", "tensorboard"], "tensorboard"),
+        (["report"], f"runs/run/{REPORT_FOLDER}"),
+        (["export", "--to", "tensorboard"], "runs-trackers/tensorboard/run"),
     ],
 )
 def test_an_output_folder_that_is_a_symlink_is_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], folder: str
 ) -> None:
-    run = write_run(tmp_path / "run")
+    run = write_run(tmp_path / "runs" / "run")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (run / folder).symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / folder).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / folder).symlink_to(elsewhere, target_is_directory=True)
 
     code, _, errors = _cli(capsys, *command, str(run))
 
@@ -416,7 +418,7 @@ def test_any_bytes_in_any_file_end_in_status_0_or_1_and_one_line_each(
     data: st.DataObject,
 ) -> None:
     root = tmp_path_factory.mktemp("shared")
-    run = write_run(root / "run")
+    run = write_run(root / "runs" / "run")
     (run / RUN_CONFIG).write_text('{"local-epochs": 5, "learning-rate": 0.1}')
     for name in data.draw(st.sets(st.sampled_from(FILES), min_size=1)):
         (run / name).write_bytes(_mutated((run / name).read_bytes(), data))
@@ -455,7 +457,7 @@ def test_texts_from_a_run_folder_reach_the_trackers_bounded(
     from tensorboard.plugins.hparams import metadata as hparams_metadata
     from tensorboard.util import tensor_util
 
-    run = write_run(tmp_path / "run")
+    run = write_run(tmp_path / "runs" / "run")
     (run / SCHEMA).write_bytes(_schema_with_unit("u" * 1000))
     (run / RUN_CONFIG).write_text(f'{{"{"k" * 1000}": "{"v" * 9000}"}}')
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -471,7 +473,8 @@ def test_texts_from_a_run_folder_reach_the_trackers_bounded(
     (value,) = found.data.params.values()
     assert value == "v" * 6000
     assert found.data.tags["unit/train/training_time"] == cut("u" * 1000, 200)
-    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0})
+    board = tmp_path / "runs-trackers" / "tensorboard" / "run"
+    events = EventAccumulator(str(board), size_guidance={"tensors": 0})
     events.Reload()
     cells = {
         tag: [

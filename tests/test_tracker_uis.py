@@ -112,7 +112,7 @@ def test_tensorboard_draws_the_run(
     command = [
         str(VENV_BIN / "tensorboard"),
         "--logdir",
-        str(run / "tensorboard"),
+        str(run.parent.with_name("runs-trackers") / "tensorboard"),  # every run
         "--port",
         str(port),
         "--host",

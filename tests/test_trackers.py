@@ -148,7 +148,9 @@ def test_a_live_run_fills_both_trackers(
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"metadata.binpb", "schema.binpb", "report"} <= artifacts
     assert any((tmp_path / "mlartifacts").rglob("metadata.binpb"))  # beside the store
-    _check_tensorboard(run_dir / "tensorboard", expected)
+    board = tmp_path / "runs-trackers" / "tensorboard" / run_dir.name
+    _check_tensorboard(board, expected)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]
 
 
 def _old_run(folder: Path) -> Path:
@@ -196,8 +198,9 @@ def test_flower_meta_export_loads_an_old_run_folder(tmp_path: Path) -> None:
             assert done.returncode == 0, done.stderr
             said.append(done.stdout)
     assert f"mlflow ui --backend-store-uri {uri}" in said[2]
-    assert f"tensorboard --logdir {(run_dir / 'tensorboard').resolve()}" in said[3]
-    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    board = tmp_path / "runs-trackers" / "tensorboard" / "4242"
+    assert f"tensorboard --logdir {board}" in said[3]
+    assert len(list(board.glob("events.out.tfevents.*"))) == 1
     experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name("flower-meta")
     assert experiment is not None
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
@@ -206,7 +209,7 @@ def test_flower_meta_export_loads_an_old_run_folder(tmp_path: Path) -> None:
     _, run_id = _mlflow(uri, "4242")
     rejected = client.get_metric_history(run_id, "train/rejected")
     assert [(m.step, m.value) for m in rejected] == [(1, 1.0), (2, 1.0)]
-    _check_tensorboard(run_dir / "tensorboard", expected)
+    _check_tensorboard(board, expected)
 
 
 class Broken:
@@ -490,10 +493,16 @@ def test_mlflow_refusing_a_batch_is_told_in_its_own_first_line(
         silent.scalars([("train/accepted", 2.0, 1, START)])
 
 
-def test_a_live_tensorboard_writes_into_the_run_folder(tmp_path: Path) -> None:
-    (found,) = trackers(["tensorboard"], tmp_path / "7", "7", {"lr": "0.1"})
-    found.close(tmp_path / "7")
-    assert len(list((tmp_path / "7" / "tensorboard").glob("events.out.*"))) == 1
+def test_a_live_tensorboard_writes_beside_the_runs_folder_not_in_it(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "runs" / "7"
+    run_dir.mkdir(parents=True)
+    (found,) = trackers(["tensorboard"], run_dir, "7", {"lr": "0.1"})
+    found.close(run_dir)
+    board = tmp_path / "runs-trackers" / "tensorboard" / "7"
+    assert len(list(board.glob("events.out.*"))) == 1
+    assert list(run_dir.iterdir()) == []
 
 
 def test_exporting_again_replaces_event_files_and_links_never_their_targets(
@@ -526,7 +535,7 @@ def test_trackers_use_the_tracking_uri_given_or_one_beside_the_runs(
     elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     for uri, store in (
         (elsewhere, elsewhere),
-        ("", f"sqlite:///{run_dir.parent}/mlflow.db"),
+        ("", f"sqlite:///{tmp_path}/runs-trackers/mlflow.db"),
     ):
         (found,) = trackers(["mlflow"], run_dir, "5", {}, mlflow_uri=uri)
         found.close(run_dir)

@@ -144,6 +144,23 @@ def run_folder(output_dir: str, run_id: int) -> Path:
     An empty `output_dir` means $FLWR_HOME/flower-meta-runs (FLWR_HOME
     defaults to ~/.flwr, as in Flower).
     """
-    flwr_home = Path(os.environ.get("FLWR_HOME", Path.home() / ".flwr"))
-    root = Path(output_dir) if output_dir else flwr_home / RUNS_FOLDER
+    root = Path(output_dir) if output_dir else default_runs_folder()
     return root.expanduser().resolve() / str(run_id)
+
+
+def default_runs_folder() -> Path:
+    """`$FLWR_HOME/flower-meta-runs` (FLWR_HOME defaults to ~/.flwr, as in Flower)."""
+    flwr_home = Path(os.environ.get("FLWR_HOME", Path.home() / ".flwr"))
+    return flwr_home / RUNS_FOLDER
+
+
+def trackers_folder(run_dir: Path) -> Path:
+    """Where trackers keep their stores for the runs beside `run_dir`.
+
+    A sibling of the runs folder, `<runs folder>-trackers` (by default
+    `$FLWR_HOME/flower-meta-runs-trackers`): MLflow's database and
+    artifacts and TensorBoard's event files go there, so the runs folder
+    holds nothing but run folders and an export never touches a run folder.
+    """
+    runs = run_dir.resolve().parent
+    return runs.with_name(f"{runs.name}-trackers")

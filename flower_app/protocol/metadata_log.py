@@ -241,6 +241,21 @@ def _lock(folder: Path, wait: bool) -> int:
     return handle
 
 
+def is_locked(folder: Path) -> bool:
+    """Say whether a process holds `folder`'s log open for writing now."""
+    try:
+        handle = os.open(folder / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # no lock file: never opened by a writer, or removed
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
 def _truncate(fd: int, size: int) -> None:
     """Cut a partly written batch off again, if the file system lets us."""
     with contextlib.suppress(OSError):  # the next reopen moves a torn tail aside

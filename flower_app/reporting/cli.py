@@ -22,10 +22,12 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message import DecodeError, Message
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table as RichTable
 
 from flower_app.extras import missing_extra
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import to_canonical_json
+from flower_app.protocol.files import default_runs_folder
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.protocol.run_schema import (
     SCHEMA,
@@ -34,10 +36,11 @@ from flower_app.protocol.run_schema import (
     schema_pool,
 )
 from flower_app.protocol.text import printable
-from flower_app.reporting import tables, trackers
+from flower_app.reporting import runs, tables, trackers
 from flower_app.reporting.run_records import (
     RunRecords,
     Undecodable,
+    load,
     run_config,
     run_folder,
     unpacked,
@@ -104,16 +107,38 @@ def _decode(args: argparse.Namespace, problem: Problem) -> None:
     try:
         message = codec.decode(message_type, args.type_url, payload)
     except ValueError as err:
-        path = Path(args.source)
-        if args.encoding == "file" and (
-            path.name == BINARY_LOG or (path.parent / SCHEMA).is_file()
-        ):
-            raise ValueError(
-                f"{path} is a run folder's metadata log, not a payload: "
-                f"flower-meta decode --log {path.parent}"
-            ) from err
-        raise
+        if (instead := _not_a_payload(args, payload)) is not None:
+            raise ValueError(instead) from err
+        known = message_type.DESCRIPTOR.full_name == args.type_url.rsplit("/", 1)[-1]
+        if known or args.schema is not None:
+            raise
+        raise ValueError(
+            f"{err}; a type this build does not know needs its schema: --schema "
+            "<run folder>/schema.binpb, or a FileDescriptorSet (protoc "
+            "--include_imports -o)"
+        ) from err
     print(to_canonical_json(message))
+
+
+def _not_a_payload(args: argparse.Namespace, payload: bytes) -> str | None:
+    """Say what a source that did not decode is instead, and what to run; None."""
+    path = Path(args.source)
+    if args.encoding == "file" and (path.parent / BINARY_LOG).is_file():
+        what = {
+            BINARY_LOG: "metadata log",
+            SCHEMA: "schema (a FileDescriptorSet; give it as --schema)",
+        }.get(path.name, "file")
+        return (
+            f"{path} is its run folder's {what}, not a payload; every record "
+            f"of the run: flower-meta decode --log {path.parent}"
+        )
+    if payload.lstrip()[:1] in (b"{", b"["):
+        return (
+            f"{path if args.encoding == 'file' else 'the payload'} holds JSON, "
+            "not protobuf bytes (a golden vector's .json is the canonical JSON "
+            "expected of the .binpb beside it, which is what decodes)"
+        )
+    return None
 
 
 def _payload(source: str, encoding: str) -> bytes:
@@ -153,19 +178,30 @@ def _message_type(type_url: str, schema: str | None) -> type[Message]:
 
 
 def _report(args: argparse.Namespace, problem: Problem) -> None:
-    """Print a run's summary tables and write its plots."""
-    from flower_app.reporting.report import write_report  # the report extra
+    """Print a run's summary tables; write its plots and report.html.
 
-    records, written = write_report(run_folder(Path(args.run_dir)), problem=problem)
+    The tables need nothing beyond the library; without the report extra
+    (matplotlib) they are printed and the missing extra is named.
+    """
+    folder = run_folder(Path(args.run_dir))
+    records = load(folder)
     if not records.stages and not records.centralized:
         empty = "its metadata log holds no records; the report is empty"
         problem(f"{args.run_dir}: {empty}")
     console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
     for table in tables.tables(records):
         console.print(tables.as_rich(table))
+    _records_problems("report", records, problem)
+    try:
+        from flower_app.reporting.report import write_report  # the report extra
+    except ModuleNotFoundError as err:
+        if (hint := missing_extra(err)) is None:
+            raise
+        problem(f"plots and report.html not written: {hint}")
+        return
+    _, written = write_report(folder, problem=problem, records=records)
     for path in written:
         print(f"wrote {path.resolve()}")
-    _records_problems("report", records, problem)
 
 
 def _records_problems(command: str, records: RunRecords, problem: Problem) -> None:
@@ -182,7 +218,7 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
     backend: trackers.Backend
     if args.to == "mlflow":
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-        uri = uri or f"sqlite:///{folder.parent / 'mlflow.db'}"
+        uri = uri or trackers.default_mlflow_uri(folder)
         backend = trackers.MlflowBackend(
             uri,
             args.experiment,
@@ -193,7 +229,7 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
         )
     else:
         backend = trackers.TensorBoardBackend(
-            Path(args.logdir or folder / "tensorboard"), params
+            Path(args.logdir or trackers.default_tensorboard_dir(folder)), params
         )
     progress_bar = Progress(
         console=Console(stderr=True), disable=not sys.stderr.isatty(), transient=True
@@ -215,6 +251,25 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
             f"exported {folder} to TensorBoard in {backend.log_dir.resolve()}; "
             f"to view it: tensorboard --logdir {backend.log_dir.resolve()}"
         )
+
+
+def _runs(args: argparse.Namespace, problem: Problem) -> None:
+    """List the run folders of a runs folder, newest first."""
+    root = Path(args.runs_folder) if args.runs_folder else default_runs_folder()
+    found = runs.runs(root)
+    if args.latest:
+        if not found:
+            raise FileNotFoundError(f"{root} holds no run folder yet")
+        print(found[0].folder)
+        return
+    table = RichTable(box=None, pad_edge=False)
+    for column in runs.COLUMNS:
+        table.add_column(column, justify="right" if column == "rounds" else "left")
+    for run in found:
+        table.add_row(*run.row())
+    _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(table)
+    if not found:
+        print(f"{root} holds no run folder yet")
 
 
 def _generate(args: argparse.Namespace, problem: Problem) -> None:
@@ -264,6 +319,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     decode.set_defaults(command=_decode)
 
+    listed = commands.add_parser(
+        "runs", help="list run folders, newest first (start, id, status, result)"
+    )
+    listed.add_argument(
+        "runs_folder",
+        nargs="?",
+        help="the runs folder (default: $FLWR_HOME/flower-meta-runs, as a run's "
+        "output-dir is by default)",
+    )
+    listed.add_argument(
+        "--latest", action="store_true", help="print only the newest run folder's path"
+    )
+    listed.set_defaults(command=_runs)
+
     run_report = commands.add_parser("report", help="summarise and plot a run folder")
     run_report.add_argument(
         "run_dir", help="a run's folder (printed at the end of a run)"
@@ -279,11 +348,12 @@ def _parser() -> argparse.ArgumentParser:
         "--tracking-uri",
         default="",
         help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else "
-        "sqlite:///<runs folder>/mlflow.db)",
+        "sqlite:///<runs folder>-trackers/mlflow.db)",
     )
     export.add_argument("--experiment", default="flower-meta", help="MLflow experiment")
     export.add_argument(
-        "--logdir", help="TensorBoard folder (default: RUN_DIR/tensorboard)"
+        "--logdir",
+        help="TensorBoard folder (default: <runs folder>-trackers/tensorboard/<run>)",
     )
     export.set_defaults(command=_export)
 

@@ -19,12 +19,14 @@ def write_report(
     run_dir: Path,
     straggler_factor: float = STRAGGLER_FACTOR,
     problem: Callable[[str], None] = lambda text: log(WARNING, "%s", text),
+    records: RunRecords | None = None,
 ) -> tuple[RunRecords, list[Path]]:
     """Read the run's log, write its plots and report.html; return both.
 
     A run config that cannot be read is told to `problem` and left out.
+    `records`: the run's log already read (None: read it now).
     """
-    records = load(run_dir)
+    records = load(run_dir) if records is None else records
     folder = output_folder(run_dir / REPORT_FOLDER)
     drawn = plots.write_plots(records, folder)
     title = f"Flower run {run_dir.name}: metadata report"

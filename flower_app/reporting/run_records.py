@@ -223,6 +223,11 @@ def run_folder(path: Path) -> Path:
     """Return the run folder `path` names: the folder itself, or its log file."""
     folder = path.parent if path.name == BINARY_LOG and path.is_file() else path
     if folder.is_file():
+        if (path.parent / BINARY_LOG).is_file():
+            raise NotADirectoryError(
+                f"{path} is a file of run folder {path.parent}: give the folder "
+                f"itself ({path.parent})"
+            )
         raise NotADirectoryError(
             f"{path} is a file, not a run folder (a payload? flower-meta decode {path})"
         )

@@ -43,7 +43,12 @@ from flwr.common import log
 from google.protobuf.message import Message
 
 from flower_app.protocol import display, schema
-from flower_app.protocol.files import output_folder, regular_files, safe_name
+from flower_app.protocol.files import (
+    output_folder,
+    regular_files,
+    safe_name,
+    trackers_folder,
+)
 from flower_app.protocol.metadata_log import (
     BINARY_LOG,
     LOCK,
@@ -472,6 +477,26 @@ def _cell(text: str) -> str:
     return printable(text, 500).replace("|", "\\|")
 
 
+def default_mlflow_uri(run_dir: Path) -> str:
+    """MLflow's store for a run folder, unless told: one SQLite file for all runs.
+
+    `sqlite:///<trackers folder>/mlflow.db` (`files.trackers_folder`), one
+    experiment "flower-meta" for every run, artifacts in `mlartifacts/`
+    beside the database.
+    """
+    folder = output_folder(trackers_folder(run_dir))
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def default_tensorboard_dir(run_dir: Path) -> Path:
+    """TensorBoard's folder for a run folder, unless told.
+
+    `<trackers folder>/tensorboard/<run folder's name>`: one TensorBoard
+    (`tensorboard --logdir <trackers folder>/tensorboard`) shows every run.
+    """
+    return trackers_folder(run_dir) / "tensorboard" / run_dir.name
+
+
 def trackers(
     kinds: Iterable[str],
     run_dir: Path,
@@ -482,9 +507,8 @@ def trackers(
 ) -> list[Guarded]:
     """Start the trackers named in `kinds` for one run, each guarded.
 
-    MLflow's store defaults to `sqlite:///<runs folder>/mlflow.db` (one
-    experiment "flower-meta" for every run); TensorBoard writes into
-    `<run folder>/tensorboard`.
+    Their stores default to the trackers folder beside the runs folder
+    (`default_mlflow_uri`, `default_tensorboard_dir`).
     """
     found = []
     for kind in kinds:
@@ -501,10 +525,10 @@ def _backend(
     kind: str, run_dir: Path, run_name: str, params: dict[str, str], mlflow_uri: str
 ) -> Backend:
     if kind == "mlflow":
-        uri = mlflow_uri or f"sqlite:///{run_dir.parent / 'mlflow.db'}"
+        uri = mlflow_uri or default_mlflow_uri(run_dir)
         return MlflowBackend(uri, "flower-meta", run_name, params)
     if kind == "tensorboard":
-        return TensorBoardBackend(run_dir / "tensorboard", params)
+        return TensorBoardBackend(default_tensorboard_dir(run_dir), params)
     raise ValueError(f"trackers are {', '.join(KINDS)}; not {kind!r}")
 
 
