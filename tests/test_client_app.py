@@ -193,3 +193,12 @@ def test_a_real_training_call_reports_five_finite_decreasing_losses() -> None:
     assert len(meta.training_losses) == 5
     assert meta.training_losses[-1] < meta.training_losses[0]
     assert 0 < meta.training_time < 120
+
+
+def test_each_partition_and_round_gets_its_own_batch_seed() -> None:
+    from flower_app.app.client_app import batch_seed
+
+    seeds = {batch_seed(42, p, r) for p in range(10) for r in range(1, 11)}
+    assert len(seeds) == 100
+    assert batch_seed(42, 3, 2) == batch_seed(42, 3, 2)
+    assert batch_seed(43, 3, 2) != batch_seed(42, 3, 2)

@@ -4,7 +4,9 @@ Each test has its own FLWR_HOME and ports and stops every process it started
 (see tests/flower_processes.py).
 """
 
+import json
 import re
+import subprocess
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -151,18 +153,110 @@ MISTAKES = [
 
 
 @pytest.mark.e2e
-def test_run_config_mistakes_stop_before_round_1_in_one_line(flower: Flower) -> None:
+def test_run_config_mistakes_fail_the_run_before_round_1(flower: Flower) -> None:
+    """A value the app cannot run with fails the run: `flwr ls` says
+    finished:failed with the key; `flwr run --stream` exits 0 whatever the
+    run's status (Flower 1.42), as the README says."""
     for override, message in MISTAKES:
         process = flower.run_streaming(
             ROOT, "--federation-config", "num-supernodes=2", "--run-config", override
         )
         log, _ = process.communicate(timeout=900)
-        assert log.count(message) == 1, (override, log[-2000:])
-        assert f"{message}; the run stops before round 1" in log
-        assert "Traceback" not in log, override
+        assert process.returncode == 0, override
+        said = f"RunConfigError: {message}; the run stops before round 1"
+        assert log.count(said) == 1, (override, log[-2000:])
         assert "[ROUND 1" not in log, override
         runs = flower.home / RUNS_FOLDER
         assert not runs.exists() or not any(runs.iterdir()), override
-        plain = re.sub(r"\x1b\[[0-9;]*m", "", log)
-        said = re.findall(r"^(?:INFO|WARNING|ERROR) *:\s*(\S.*)$", plain, re.M)
-        assert said[-1] == f"{message}; the run stops before round 1", said[-3:]
+        run = _listed(flower, run_id_of(log.splitlines()))
+        assert run["status"] == "finished:failed", override
+        assert str(run["status-details"]).endswith(
+            f"{message}; the run stops before round 1"
+        )
+
+
+def _listed(flower: Flower, run_id: str) -> dict[str, object]:
+    """The run as `flwr ls --format json` shows it."""
+    shown = subprocess.run(
+        [str(flower.env_bin / "flwr"), "ls", "--format", "json"],
+        env=flower.env,
+        cwd=flower.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    runs: list[dict[str, object]] = json.loads(shown.stdout)["runs"]
+    (run,) = [run for run in runs if run["run-id"] == run_id]
+    return run
+
+
+@pytest.mark.e2e
+def test_a_misspelled_key_starts_no_run_and_the_superlink_log_names_it(
+    flower: Flower,
+) -> None:
+    """What the README tells users: `flwr run` exits 1 with Flower's "Invalid
+    run configuration", and only the SuperLink's log file names the key."""
+    process = flower.run_streaming(ROOT, "--run-config", "local-epoch=3")
+    log, _ = process.communicate(timeout=900)
+    assert process.returncode == 1
+    assert "[code: 15] Invalid run configuration." in log
+    assert "local-epoch" not in log
+    superlink = flower.home / "local-superlink" / "superlink.log"
+    assert (
+        "Could not start run: Key 'local-epoch' is not present in the main "
+        "dictionary" in superlink.read_text()
+    )
+
+
+def _numbers(run_dir: Path) -> dict[tuple[str, int], list[str]]:
+    """Every loss and accuracy in a run's metadata.jsonl, by outcome and round.
+
+    Node ids are new each run, so each round's client values are compared
+    as a sorted list.
+    """
+    found: dict[tuple[str, int], list[str]] = {}
+    for line in (run_dir / "metadata.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        at = record.get("serverRound", 0)  # proto3 JSON leaves round 0 out
+        for outcome in ("accepted", "evaluated", "centralized"):
+            if outcome in record:
+                value = record[outcome]
+                kept = {
+                    k: v for k, v in value.items() if "Time" not in k and k != "@type"
+                }
+                found.setdefault((outcome, at), []).append(
+                    json.dumps(kept, sort_keys=True)
+                )
+    return {key: sorted(values) for key, values in found.items()}
+
+
+@pytest.mark.e2e
+def test_one_seed_gives_one_run_to_the_last_bit(flower: Flower) -> None:
+    """Partitions, model init and batch order follow `seed`; every client
+    evaluates (which nodes Flower samples is not seeded: node ids are new
+    each run), so every loss of two runs compares exactly."""
+    runs = []
+    for seed in (7, 7, 8):
+        process = flower.run_streaming(
+            ROOT,
+            "--federation-config",
+            "num-supernodes=4",
+            "--run-config",
+            f"seed={seed} fraction-evaluate=1.0 num-server-rounds=2",
+        )
+        log, _ = process.communicate(timeout=900)
+        assert process.returncode == 0, log[-2000:]
+        accuracy = re.search(r"final centralized accuracy (\d\.\d+)", log)
+        assert accuracy, log[-2000:]
+        run_dir = flower.home / RUNS_FOLDER / run_id_of(log.splitlines())
+        runs.append((accuracy.group(1), _numbers(run_dir)))
+    (first, numbers), (again, same), (_, different) = runs
+    assert len(numbers[("accepted", 2)]) == len(numbers[("evaluated", 2)]) == 4
+    assert sorted(numbers) == [
+        *(("accepted", r) for r in (1, 2)),
+        *(("centralized", r) for r in (0, 1, 2)),
+        *(("evaluated", r) for r in (1, 2)),
+    ]
+    assert (again, same) == (first, numbers)
+    assert different[("centralized", 0)] != numbers[("centralized", 0)]  # init
+    assert different[("accepted", 1)] != numbers[("accepted", 1)]

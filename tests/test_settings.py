@@ -146,6 +146,7 @@ EDGES = [
     ("dirichlet-alpha", math.nan, 0.5, "> 0"),
     ("convergence-tolerance", -0.01, 0.0, ">= 0"),
     ("dataset", " ", "digits", "a dataset name"),
+    ("seed", -1, 0, ">= 0"),
     ("min-nodes", 0, 1, ">= 1"),
     ("round-timeout", 0.0, 0.5, "> 0 (seconds)"),
     ("max-payload-bytes", -5, 1, ">= 1 (bytes)"),

@@ -61,3 +61,39 @@ def test_an_epochs_loss_is_the_mean_over_its_examples() -> None:
     losses = task.train(net, train, epochs=2, learning_rate=0.0, batch_size=100)
     assert len(train) % 100 != 0, "the last batch must be smaller"
     assert losses == pytest.approx([expected, expected], rel=1e-5)
+
+
+def test_a_seed_fixes_the_initial_weights_and_the_batch_order() -> None:
+    train, _ = data.load_partition(data.partitions(data.DIGITS, "iid", 2, 0.5), 0)
+
+    def trained(init: int, batches: int | None) -> list[float]:
+        net = task.Net.seeded(64, 10, init)
+        return task.train(net, train, 2, 0.1, 16, seed=batches)
+
+    first = trained(1, 5)
+    assert trained(1, 5) == first  # to the last bit
+    assert trained(2, 5) != first  # another init
+    assert trained(1, 6) != first  # another batch order
+    assert trained(1, None) != first  # torch's own RNG: unseeded
+    before = torch.random.get_rng_state()
+    task.Net.seeded(64, 10, 1)
+    assert torch.equal(torch.random.get_rng_state(), before)  # left untouched
+    for a, b in zip(
+        task.Net.seeded(64, 10, 3).state_dict().values(),
+        task.Net.seeded(64, 10, 3).state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+
+
+def test_the_seed_fixes_the_partitions_and_splits() -> None:
+    def features(seed: int) -> torch.Tensor:
+        source = data.partitions(data.DIGITS, "dirichlet", 3, 0.5, seed)
+        return data.load_partition(source, 1, seed)[0].tensors[0]
+
+    assert torch.equal(features(3), features(3))
+    assert not torch.equal(features(3)[:10], features(4)[:10])
+    assert not torch.equal(
+        data.to_tensors(data.load_test_split(data.DIGITS, 3)).tensors[0],
+        data.to_tensors(data.load_test_split(data.DIGITS, 4)).tensors[0],
+    )

@@ -1,5 +1,6 @@
 """ClientApp: trains as the typed instructions say; the mod sends the metadata."""
 
+import numpy as np
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from torch.utils.data import TensorDataset
@@ -19,7 +20,8 @@ def train(msg: Message, context: Context) -> Message:
     """Train the global model locally; reply with arrays and metrics."""
     todo = codec.from_message(TrainInstructions, msg, codec.INSTRUCTIONS_KEY)
     _check_expected(todo.metadata_type_url, codec.TRAIN_TYPE_URL)
-    trainset, _ = partition_of(Settings.from_context(context), context)
+    settings = Settings.from_context(context)
+    trainset, _ = partition_of(settings, context)
     net = received_model(msg)
     losses = task.train(
         net,
@@ -27,6 +29,9 @@ def train(msg: Message, context: Context) -> Message:
         epochs=todo.local_epochs,
         learning_rate=todo.learning_rate,
         batch_size=todo.batch_size,
+        seed=batch_seed(
+            settings.seed, int(context.node_config["partition-id"]), _server_round(msg)
+        ),
     )
     report(
         training_losses=losses,
@@ -61,6 +66,21 @@ def _check_expected(expected: str, written: str) -> None:
         )
 
 
+def _server_round(msg: Message) -> int:
+    """Read the round a train message belongs to from its config (0: none)."""
+    found = msg.content.config_records[codec.INSTRUCTIONS_KEY].get("server-round", 0)
+    return found if isinstance(found, int) else 0
+
+
+def batch_seed(seed: int, partition_id: int, server_round: int) -> int:
+    """Seed one partition's batch order in one round.
+
+    The run's `seed` fixes it; each partition and round gets its own.
+    """
+    state = np.random.SeedSequence([seed, partition_id, server_round]).generate_state(1)
+    return int(state[0])
+
+
 def partition_of(
     settings: Settings, context: Context
 ) -> tuple[TensorDataset, TensorDataset]:
@@ -70,8 +90,10 @@ def partition_of(
         settings.partitioning,
         int(context.node_config["num-partitions"]),
         settings.dirichlet_alpha,
+        settings.seed,
     )
-    return data.load_partition(source, int(context.node_config["partition-id"]))
+    partition_id = int(context.node_config["partition-id"])
+    return data.load_partition(source, partition_id, settings.seed)
 
 
 def received_model(msg: Message) -> task.Net:

@@ -16,12 +16,13 @@ datasets.disable_progress_bars()  # a run's log is for the run, not for progress
 DIGITS = "digits"
 """Dataset name of scikit-learn's bundled 8x8 digits: no network needed."""
 SEED = 42
+"""The run config's `seed` unless it says otherwise: partitions and splits."""
 TEST_FRACTION = 0.2
 """Share held out: digits' centralized test set, and each partition's test split."""
 
 
 def make_partitioner(
-    partitioning: str, num_partitions: int, dirichlet_alpha: float
+    partitioning: str, num_partitions: int, dirichlet_alpha: float, seed: int = SEED
 ) -> Partitioner:
     """Build the flwr-datasets partitioner named by the run config."""
     if partitioning == "iid":
@@ -31,13 +32,13 @@ def make_partitioner(
             num_partitions=num_partitions,
             partition_by="label",
             alpha=dirichlet_alpha,
-            seed=SEED,
+            seed=seed,
         )
     raise ValueError(f"partitioning must be 'iid' or 'dirichlet', got {partitioning!r}")
 
 
 @cache
-def digits_splits() -> DatasetDict:
+def digits_splits(seed: int = SEED) -> DatasetDict:
     """Load the bundled digits as 8x8 grayscale images, split train/test."""
     digits = load_digits()
     pixels = np.rint(digits.images * (255 / 16)).astype(np.uint8)
@@ -46,35 +47,39 @@ def digits_splits() -> DatasetDict:
         {"image": list(pixels), "label": digits.target.tolist()}, features=features
     )
     return full.train_test_split(
-        test_size=TEST_FRACTION, seed=SEED, stratify_by_column="label"
+        test_size=TEST_FRACTION, seed=seed, stratify_by_column="label"
     )
 
 
 @cache
 def partitions(
-    dataset: str, partitioning: str, num_partitions: int, dirichlet_alpha: float
+    dataset: str,
+    partitioning: str,
+    num_partitions: int,
+    dirichlet_alpha: float,
+    seed: int = SEED,
 ) -> Partitioner | FederatedDataset:
     """Partition `dataset`'s train split; digits in memory, other names via the Hub."""
-    partitioner = make_partitioner(partitioning, num_partitions, dirichlet_alpha)
+    partitioner = make_partitioner(partitioning, num_partitions, dirichlet_alpha, seed)
     if dataset == DIGITS:
-        partitioner.dataset = digits_splits()["train"]
+        partitioner.dataset = digits_splits(seed)["train"]
         return partitioner
     return FederatedDataset(dataset=dataset, partitioners={"train": partitioner})
 
 
 def load_partition(
-    source: Partitioner | FederatedDataset, partition_id: int
+    source: Partitioner | FederatedDataset, partition_id: int, seed: int = SEED
 ) -> tuple[TensorDataset, TensorDataset]:
     """Return one partition's train and test tensors."""
     partition = source.load_partition(partition_id)
-    splits = partition.train_test_split(test_size=TEST_FRACTION, seed=SEED)
+    splits = partition.train_test_split(test_size=TEST_FRACTION, seed=seed)
     return to_tensors(splits["train"]), to_tensors(splits["test"])
 
 
-def load_test_split(dataset: str) -> Dataset:
+def load_test_split(dataset: str, seed: int = SEED) -> Dataset:
     """Load the centralized test set the ServerApp evaluates the global model on."""
     if dataset == DIGITS:
-        return digits_splits()["test"]
+        return digits_splits(seed)["test"]
     test = load_dataset(dataset, split="test")
     assert isinstance(test, Dataset)
     return test

@@ -1,16 +1,17 @@
 """ServerApp: FedAdagrad behind `MetadataStrategy`, evaluated centrally each round."""
 
 import os
-from logging import ERROR, INFO
+from collections.abc import Iterable
+from logging import INFO
 
-from flwr.app import ArrayRecord, Context, MetricRecord
+from flwr.app import ArrayRecord, Context, Message, MetricRecord
 from flwr.common import log
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAdagrad
 from torch.utils.data import TensorDataset
 
 from flower_app.app import data, task
-from flower_app.app.settings import Settings
+from flower_app.app.settings import RunConfigError, Settings
 from flower_app.protocol import codec
 from flower_app.run import MetadataRun, tracker_names
 from flower_app.server.aggregation import Policy
@@ -31,15 +32,15 @@ def main(grid: Grid, context: Context) -> None:
     """Train for the configured rounds, keep every metadata record, summarise.
 
     A run-config mistake stops the run before round 1, and before its run
-    folder exists, with one line naming the key (Flower's `flwr run` still
-    exits 0: a ServerApp cannot set its exit status).
+    folder exists: `RunConfigError` names the key, and Flower ends the run
+    as `finished:failed` (`flwr run --stream` still exits 0 in Flower 1.42:
+    it streams the log, whatever the run's status).
     """
     try:
         settings = Settings.from_context(context)
         options = metadata_options(settings)
     except ValueError as err:
-        log(ERROR, "%s; the run stops before round 1", err)
-        return
+        raise RunConfigError(f"{err}; the run stops before round 1") from None
     log(
         INFO,
         "Dataset %r, %s partitioning%s",
@@ -49,7 +50,7 @@ def main(grid: Grid, context: Context) -> None:
         if settings.partitioning == "dirichlet"
         else "",
     )
-    testset, net = centralized_test_set(settings.dataset)
+    testset, net = centralized_test_set(settings.dataset, settings.seed)
     evaluate_instructions = EvaluateInstructions(
         metadata_type_url=codec.EVALUATE_TYPE_URL
     )
@@ -65,10 +66,9 @@ def main(grid: Grid, context: Context) -> None:
             mlflow_tracking_uri=settings.mlflow_tracking_uri,
         )
     except ValueError as err:  # e.g. an unknown tracker, before anything is written
-        log(ERROR, "%s; the run stops before round 1", err)
-        return
+        raise RunConfigError(f"{err}; the run stops before round 1") from None
     with run:  # closing, it logs the run's summary
-        strategy = run.wrap(FedAdagrad(**settings.fedadagrad_options))
+        strategy = run.wrap(OrderedFedAdagrad(**settings.fedadagrad_options))
         strategy.start(
             grid=grid,
             initial_arrays=ArrayRecord(net.state_dict()),
@@ -97,13 +97,35 @@ def metadata_options(settings: Settings) -> MetadataOptions:
     )
 
 
-def centralized_test_set(dataset: str) -> tuple[TensorDataset, task.Net]:
-    """Load the server's test set, and a fresh model shaped for it."""
+def centralized_test_set(dataset: str, seed: int) -> tuple[TensorDataset, task.Net]:
+    """Load the server's test set, and a fresh model shaped for it, `seed` its init."""
     log(INFO, "Preparing the centralized test set of %r ...", dataset)
-    test_split = data.load_test_split(dataset)
+    test_split = data.load_test_split(dataset, seed)
     testset = data.to_tensors(test_split)
     log(INFO, "... %s test examples ready", len(testset))
-    return testset, task.Net(testset.tensors[0].shape[1], data.num_classes(test_split))
+    shape = testset.tensors[0].shape[1], data.num_classes(test_split)
+    return testset, task.Net.seeded(*shape, seed)
+
+
+class OrderedFedAdagrad(FedAdagrad):
+    """FedAdagrad summing the replies in an order their content fixes.
+
+    Replies arrive as nodes finish, and a sum of floats depends on its
+    order: in content order, two runs with one seed aggregate the same
+    replies alike, to the last bit.
+    """
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Aggregate as FedAdagrad does, the replies sorted by their metrics."""
+        return super().aggregate_train(server_round, sorted(replies, key=_by_metrics))
+
+
+def _by_metrics(reply: Message) -> str:
+    """Order replies by what they report (e.g. train_loss, num-examples)."""
+    records = reply.content.metric_records
+    return repr(sorted((key, sorted(found.items())) for key, found in records.items()))
 
 
 def centralized_evaluate(arrays: ArrayRecord, testset: TensorDataset) -> MetricRecord:

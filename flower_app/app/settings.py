@@ -34,6 +34,7 @@ class Settings:
     dirichlet_alpha: float
     convergence_tolerance: float
     dataset: str
+    seed: int
     min_nodes: int
     round_timeout: float
     max_payload_bytes: int
@@ -140,6 +141,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dirichlet-alpha": (_above(0), "> 0"),
     "convergence-tolerance": (_finite(0), ">= 0"),
     "dataset": (lambda v: bool(v.strip()), "a dataset name"),
+    "seed": (_finite(0), ">= 0"),
     "min-nodes": (_finite(1), ">= 1"),
     "round-timeout": (_above(0), "> 0 (seconds)"),
     "max-payload-bytes": (_finite(1), ">= 1 (bytes)"),

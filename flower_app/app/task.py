@@ -20,6 +20,13 @@ class Net(nn.Module):
         )
 
     @classmethod
+    def seeded(cls, num_features: int, num_classes: int, seed: int) -> "Net":
+        """Build a `Net` whose initial weights `seed` fixes (torch's RNG untouched)."""
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return cls(num_features, num_classes)
+
+    @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "Net":
         """Build a `Net` shaped by `state` and load it."""
         hidden, num_features = state["layers.0.weight"].shape
@@ -37,10 +44,19 @@ class Net(nn.Module):
 
 
 def train(
-    net: Net, data: TensorDataset, epochs: int, learning_rate: float, batch_size: int
+    net: Net,
+    data: TensorDataset,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int | None = None,
 ) -> list[float]:
-    """Train with SGD; return the mean cross-entropy of each epoch."""
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True)
+    """Train with SGD; return the mean cross-entropy of each epoch.
+
+    `seed` fixes the batch order (None: torch's global RNG shuffles).
+    """
+    order = None if seed is None else torch.Generator().manual_seed(seed)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=order)
     optimizer = torch.optim.SGD(net.parameters(), lr=learning_rate, momentum=0.9)
     net.train()
     losses = []
