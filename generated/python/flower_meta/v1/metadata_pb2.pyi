@@ -258,7 +258,9 @@ class MetadataLogRecord(_message.Message):
     run_id: _builtins.int
     """Flower run id of the run the ServerApp was executing."""
     server_round: _builtins.int
-    """Server round, from 1."""
+    """Server round, from 1; 0 for the centralized evaluation of the initial
+    model, before round 1 (proto3 JSON leaves a 0 out: no serverRound).
+    """
     node_id: _builtins.int
     """Flower node id of the SuperNode whose reply this is; 0 for the
     server's own (centralized) evaluation.

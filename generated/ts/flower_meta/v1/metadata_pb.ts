@@ -236,7 +236,8 @@ export type MetadataLogRecord = Message<"flower_meta.v1.MetadataLogRecord"> & {
   runId: bigint;
 
   /**
-   * Server round, from 1.
+   * Server round, from 1; 0 for the centralized evaluation of the initial
+   * model, before round 1 (proto3 JSON leaves a 0 out: no serverRound).
    *
    * @generated from field: uint32 server_round = 2;
    */
