@@ -6,6 +6,7 @@ exit statuses and closed pipes are real.
 
 import base64
 import contextlib
+import json
 import os
 import pty
 import subprocess
@@ -338,3 +339,47 @@ def test_generate_writes_where_it_is_told_and_says_so(tmp_path: Path) -> None:
     ]
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")}
     assert written == {"stats.proto", "stats_pb2.py", "stats_pb2.pyi", "docs/stats.md"}
+
+
+def test_decode_takes_a_runs_payloads_out_with_their_type_urls(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run")  # per round: 2 train, 1 evaluate, 1 failed
+    out = tmp_path / "out"
+    result = _run("decode", "--log", str(run), "--payloads", str(out))
+    assert (result.returncode, result.stderr) == (0, "")
+    train = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
+    evaluate = "type.googleapis.com/flower_meta.v1.EvaluateProcessMetadata"
+    assert result.stdout.splitlines() == [
+        line
+        for at in (1, 2)
+        for line in (
+            f"{train} {out / f'{at}-4-train.binpb'}",
+            f"{train} {out / f'{at}-5-train.binpb'}",
+            f"{evaluate} {out / f'{at}-4-evaluate.binpb'}",
+        )
+    ]
+    records = [
+        json.loads(line)
+        for line in _run("decode", "--log", str(run)).stdout.splitlines()
+    ]
+    for record in records:
+        if "accepted" not in record and "evaluated" not in record:
+            continue
+        stage = "train" if "accepted" in record else "evaluate"
+        name = f"{record['serverRound']}-{record['nodeId']}-{stage}"
+        url = (out / f"{name}.type_url").read_text()
+        assert url == f"{train if stage == 'train' else evaluate}\n"
+        shown = _run("decode", str(out / f"{name}.binpb"), "--type-url", url.strip())
+        assert (
+            json.loads(shown.stdout)
+            == record["accepted" if stage == "train" else "evaluated"]
+        )
+    assert len(list(out.iterdir())) == 12  # 6 payloads, 6 type URLs
+
+
+def test_payloads_need_a_log(tmp_path: Path) -> None:
+    result = _run("decode", str(TUTORIAL), "--payloads", str(tmp_path / "out"))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert (
+        "--payloads takes a run's payloads out: give --log RUN_FOLDER" in result.stderr
+    )
+    assert not (tmp_path / "out").exists()

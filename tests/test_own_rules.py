@@ -12,6 +12,7 @@ protovalidate's rule id and field path.
 """
 
 import importlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,12 +40,19 @@ from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_app.testing import VENV_BIN, NodeList, answer, delivered
+from flower_app.testing import (
+    VENV_BIN,
+    NodeList,
+    answer,
+    as_in_a_server_app,
+    delivered,
+)
 from flower_meta.v1.metadata_pb2 import Rejection
 from tests.helpers import FIXTURES, node_context, require
 
 FLEET = "acme/fleet/v1/fleet.proto"
 URL = "type.googleapis.com/acme.fleet.v1.ClientReport"
+FLOWER_META = [str(VENV_BIN / "flower-meta")]
 GOOD: dict[str, Any] = {
     "device": "cpu-0",
     "accelerator": 1,
@@ -149,6 +157,7 @@ def _instructions(strategy: MetadataStrategy[FedAvg], nodes: int) -> list[Messag
 @pytest.fixture(scope="module")
 def run_folder(fleet: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A round of two good reports, one node-refused and one server-refused."""
+    as_in_a_server_app()  # before the function-scoped autouse fixture does
     folder = tmp_path_factory.mktemp("fleet-run")
     strategy = _strategy(fleet, folder, 4)
     sent = _instructions(strategy, 4)
@@ -324,3 +333,56 @@ def test_what_leaves_a_node_that_refuses_its_report_holds_no_data_of_it(
     assert rejection.payload == b""
     assert rejection.payload_size > 0
     assert len(rejection.payload_sha256) == 32
+
+
+def test_a_runs_payloads_taken_out_read_alike_in_every_reader(
+    run_folder: Path, reader: list[str], tmp_path: Path
+) -> None:
+    """`flower-meta decode --log RUN --payloads OUT`, then each reader on each
+    file with its type URL: the message the log holds, as Python prints it."""
+    out = tmp_path / "payloads"
+    taken = subprocess.run(
+        [*FLOWER_META, "decode", "--log", str(run_folder), "--payloads", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert (taken.returncode, taken.stderr) == (0, "")
+    logged = subprocess.run(
+        [*FLOWER_META, "decode", "--log", str(run_folder)],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    accepted = {
+        (record["serverRound"], record["nodeId"]): record["acceptedOther"]
+        for record in map(json.loads, logged)
+        if "acceptedOther" in record
+    }
+    listed = [line.split(" ") for line in taken.stdout.splitlines()]
+    assert len(listed) == len(accepted) == 2
+    for type_url, path in listed:
+        at, node, stage = Path(path).stem.split("-")
+        assert (type_url, stage) == (URL, "train")
+        assert Path(path).with_suffix(".type_url").read_text() == f"{URL}\n"
+        expected = dict(accepted[int(at), node])
+        assert expected.pop("@type") == URL
+        done = subprocess.run(
+            [*reader, "--schema", str(run_folder / "schema.binpb"), type_url, path],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == expected
+        python = subprocess.run(
+            [
+                *FLOWER_META,
+                "decode",
+                "--schema",
+                str(run_folder),
+                "--type-url",
+                URL,
+                *[path],
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert done.stdout == python.stdout  # byte for byte

@@ -27,7 +27,12 @@ from rich.table import Table as RichTable
 from flower_app.extras import missing_extra
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import to_canonical_json
-from flower_app.protocol.files import default_runs_folder
+from flower_app.protocol.files import (
+    default_runs_folder,
+    output_folder,
+    safe_name,
+    write_atomic,
+)
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.protocol.run_schema import (
     SCHEMA,
@@ -43,6 +48,7 @@ from flower_app.reporting.run_records import (
     load,
     run_config,
     run_folder,
+    stage_key,
     unpacked,
 )
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
@@ -84,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _decode(args: argparse.Namespace, problem: Problem) -> None:
     """Print a payload, or every record of a metadata log, as canonical JSON."""
+    if args.payloads is not None and not args.log:
+        raise ValueError("--payloads takes a run's payloads out: give --log RUN_FOLDER")
     if args.log:
         if args.schema is not None:
             raise ValueError(
@@ -91,6 +99,7 @@ def _decode(args: argparse.Namespace, problem: Problem) -> None:
                 f"own {SCHEMA}"
             )
         folder = run_folder(Path(args.source))
+        out = None if args.payloads is None else output_folder(Path(args.payloads))
         records = read_log(folder / BINARY_LOG, record_type(folder))
         for count, record in enumerate(records, 1):
             try:
@@ -100,7 +109,10 @@ def _decode(args: argparse.Namespace, problem: Problem) -> None:
             except (Undecodable, TypeError, DecodeError) as err:
                 problem(f"{folder / BINARY_LOG}: record {count} is undecodable: {err}")
                 continue
-            print(line)
+            if out is None:
+                print(line)
+            elif (written := _payload_file(record, out)) is not None:
+                print(*written)
         return
     payload = _payload(args.source, args.encoding)
     message_type = _message_type(args.type_url, args.schema)
@@ -139,6 +151,28 @@ def _not_a_payload(args: argparse.Namespace, payload: bytes) -> str | None:
             "expected of the .binpb beside it, which is what decodes)"
         )
     return None
+
+
+def _payload_file(record: Message, out: Path) -> tuple[str, Path] | None:
+    """Write an accepted record's payload as `<round>-<node>-<stage>.binpb`.
+
+    Its type URL goes beside it (`.type_url`); returns both, None for a
+    record that carries no payload (a refusal, a failure, the server's own).
+    """
+    outcome = record.WhichOneof("outcome")
+    if outcome not in ("accepted", "evaluated", "accepted_other"):
+        return None
+    value = getattr(record, outcome)
+    if outcome == "accepted_other":
+        type_url, payload = value.type_url, value.value
+    else:
+        type_url = codec.type_url_of(type(value))
+        payload = value.SerializeToString(deterministic=True)
+    stage = safe_name(stage_key(record).removesuffix("_metadata") or outcome)
+    at, node = record.server_round, record.node_id  # type: ignore[attr-defined]
+    name = f"{at}-{node}-{stage}"
+    write_atomic(out, f"{name}.type_url", f"{type_url}\n".encode())
+    return type_url, write_atomic(out, f"{name}.binpb", payload)
 
 
 def _payload(source: str, encoding: str) -> bytes:
@@ -316,6 +350,13 @@ def _parser() -> argparse.ArgumentParser:
         "--log",
         action="store_true",
         help="SOURCE is a run folder or its metadata.binpb: print every record",
+    )
+    decode.add_argument(
+        "--payloads",
+        metavar="OUT",
+        help="with --log: write each accepted payload into OUT as "
+        "<round>-<node>-<stage>.binpb, its type URL beside it (.type_url), "
+        "and print '<type URL> <file>' a line, for any reader",
     )
     decode.set_defaults(command=_decode)
 
