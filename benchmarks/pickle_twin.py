@@ -107,7 +107,7 @@ serverapp = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Run the same FedAdagrad and evaluation as flower_app's ServerApp."""
     settings = Settings.from_context(context)
-    testset, net = server_app.centralized_test_set(settings.dataset)
+    testset, net = server_app.centralized_test_set(settings.dataset, settings.seed)
     strategy = CustomFedAdagrad(**settings.fedadagrad_options)
     result = strategy.start(
         grid=grid,

@@ -36,11 +36,20 @@ def _write(
             log.append(record)
         centralized = MetadataLogRecord(run_id=run_id, server_round=at)
         centralized.centralized.CopyFrom(
-            CentralizedEvaluation(metrics={"accuracy": accuracy - 0.1 * (rounds - at)})
+            CentralizedEvaluation(
+                metrics={
+                    "accuracy": accuracy - 0.1 * (rounds - at),
+                    "loss": 1 - accuracy + 0.1 * (rounds - at),
+                }
+            )
         )
         centralized.received_at.seconds = started + 60 * at + (30 if at else 0)
         log.append(centralized)
     log.close()
+
+
+def _final(accuracy: str, loss: str) -> list[str]:
+    return ["accuracy", f"{accuracy},", "loss", loss]
 
 
 def test_runs_are_listed_newest_first_with_status_rounds_and_accuracy(
@@ -65,13 +74,37 @@ def test_runs_are_listed_newest_first_with_status_rounds_and_accuracy(
 
     assert (listed.returncode, listed.stderr) == (0, "")
     lines = [line.split() for line in listed.stdout.splitlines()]
-    heading = "started (UTC) run id status rounds final accuracy folder"
+    heading = "started (UTC) run id status rounds final centralized folder"
     assert " ".join(lines[0]) == heading
     assert lines[1:] == [
         ["2026-11-30", "03:23:20", "444", "running", "0", "-", str(runs / "444")],
-        ["2026-11-30", "02:53:20", "222", "ended", "2", "0.8000", str(runs / "222")],
-        ["2026-11-30", "01:53:20", "333", "damaged", "1", "0.7000", str(runs / "333")],
-        ["2026-11-30", "00:53:20", "111", "ended", "3", "0.9512", str(runs / "111")],
+        [
+            "2026-11-30",
+            "02:53:20",
+            "222",
+            "ended",
+            "2",
+            *_final("0.8", "0.2"),
+            str(runs / "222"),
+        ],
+        [
+            "2026-11-30",
+            "01:53:20",
+            "333",
+            "damaged",
+            "1",
+            *_final("0.7", "0.3"),
+            str(runs / "333"),
+        ],
+        [
+            "2026-11-30",
+            "00:53:20",
+            "111",
+            "ended",
+            "3",
+            *_final("0.9512", "0.0488"),
+            str(runs / "111"),
+        ],
         ["2026-11-29", "00:53:20", "9", "ended", "2", "-", str(old)],
     ]
     assert (latest.returncode, latest.stdout) == (0, f"{runs / '444'}\n")

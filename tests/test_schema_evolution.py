@@ -1,16 +1,19 @@
 """The README's worked example, performed in a copy of the project.
 
 proto/README.md walks one edit: add `num_examples` to TrainProcessMetadata
-(its text is taken from there), regenerate, and nothing else by hand. Two
-steps, as a user would take them:
+(its text is taken from there), regenerate, and nothing else by hand. As a
+user would take the steps:
 
-1. the field without `(buf.validate.field).required` (additive, at the next free field
-   number): lint, the breaking-change gate and the whole fast suite pass;
-2. the README's edit as written, plus the one ClientApp line that fills the
-   field: Python, TypeScript and C++ refuse 0 and absence naming the field
-   and the rule; the log line, metadata.jsonl, `flower-meta decode`, the
-   reference page and the JSON Schema show the field, `flower-meta report`
-   plots it; and this checkout's older build reads the newer log by name.
+1. the README's edit as written (at the next free field number) and the one
+   ClientApp line that fills the field, regenerated: lint, the
+   breaking-change gate and the whole fast suite pass;
+2. Python, TypeScript and C++ refuse 0 naming the field and the rule, and
+   accept a report without the field (an older ClientApp's); the log line,
+   metadata.jsonl, `flower-meta decode`, the reference page and the JSON
+   Schema show the field, `flower-meta report` plots it; and this
+   checkout's older build reads the newer log by name;
+3. the README's later step, `required` added: every reader refuses a
+   report without the field.
 """
 
 import json
@@ -37,11 +40,11 @@ URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
 FREE = next_free_number(TrainProcessMetadata.DESCRIPTOR)
 
 
-def _readme_block(language: str, indent: str) -> str:
-    """The worked example's code block in `language`, indented by `indent`."""
-    section = README.split("## Evolving the schema", 1)[1]
-    (block, *_) = re.findall(rf"```{language}\n(.*?)\n *```", section, flags=re.DOTALL)
-    return textwrap.indent(textwrap.dedent(block), indent) + "\n"
+def _readme_block(language: str, indent: str, second: bool = False) -> str:
+    """The worked example's (first or second) block in `language`, indented."""
+    section = README.split("## Evolving the schema", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(rf"```{language}\n(.*?)\n *```", section, flags=re.DOTALL)
+    return textwrap.indent(textwrap.dedent(blocks[int(second)]), indent) + "\n"
 
 
 def _run(
@@ -114,14 +117,20 @@ def _regenerate(copy: Path) -> None:
 
 
 FIELD = _readme_block("proto", "  ").replace(" = 4 ", f" = {FREE} ")
+REQUIRED = _readme_block("proto", "", second=True)
 
 
-def test_1_the_additive_edit_passes_lint_the_gate_and_the_fast_suite(
+def test_1_the_readme_steps_pass_lint_the_gate_and_the_fast_suite(
     copy: Path,
 ) -> None:
-    required = "    (buf.validate.field).required = true,\n"
-    assert required in FIELD
-    _edit_schema(copy, FIELD.replace(required, ""))
+    assert "required" not in FIELD  # old nodes may omit it
+    _edit_schema(copy, FIELD)
+    client = copy / CLIENT
+    line = _readme_block("python", "    ")
+    source = client.read_text()
+    anchor = '    metrics = MetricRecord({"train_loss"'
+    assert source.count(anchor) == 1
+    client.write_text(source.replace(anchor, line + anchor))
     _regenerate(copy)
     result = _run(
         copy,
@@ -145,14 +154,17 @@ def test_1_the_additive_edit_passes_lint_the_gate_and_the_fast_suite(
 
 CHECK = """
 from flower_app.protocol import codec
+from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata as T
 url = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
 for fields in ({"num_examples": 0}, {}):
     try:
-        codec.decode(T, url, T(training_time=1.0, **fields).SerializeToString())
+        meta = codec.decode(T, url, T(training_time=1.0, **fields).SerializeToString())
     except MetadataDecodeError as err:
         print(err)
+    else:
+        print(to_canonical_json(meta))
 """
 
 
@@ -175,36 +187,32 @@ def _readers(copy: Path, tmp_path: Path) -> dict[str, list[str]]:
     }
 
 
-def test_2_the_readme_edit_is_enforced_and_shown_everywhere(
+def _verdicts(copy: Path, tmp_path: Path) -> dict[str, list[str]]:
+    """Each reader's output on a count of 0 and on no count: Python first."""
+    found = {"python": _python(copy, CHECK).splitlines()}
+    for language, command in _readers(copy, tmp_path).items():
+        found[language] = []
+        for fields in ({"num_examples": 0}, {}):
+            payload = tmp_path / "payload.binpb"
+            _python(copy, WRITE_PAYLOAD % (str(payload), fields))
+            result = _run(copy, *command, URL, str(payload), check=False)
+            found[language].append(result.stdout.strip().removeprefix("rejected "))
+    return found
+
+
+def test_2_the_field_is_enforced_and_shown_everywhere(
     copy: Path, tmp_path: Path
 ) -> None:
-    _edit_schema(copy, FIELD)
-    client = copy / CLIENT
-    line = _readme_block("python", "    ")
-    source = client.read_text()
-    anchor = '    metrics = MetricRecord({"train_loss"'
-    assert source.count(anchor) == 1
-    client.write_text(source.replace(anchor, line + anchor))
-    _regenerate(copy)
-
-    refusals = [
-        "out_of_range: num_examples: must be >= 1, got 0",
-        "missing_field: num_examples: missing; it is required",
-    ]
-    assert _python(copy, CHECK).splitlines() == refusals
-    readers = _readers(copy, tmp_path)
-    for fields, refusal in zip(({"num_examples": 0}, {}), refusals, strict=True):
-        payload = tmp_path / "payload.binpb"
-        _python(copy, WRITE_PAYLOAD % (str(payload), fields))
-        for language, command in readers.items():
-            result = _run(copy, *command, URL, str(payload), check=False)
-            assert result.stdout == f"rejected {refusal}\n", (language, result.stdout)
+    refused = "out_of_range: num_examples: must be >= 1, got 0"
+    absent = '{"trainingTime":1}'  # an older ClientApp's report: accepted
+    assert _verdicts(copy, tmp_path) == {
+        "python": [refused, absent],
+        "typescript": [refused, absent],
+        "cpp": [refused, absent],
+    }
 
     docs = (copy / "generated/docs/flower_meta/v1/metadata.md").read_text()
-    assert (
-        f"| `num_examples` | {FREE} | `optional uint32` | examples | required; >= 1 |"
-        in docs
-    )
+    assert f"| `num_examples` | {FREE} | `optional uint32` | examples | >= 1 |" in docs
     json_schema = json.loads(
         (
             copy
@@ -212,7 +220,7 @@ def test_2_the_readme_edit_is_enforced_and_shown_everywhere(
         ).read_text()
     )
     assert json_schema["properties"]["numExamples"]["minimum"] == 1
-    assert "numExamples" in json_schema["required"]
+    assert "numExamples" not in json_schema.get("required", [])
 
     run = tmp_path / "run"
     log_line = _python(copy, WRITE_RUN % str(run))
@@ -246,6 +254,22 @@ def test_2_the_readme_edit_is_enforced_and_shown_everywhere(
         capture_output=True,
     )
     assert SHOWN in (run / "report" / "report.html").read_text()
+
+
+def test_3_required_added_later_refuses_a_report_without_it(
+    copy: Path, tmp_path: Path
+) -> None:
+    opening = f"  optional uint32 num_examples = {FREE} [\n"
+    assert FIELD.count(opening) == 1
+    _edit_schema(copy, FIELD.replace(opening, opening + "  " + REQUIRED))
+    _regenerate(copy)
+    refused = "out_of_range: num_examples: must be >= 1, got 0"
+    missing = "missing_field: num_examples: missing; it is required"
+    assert _verdicts(copy, tmp_path) == {
+        "python": [refused, missing],
+        "typescript": [refused, missing],
+        "cpp": [refused, missing],
+    }
 
 
 SHOWN = "train stage: num_examples was 115 examples for every client in every round"

@@ -35,6 +35,7 @@ from flower_app.reporting.trackers import (
     MlflowBackend,
     Scalar,
     TensorBoardBackend,
+    Text,
     Tracker,
     export,
     trackers,
@@ -216,6 +217,9 @@ class Broken:
     """A tracker library that fails at the first write."""
 
     def scalars(self, values: Sequence[Scalar]) -> None:
+        raise ConnectionError("tracking server gone")
+
+    def texts(self, values: Sequence[Text]) -> None:
         raise ConnectionError("tracking server gone")
 
     def units(self, units: dict[str, str]) -> None:
@@ -451,9 +455,13 @@ class Recording:
 
     def __init__(self) -> None:
         self.batches: list[list[Scalar]] = []
+        self.texts_sent: list[list[Text]] = []
 
     def scalars(self, values: Sequence[Scalar]) -> None:
         self.batches.append(list(values))
+
+    def texts(self, values: Sequence[Text]) -> None:
+        self.texts_sent.append(list(values))
 
     def units(self, units: dict[str, str]) -> None:
         pass

@@ -223,7 +223,7 @@ def _report(args: argparse.Namespace, problem: Problem) -> None:
         empty = "its metadata log holds no records; the report is empty"
         problem(f"{args.run_dir}: {empty}")
     console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
-    for table in tables.tables(records):
+    for table in tables.in_terminal(records):
         console.print(tables.as_rich(table))
     _records_problems("report", records, problem)
     try:

@@ -16,9 +16,9 @@ from pathlib import Path
 from flower_app.protocol import display, schema
 from flower_app.protocol.files import write_atomic
 from flower_app.reporting.clients import labels
-from flower_app.reporting.plots import Drawn, same
+from flower_app.reporting.plots import Drawn
 from flower_app.reporting.run_records import Messages, RunRecords
-from flower_app.reporting.tables import Table, is_number, numeric_fields, tables
+from flower_app.reporting.tables import Table, is_number, same, same_text, tables
 from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 PAGE = "report.html"
@@ -137,26 +137,22 @@ def _unplotted(records: RunRecords) -> str:
     """Say which fields have one value everywhere, or none (they are not plotted)."""
     items = []
     for stage in records.stages.values():
-        for field in numeric_fields(stage.message_type):
+        if stage.message_type is None:
+            continue
+        for field in stage.message_type.fields:
             if (found := same(stage, field)) is None:
                 continue
             what = f"{stage.name} stage: {field.name}"
             if found.value is None:
                 items.append(f"<li>{escape(what)}: no client reported it</li>")
                 continue
-            shown = (
-                ("true" if found.value else "false")
-                if schema.is_bool(field)
-                else f"{found.value:.6g}"
-            )
-            unit = f" {schema.unit(field)}" if schema.unit(field) else ""
             items.append(
-                f"<li>{escape(what)} was {escape(shown + unit)} for every client "
-                "in every round</li>"
+                f"<li>{escape(what)} was {escape(same_text(field, found.value))} "
+                "for every client in every round</li>"
             )
     if not items:
         return ""
-    return "<h2>Not plotted: the same everywhere</h2><ul>" + "".join(items) + "</ul>"
+    return "<h2>The same everywhere</h2><ul>" + "".join(items) + "</ul>"
 
 
 def _clients(label: dict[int, str]) -> str:

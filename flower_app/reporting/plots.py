@@ -37,7 +37,7 @@ from flower_app.protocol.files import output_folder, safe_name, write_atomic
 from flower_app.protocol.schema import FieldDescriptor
 from flower_app.reporting.clients import labels
 from flower_app.reporting.run_records import RunRecords, Stage
-from flower_app.reporting.tables import numeric_fields, statistic
+from flower_app.reporting.tables import numeric_fields, same, statistic
 
 LEGEND_LIMIT = 12
 """Clients drawn each in a colour of its own and named in the legend."""
@@ -142,39 +142,6 @@ def _kind(stage: Stage, field: FieldDescriptor) -> tuple[Draw, str]:
         f"{what}: each client's value per round (hollow: its first report) and "
         "the round's median."
     )
-
-
-@dataclass(frozen=True)
-class Same:
-    """A field with one value everywhere, so it is not plotted.
-
-    `value` is what every client sent in every round (a series: every
-    element); None when no client sent the field at all.
-    """
-
-    value: float | None
-
-
-def same(stage: Stage, field: FieldDescriptor) -> Same | None:
-    """Return how a field is the same for every client in every round, if it is.
-
-    None when it varies: two values, or a value some clients sent and
-    others did not.
-    """
-    seen: set[float] = set()
-    missing = False
-    for clients in stage.accepted.values():
-        for meta in clients.values():
-            found = (
-                list(map(float, getattr(meta, field.name)))
-                if field.is_repeated
-                else display.values([meta], field)
-            )
-            seen.update(found)
-            missing |= not found
-            if len(seen) + missing > 1:
-                return None
-    return Same(next(iter(seen)) if seen else None)
 
 
 def plain(text: str) -> str:

@@ -75,11 +75,16 @@ class Stage:
     failed: Reasons = field(default_factory=lambda: defaultdict(dict))
     egress: dict[int, str] = field(default_factory=dict)
     """node -> what its egress policy did, in words (its latest report)."""
+    another_type: bool = False
+    """Messages of a second type under a record key that has a first."""
 
     @property
     def name(self) -> str:
-        """The stage's short name, e.g. "train"."""
-        return self.record_key.removesuffix("_metadata")
+        """The stage's short name, e.g. "train"; "train (Other)" for a second type."""
+        name = self.record_key.removesuffix("_metadata")
+        if self.another_type and self.message_type is not None:
+            return f"{name} ({self.message_type.name})"
+        return name
 
     @property
     def rounds(self) -> list[int]:
@@ -113,11 +118,26 @@ class RunRecords:
         """Return the stage of `record_key`, created when first needed."""
         return self.stages.setdefault(record_key, Stage(record_key))
 
+    def typed_stage(self, record_key: str, message_type: Descriptor) -> str:
+        """Return the key in `stages` of `record_key`'s messages of `message_type`.
+
+        The first type a record key holds is its stage; a log holding a
+        second type under the same key (a schema change mid-run, a node of
+        another app) gets a stage for each further type, reported apart.
+        """
+        stage = self.stage(record_key)
+        if stage.message_type in (None, message_type):
+            stage.message_type = message_type
+            return record_key
+        key = f"{record_key}\0{message_type.full_name}"
+        self.stages.setdefault(key, Stage(record_key, message_type, another_type=True))
+        return key
+
     def add(self, record: Message) -> str:
         """File one record under its stage, round and node; return the stage's key.
 
-        The key is "" for the server's own evaluation, and for an outcome
-        newer than this build's schema knows (skipped).
+        The key (in `stages`) is "" for the server's own evaluation, and for
+        an outcome newer than this build's schema knows (skipped).
         """
         outcome = record.WhichOneof("outcome")
         at = record.server_round  # type: ignore[attr-defined]
@@ -142,8 +162,8 @@ class RunRecords:
             except Undecodable as err:
                 self.undecodable.append(f"round {at} node {node}: {err}")
                 return ""
-            stage = self.stage(key)
-            stage.message_type = meta.DESCRIPTOR
+            key = self.typed_stage(key, meta.DESCRIPTOR)
+            stage = self.stages[key]
             stage.accepted[at].put(node, meta)
             note = _field(record, "egress", None)
             if note is not None and note.ByteSize():

@@ -1,5 +1,8 @@
 """The runs folder as a list: each run folder's start, run id, status and result.
 
+A run's result is its last centralized evaluation, every metric of it by
+name.
+
 What `flower-meta runs` prints, newest first by when the run started (its
 first record's time; a folder whose log has no timed record sorts by the
 log file's own time). A run's status is read from its folder alone:
@@ -36,8 +39,8 @@ class RunInfo:
     """"running", "ended" or "damaged"."""
     rounds: int
     """Rounds with any outcome (round 0, the initial evaluation, not counted)."""
-    accuracy: float | None
-    """The last centralized evaluation's `accuracy`, if the run has one."""
+    final: dict[str, float]
+    """The last centralized evaluation's metrics; empty if the run has none."""
 
     def row(self) -> list[str]:
         """Give the run as the cells of one line of `flower-meta runs`."""
@@ -47,12 +50,12 @@ class RunInfo:
             self.run_id,
             self.status,
             str(self.rounds),
-            "-" if self.accuracy is None else f"{self.accuracy:.4f}",
+            ", ".join(f"{k} {v:.4g}" for k, v in sorted(self.final.items())) or "-",
             str(self.folder),
         ]
 
 
-COLUMNS = ["started (UTC)", "run id", "status", "rounds", "final accuracy", "folder"]
+COLUMNS = ["started (UTC)", "run id", "status", "rounds", "final centralized", "folder"]
 
 
 def runs(root: Path) -> list[RunInfo]:
@@ -81,7 +84,7 @@ def info(folder: Path) -> RunInfo:
     run_id = ""
     started: int | None = None
     rounds: set[int] = set()
-    accuracy: float | None = None
+    final: dict[str, float] = {}
     last_centralized = -1
     status = "running" if is_locked(folder) else "ended"
     try:
@@ -91,10 +94,9 @@ def info(folder: Path) -> RunInfo:
                 started = written_at(record)
             at = record.server_round  # type: ignore[attr-defined]
             outcome = record.WhichOneof("outcome")
-            if outcome == "centralized":
-                metrics = record.centralized.metrics  # type: ignore[attr-defined]
-                if "accuracy" in metrics and at >= last_centralized:
-                    accuracy, last_centralized = metrics["accuracy"], at
+            if outcome == "centralized" and at >= last_centralized:
+                final = dict(record.centralized.metrics)  # type: ignore[attr-defined]
+                last_centralized = at
             if at > 0 and outcome is not None:
                 rounds.add(at)
     except (CorruptLogError, SchemaError):
@@ -102,4 +104,4 @@ def info(folder: Path) -> RunInfo:
     if started is None:
         started = int((folder / BINARY_LOG).stat().st_mtime * 1000)
     run_id = run_id or folder.name
-    return RunInfo(folder, run_id, started, status, len(rounds), accuracy)
+    return RunInfo(folder, run_id, started, status, len(rounds), final)

@@ -11,7 +11,13 @@ replays a run folder's log), so both give the same numbers:
 - `<stage>_per_<step>/<field>/node_<id>`: a number series (e.g. per-epoch
   losses, `train_per_epoch/<field>/node_<id>`), one step per
   element, continuing across rounds: its own group, since its steps are
-  epochs, not rounds;
+  epochs, not rounds. A round's points start after the longest series of
+  every earlier round, so every client's round r sits at the same steps,
+  whatever that client sent (or had refused) before;
+- `<stage>/<field>` as text: any field that is not a number (text, enums,
+  bytes, lists, maps), per round a table of how many clients sent each
+  value (TensorBoard's Text tab; in MLflow the artifact
+  `text/<stage>/<field>.md`);
 - `<stage>/<field>/min|median|max`, `<stage>/<flag>/share_true`,
   `<stage>/accepted|rejected|failed|stragglers`: the round's summary;
 - `centralized/<metric>`: the server's own evaluation, per round.
@@ -33,7 +39,7 @@ import logging
 import math
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from logging import WARNING
 from pathlib import Path
@@ -59,7 +65,12 @@ from flower_app.protocol.run_schema import record_type
 from flower_app.protocol.schema import FieldDescriptor
 from flower_app.protocol.text import printable
 from flower_app.reporting.run_records import Messages, RunRecords
-from flower_app.reporting.tables import numeric_fields
+from flower_app.reporting.tables import (
+    VALUES_SHOWN,
+    numeric_fields,
+    other_fields,
+    value_text,
+)
 
 Scalar = tuple[str, float, int, int]
 """(name, value, step, when: milliseconds since the Unix epoch)"""
@@ -71,11 +82,18 @@ MLFLOW_UI = "http://127.0.0.1:5000"
 """Where `mlflow ui` serves by default."""
 
 
+Text = tuple[str, str, int, int]
+"""(name, Markdown, step, when: milliseconds since the Unix epoch)"""
+
+
 class Backend(Protocol):
     """What a tracker library is asked to do."""
 
     def scalars(self, values: Sequence[Scalar]) -> None:
         """Record scalars."""
+
+    def texts(self, values: Sequence[Text]) -> None:
+        """Record texts: Markdown, one per name and step."""
 
     def units(self, units: dict[str, str]) -> None:
         """Record what each field's numbers are measured in."""
@@ -97,8 +115,14 @@ class Tracker:
         self.backend = backend
         self.straggler_factor = straggler_factor
         self.records = RunRecords()
-        self._steps: dict[str, int] = defaultdict(int)
+        self._offsets: dict[str, int] = defaultdict(int)
+        """A series' first step of the next round: the earlier rounds' longest."""
+        self._series: dict[tuple[str, int], list[tuple[int, Message, int]]] = (
+            defaultdict(list)
+        )
+        """(stage key, round) -> tracked clients' (node, message, when)."""
         self._pending: list[Scalar] = []
+        self._texts: list[Text] = []
         self._seen: dict[str, set[int]] = defaultdict(set)
         self._tracked: dict[str, set[int]] = defaultdict(set)
         self._units: dict[str, str] = {}
@@ -132,6 +156,7 @@ class Tracker:
         meta = stage.accepted.get(at, {}).get(node) if node in tracked else None
         if meta is not None:
             self._client(safe_name(stage.name), node, at, meta, when)
+            self._series[key, at].append((node, meta, when))
 
     def flush(self) -> None:
         """Summarise the rounds taken since the last flush; send everything.
@@ -139,6 +164,7 @@ class Tracker:
         A summarised round's messages are let go: a tracker holds one round.
         """
         for (key, at), when in sorted(self._rounds.items()):
+            self._series_points(key, at)
             self._summary(key, at, when)
             self.records.stage(key).accepted.pop(at, None)
         self._rounds.clear()
@@ -148,6 +174,9 @@ class Tracker:
         if self._pending:
             self.backend.scalars(self._pending)
             self._pending = []
+        if self._texts:
+            self.backend.texts(self._texts)
+            self._texts = []
 
     def close(self, run_dir: Path | None = None) -> None:
         """Send what is left and finish."""
@@ -160,15 +189,34 @@ class Tracker:
             if unit := schema.unit(field):
                 self._units[name] = printable(unit, 200)
             if field.is_repeated:
-                step = safe_name(schema.field_spec(field).series or "element")
-                series = f"{stage}_per_{step}/{safe_name(field.name)}/node_{node}"
-                for value in getattr(meta, field.name):
-                    self._steps[series] += 1
-                    self._pending.append(
-                        (series, float(value), self._steps[series], when)
-                    )
-            elif (value := display.value(meta, field)) is not None:
+                continue  # at the round's end, when its longest series is known
+            if (value := display.value(meta, field)) is not None:
                 self._pending.append((f"{name}/node_{node}", value, at, when))
+
+    def _series_points(self, key: str, at: int) -> None:
+        """Send the tracked clients' series of one round, aligned across clients.
+
+        Round `at` of a series starts after the longest series of each
+        earlier round (of every client, tracked or not): a step depends on
+        the round and the element's index only.
+        """
+        stage = self.records.stage(key)
+        accepted = list((stage.accepted.get(at) or Messages()).values())
+        name = safe_name(stage.name)
+        tracked = self._series.pop((key, at), [])
+        for field in numeric_fields(stage.message_type):
+            if not field.is_repeated:
+                continue
+            step = safe_name(schema.field_spec(field).series or "element")
+            series = f"{name}_per_{step}/{safe_name(field.name)}"
+            offset = self._offsets[series]
+            for node, meta, when in tracked:
+                for index, value in enumerate(getattr(meta, field.name), 1):
+                    self._pending.append(
+                        (f"{series}/node_{node}", float(value), offset + index, when)
+                    )
+            longest = max((len(getattr(m, field.name)) for m in accepted), default=0)
+            self._offsets[series] = offset + longest
 
     def _summary(self, key: str, at: int, when: int) -> None:
         stage = self.records.stage(key)
@@ -192,6 +240,13 @@ class Tracker:
                 (f"{name}/{safe_name(field.name)}/{what}", value, at, when)
                 for what, value in _field_summary(messages, field)
             ]
+        for field in other_fields(stage.message_type):
+            sent: Counter[str | None] = Counter(
+                value_text(meta, field) for meta in messages
+            )
+            if sent:
+                text = _counts_markdown(sent)
+                self._texts.append((f"{name}/{safe_name(field.name)}", text, at, when))
 
 
 def _field_summary(
@@ -207,6 +262,19 @@ def _field_summary(
         ("median", statistics.median(present)),
         ("max", max(present)),
     ]
+
+
+def _counts_markdown(counts: Counter[str | None]) -> str:
+    """Tabulate in Markdown how many clients sent each value, most first."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0] or ""))
+    rows = [
+        f"| {_cell('(not sent)' if value is None else value)} | {count} |"
+        for value, count in ranked[:VALUES_SHOWN]
+    ]
+    if len(ranked) > VALUES_SHOWN:
+        rest = sum(count for _, count in ranked[VALUES_SHOWN:])
+        rows.append(f"| {len(ranked) - VALUES_SHOWN} other values | {rest} |")
+    return "| value | clients |\n| --- | --- |\n" + "\n".join(rows)
 
 
 def written_at(record: Message) -> int | None:
@@ -314,6 +382,7 @@ class MlflowBackend:
             experiment_id, run_name=run_name, start_time=started
         ).info.run_id
         self.tracking_uri = tracking_uri
+        self._text_log: dict[str, list[str]] = {}
         found_params = [Param(safe_name(k), str(v)[:6000]) for k, v in params.items()]
         for start in range(0, len(found_params), 100):
             self._logged("run config", params=found_params[start : start + 100])
@@ -327,6 +396,15 @@ class MlflowBackend:
         ]
         for start in range(0, len(metrics), 1000):
             self._logged("metrics", metrics=metrics[start : start + 1000])
+
+    def texts(self, values: Sequence[Text]) -> None:
+        """Keep each name's texts, round by round, as the artifact `text/<name>.md`."""
+        for name, text, step, _ in values:
+            self._text_log.setdefault(name, []).append(f"## round {step}\n\n{text}\n")
+        for name in {name for name, *_ in values}:
+            self.client.log_text(
+                self.run_id, "\n".join(self._text_log[name]), f"text/{name}.md"
+            )
 
     def units(self, units: dict[str, str]) -> None:
         """Tag each field with its unit."""
@@ -426,6 +504,14 @@ class TensorBoardBackend:
         for name, value, step, when in values:
             entry = Summary.Value(tag=name, simple_value=value)
             self._add(Summary(value=[entry]), step, when / 1000)
+        self.writer.flush()
+
+    def texts(self, values: Sequence[Text]) -> None:
+        """Add each text (Markdown) at its step, at the time of its record."""
+        from tensorboard.plugins.text.summary_v2 import text_pb
+
+        for name, text, step, when in values:
+            self._add(text_pb(f"{name}/text_summary", text), step, when / 1000)
         self.writer.flush()
 
     def units(self, units: dict[str, str]) -> None:
