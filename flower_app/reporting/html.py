@@ -10,6 +10,8 @@ escaped.
 """
 
 import base64
+import json
+import math
 from html import escape
 from pathlib import Path
 
@@ -32,6 +34,7 @@ table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f3f3f3; } td.text { text-align: left; }
 .scroll { max-height: 24rem; overflow: auto; }
+@media print { .scroll { max-height: none; overflow: visible; } }
 figure { margin: 1rem 0; } img { max-width: 100%; height: auto; }
 .note { color: #a33; }
 """
@@ -43,7 +46,7 @@ def write_html(
     folder: Path,
     title: str,
     factor: float,
-    run_config: dict[str, str],
+    run_config: dict[str, object],
 ) -> Path:
     """Write the page into `folder`; return its path."""
     text = page(records, plots, title, factor, run_config)
@@ -55,7 +58,7 @@ def page(
     plots: list[Drawn],
     title: str,
     factor: float,
-    run_config: dict[str, str],
+    run_config: dict[str, object],
 ) -> str:
     """Compose the page's HTML."""
     label = labels(records.nodes())
@@ -110,13 +113,15 @@ def _summary(records: RunRecords) -> str:
     return "<h2>Summary</h2><ul>" + "".join(items) + "</ul>"
 
 
-def _table(table: Table) -> str:
+def _table(table: Table, scroll: bool = True) -> str:
+    """Lay a table out under its title; a long one scrolls on screen, not in print."""
     head = "".join(f"<th>{escape(column)}</th>" for column in table.columns)
     body = "".join(
         "<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in table.rows
     )
+    box = "<div class=scroll>" if scroll else "<div>"
     return (
-        f"<h2>{escape(table.title)}</h2><div class=scroll><table>"
+        f"<h2>{escape(table.title)}</h2>{box}<table>"
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
@@ -126,11 +131,23 @@ def _cell(value: str) -> str:
     return f"<td{kind}>{escape(value)}</td>"
 
 
-def _run_config(run_config: dict[str, str]) -> str:
+def _run_config(run_config: dict[str, object]) -> str:
+    """Show the run config in full, each value as TOML spells it (as it was set)."""
     if not run_config:
         return "<h2>Run config</h2><p>Not kept with this run folder.</p>"
-    rows = [[key, value] for key, value in sorted(run_config.items())]
-    return _table(Table("Run config", ["key", "value"], rows))
+    rows = [[key, toml_text(value)] for key, value in sorted(run_config.items())]
+    return _table(Table("Run config", ["key", "value"], rows), scroll=False)
+
+
+def toml_text(value: object) -> str:
+    """Spell a run-config value as TOML does: true, 0.1, "digits"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)  # strings; lists as arrays
 
 
 def _unplotted(records: RunRecords) -> str:

@@ -54,7 +54,10 @@ BAR_LABEL_SHARE = 0.05
 share of the round's clients (a thinner one has no room for it)."""
 LOG_SCALE_RATIO = 5.0
 """A log scale when the largest value exceeds the median by this factor."""
-Draw = Callable[[Axes, Stage, FieldDescriptor, RunRecords], None]
+Draw = Callable[[Axes, Stage, FieldDescriptor, RunRecords, dict[int, str]], None]
+"""Draws one plot; its last argument: the clients named, with their colours."""
+Choose = Callable[[Stage, FieldDescriptor], list[int]]
+"""Picks the clients a plot names, in order."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class _Plot:
     draw: Draw
     stage: Stage
     field: FieldDescriptor
+    named: list[int]
+    """The clients this plot names, each in its colour."""
 
 
 def plot_names(records: RunRecords) -> list[str]:
@@ -99,10 +104,34 @@ def figures(records: RunRecords) -> Iterator[tuple[str, Figure]]:
 
 
 def _figures(records: RunRecords) -> Iterator[tuple[_Plot, Figure]]:
-    for plot in _plots(records):
+    plots = _plots(records)
+    colour = colours([plot.named for plot in plots])
+    for plot in plots:
         figure = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
-        plot.draw(figure.subplots(), plot.stage, plot.field, records)
+        named = {node: colour[node] for node in plot.named}
+        plot.draw(figure.subplots(), plot.stage, plot.field, records, named)
         yield plot, figure
+
+
+def colours(named: Iterable[list[int]]) -> dict[int, str]:
+    """Give every client a plot names one colour, the same in every plot.
+
+    Clients named in the same plot get different colours (each takes the
+    first colour none of its plot-mates has); in order of first naming, so
+    a run of up to `LEGEND_LIMIT` clients, each named in every plot, has
+    them in `COLORS` order by node.
+    """
+    groups = list(named)
+    mates: dict[int, set[int]] = {}
+    for group in groups:
+        for node in group:
+            mates.setdefault(node, set()).update(set(group) - {node})
+    found: dict[int, str] = {}
+    for node in mates:
+        taken = {found[mate] for mate in mates[node] if mate in found}
+        free = [colour for colour in COLORS if colour not in taken]
+        found[node] = free[0] if free else COLORS[len(found) % len(COLORS)]
+    return found
 
 
 def _plots(records: RunRecords) -> list[_Plot]:
@@ -116,32 +145,47 @@ def _plots(records: RunRecords) -> list[_Plot]:
         for field in numeric_fields(stage.message_type):
             if same(stage, field) is not None:
                 continue
-            draw, caption = _kind(stage, field)
+            draw, choose, caption = _kind(stage, field)
             name = f"{safe_name(stage.name)}_{safe_name(field.name)}"
             if name in names:
                 name += f"-{len(found)}"
             names.add(name)
-            found.append(_Plot(f"{name}.png", caption, draw, stage, field))
+            named = choose(stage, field)
+            found.append(_Plot(f"{name}.png", caption, draw, stage, field, named))
     return found
 
 
-def _kind(stage: Stage, field: FieldDescriptor) -> tuple[Draw, str]:
-    """How a field is drawn, and the caption that says how to read it."""
+def _kind(stage: Stage, field: FieldDescriptor) -> tuple[Draw, Choose, str]:
+    """How a field is drawn, who it names, and the caption that says how to read it."""
     what = f"{stage.name} stage: {schema.label(field)}"
     if schema.is_bool(field):
         return (
             _shares,
+            lambda *_: [],
             f"{what}: how many clients said true, false or nothing, per round.",
         )
     if field.is_repeated:
         step = schema.field_spec(field).series or "element"
-        return _curves, (
-            f"{what}: each client's values {step} by {step}, the rounds side by side."
+        return (
+            _curves,
+            _named_curves,
+            f"{what}: each client's values {step} by {step}, the rounds side by side.",
         )
-    return _per_client, (
+    return (
+        _per_client,
+        _named_per_client,
         f"{what}: each client's value per round (hollow: its first report) and "
-        "the round's median."
+        "the round's median.",
     )
+
+
+def plural(noun: str) -> str:
+    """Make a series' step name plural: epochs, batches, steps, queries."""
+    if noun.endswith(("s", "x", "z", "sh", "tch")):  # not epoch: epochs
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return noun[:-1] + "ies"
+    return noun + "s"
 
 
 def plain(text: str) -> str:
@@ -149,17 +193,31 @@ def plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
+def _crowded_rounds(stage: Stage) -> bool:
+    """Say whether a round has too many clients to draw one by one."""
+    return max((len(stage.accepted[r]) for r in stage.rounds), default=0) > CLIENT_CAP
+
+
+def _named_per_client(stage: Stage, field: FieldDescriptor) -> list[int]:
+    by_round = [_values_by_node(stage, r, field) for r in stage.rounds]
+    nodes = sorted({node for found in by_round for node in found})
+    return _chosen(nodes, by_round, _crowded_rounds(stage))
+
+
 def _per_client(
-    axes: Axes, stage: Stage, field: FieldDescriptor, records: RunRecords
+    axes: Axes,
+    stage: Stage,
+    field: FieldDescriptor,
+    records: RunRecords,
+    named: dict[int, str],
 ) -> None:
     rounds = stage.rounds
     by_round = {r: _values_by_node(stage, r, field) for r in rounds}
     nodes = sorted({node for found in by_round.values() for node in found})
-    crowded = max((len(stage.accepted[r]) for r in rounds), default=0) > CLIENT_CAP
+    crowded = _crowded_rounds(stage)
     if crowded:
         spread = ((r, list(found.values())) for r, found in by_round.items())
         _band(axes, spread, f"10-90% of clients (over {CLIENT_CAP} a round)", False)
-    named = _highlighted(nodes, by_round.values(), crowded)
     label = labels(nodes)
     groups: dict[tuple[int | None, bool], list[tuple[float, float]]] = {}
     seen: set[int] = set()
@@ -241,18 +299,17 @@ COLORS = [
 green are the median's, the other clients' and the centralized metric's."""
 
 
-def _highlighted(
+def _chosen(
     nodes: list[int], steps: Iterable[dict[int, float]], crowded: bool
-) -> dict[int, str]:
-    """Choose the clients drawn in colour, and their colours.
+) -> list[int]:
+    """Choose the clients drawn in colour and named.
 
     Every client up to `LEGEND_LIMIT` (unless crowded); beyond, the `NAMED`
     farthest from their step's median.
     """
-    chosen = (
-        nodes if len(nodes) <= LEGEND_LIMIT and not crowded else farthest(steps, NAMED)
-    )
-    return {node: COLORS[i % len(COLORS)] for i, node in enumerate(chosen)}
+    if len(nodes) <= LEGEND_LIMIT and not crowded:
+        return nodes
+    return farthest(steps, NAMED)
 
 
 def farthest(steps: Iterable[dict[int, float]], count: int) -> list[int]:
@@ -379,7 +436,7 @@ def _value_axis(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
 _FLOATING = {pb.FieldDescriptor.TYPE_DOUBLE, pb.FieldDescriptor.TYPE_FLOAT}
 
 
-def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:
+def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, *_: object) -> None:
     rounds = stage.rounds
     counts = {"true": [], "false": [], "not reported": []}  # type: dict[str, list[int]]
     for server_round in rounds:
@@ -407,10 +464,23 @@ def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
         xlabel="server round",
         ylabel="clients",
     )
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole ticks
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
-def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> None:
+def _named_curves(stage: Stage, field: FieldDescriptor) -> list[int]:
+    nodes = sorted({node for r in stage.rounds for node in stage.accepted[r]})
+    steps = (v for _, v in _steps(stage, field, stage.rounds))
+    return _chosen(nodes, steps, len(nodes) > CLIENT_CAP)
+
+
+def _curves(
+    axes: Axes,
+    stage: Stage,
+    field: FieldDescriptor,
+    _: RunRecords,
+    named: dict[int, str],
+) -> None:
     rounds = stage.rounds
     nodes = sorted({node for r in rounds for node in stage.accepted[r]})
     crowded = len(nodes) > CLIENT_CAP
@@ -420,7 +490,6 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
             ((x, list(v.values())) for x, v in _steps(stage, field, rounds)),
             f"10-90% of the {len(nodes)} clients",
         )
-    named = _highlighted(nodes, (v for _, v in _steps(stage, field, rounds)), crowded)
     curves: dict[int, list[tuple[float, float]]] = {}
     for x, found in _steps(stage, field, rounds):
         for node, value in found.items():
@@ -443,7 +512,7 @@ def _curves(axes: Axes, stage: Stage, field: FieldDescriptor, _: RunRecords) -> 
     step = schema.field_spec(field).series or "element"
     axes.set(
         title=plain(f"{stage.name}: {field.name}, each client {step} by {step}"),
-        xlabel=plain(f"{step}s, grouped by server round"),
+        xlabel=plain(f"{plural(step)}, grouped by server round"),
         ylabel=plain(schema.label(field)),
     )
     if axes.get_legend_handles_labels()[0]:

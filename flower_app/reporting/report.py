@@ -9,7 +9,7 @@ from flwr.common import log
 from flower_app.protocol.files import output_folder
 from flower_app.reporting import plots
 from flower_app.reporting.html import write_html
-from flower_app.reporting.run_records import RunRecords, load, run_config
+from flower_app.reporting.run_records import RunRecords, load, run_config_values
 
 REPORT_FOLDER = "report"
 STRAGGLER_FACTOR = 2.0
@@ -29,7 +29,7 @@ def write_report(
     records = load(run_dir) if records is None else records
     folder = output_folder(run_dir / REPORT_FOLDER)
     drawn = plots.write_plots(records, folder)
-    title = f"Flower run {run_dir.name}: metadata report"
-    config = run_config(run_dir, problem)
+    title = f"Flower run {records.run_id or run_dir.name}: metadata report"
+    config = run_config_values(run_dir, problem)
     page = write_html(records, drawn, folder, title, straggler_factor, config)
     return records, [*(plot.path for plot in drawn), page]

@@ -103,6 +103,8 @@ class RunRecords:
     """Why the log ended early, if its tail is damaged."""
     undecodable: list[str] = field(default_factory=list)
     """Accepted records whose message this log's schema cannot read, in words."""
+    run_id: int = 0
+    """The Flower run id the records carry (0: none said)."""
 
     def nodes(self) -> set[int]:
         """Every node with an outcome or an egress report in the run."""
@@ -142,6 +144,7 @@ class RunRecords:
         outcome = record.WhichOneof("outcome")
         at = record.server_round  # type: ignore[attr-defined]
         node = record.node_id  # type: ignore[attr-defined]
+        self.run_id = self.run_id or record.run_id  # type: ignore[attr-defined]
         key = stage_key(record)
         if outcome == "centralized":
             self.centralized[at] = dict(record.centralized.metrics)  # type: ignore[attr-defined]
@@ -221,6 +224,18 @@ def unpacked(value: Message) -> Message:
 def run_config(folder: Path, problem: Callable[[str], None]) -> dict[str, str]:
     """Return the run config a run folder was written with, each value as text.
 
+    As `run_config_values`, each value as Python prints it.
+    """
+    return {
+        key: str(value) for key, value in run_config_values(folder, problem).items()
+    }
+
+
+def run_config_values(
+    folder: Path, problem: Callable[[str], None]
+) -> dict[str, object]:
+    """Return the run config a run folder was written with, as JSON values.
+
     A missing file is an empty config; one that is too large, no JSON, or
     no JSON object is told to `problem` and read as empty.
     """
@@ -236,7 +251,7 @@ def run_config(folder: Path, problem: Callable[[str], None]) -> dict[str, str]:
     except (OSError, ValueError, RecursionError) as err:
         problem(f"{path}: not a run config, left out ({printable(str(err), 200)})")
         return {}
-    return {str(key): str(value) for key, value in found.items()}
+    return {str(key): value for key, value in found.items()}
 
 
 def run_folder(path: Path) -> Path:
