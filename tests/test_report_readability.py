@@ -13,7 +13,7 @@ from matplotlib.colors import to_hex
 from matplotlib.lines import Line2D
 
 from flower_app.reporting.html import toml_text
-from flower_app.reporting.plots import colours, figures, plural
+from flower_app.reporting.plots import COLORS, colours, figures, plural
 from flower_app.reporting.report import write_report
 from flower_app.reporting.run_records import RUN_CONFIG, load
 from tests.crowd import write_crowd
@@ -107,7 +107,9 @@ def test_a_client_has_one_colour_in_every_plot(tmp_path: Path, clients: int) -> 
         for label, colour in named.items():
             seen.setdefault(label, set()).add(colour)
     assert seen
-    assert all(len(found) == 1 for found in seen.values()), seen
+    assert all(len(found) == 1 for found in seen.values()), seen  # one each
+    used = [colour for found in seen.values() for colour in found]
+    assert len(used) == len(set(used)), seen  # a colour names one client
 
 
 def test_plot_mates_never_share_a_colour_and_the_first_twelve_keep_the_palette() -> (
@@ -120,7 +122,11 @@ def test_plot_mates_never_share_a_colour_and_the_first_twelve_keep_the_palette()
     ]
     groups = [[1, 2, 3], [4, 5, 6], [1, 4, 7], [2, 5, 8], [3, 6, 9]]
     found = colours(groups)
-    for group in groups:
+    assert len(set(found.values())) == 9  # nine clients, nine colours
+    many = [[n, n + 1, n + 2] for n in range(0, 60, 3)]  # 60 clients named
+    found = colours(many)
+    assert len(set(found.values())) == len(COLORS)
+    for group in many:
         assert len({found[node] for node in group}) == len(group)
 
 

@@ -116,20 +116,21 @@ def _figures(records: RunRecords) -> Iterator[tuple[_Plot, Figure]]:
 def colours(named: Iterable[list[int]]) -> dict[int, str]:
     """Give every client a plot names one colour, the same in every plot.
 
-    Clients named in the same plot get different colours (each takes the
-    first colour none of its plot-mates has); in order of first naming, so
-    a run of up to `LEGEND_LIMIT` clients, each named in every plot, has
-    them in `COLORS` order by node.
+    In order of first naming, each client takes the first colour no other
+    client has, so a colour names one client in the whole report (a run of
+    up to `LEGEND_LIMIT` clients, each named in every plot, has them in
+    `COLORS` order by node). Only past `len(COLORS)` named clients is a
+    colour used twice, and never by two clients of one plot.
     """
-    groups = list(named)
     mates: dict[int, set[int]] = {}
-    for group in groups:
+    for group in named:
         for node in group:
             mates.setdefault(node, set()).update(set(group) - {node})
     found: dict[int, str] = {}
     for node in mates:
+        unused = [colour for colour in COLORS if colour not in found.values()]
         taken = {found[mate] for mate in mates[node] if mate in found}
-        free = [colour for colour in COLORS if colour not in taken]
+        free = unused or [colour for colour in COLORS if colour not in taken]
         found[node] = free[0] if free else COLORS[len(found) % len(COLORS)]
     return found
 
@@ -294,9 +295,22 @@ def _values_by_node(
 COLORS = [
     f"tab:{c}"
     for c in ("blue", "orange", "red", "purple", "brown", "pink", "olive", "cyan")
-] + ["navy", "gold", "magenta", "teal"]
-"""Colours of named clients, one each up to `LEGEND_LIMIT`; black, grey and
-green are the median's, the other clients' and the centralized metric's."""
+] + [
+    "navy",
+    "gold",
+    "magenta",
+    "teal",
+    "maroon",
+    "slateblue",
+    "chocolate",
+    "deepskyblue",
+    "darkkhaki",
+    "crimson",
+    "indigo",
+    "yellowgreen",
+]
+"""Colours of named clients, one each; black, grey and green are the
+median's, the other clients' and the centralized metric's."""
 
 
 def _chosen(
