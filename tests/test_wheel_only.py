@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flower_app.testing import Flower, flower_env
+from flower_app.testing import VENV_BIN, Flower, flower_env
 from tests.helpers import ROOT, build_wheel
 
 EXAMPLE = ROOT / "examples" / "numpy-metadata"
@@ -136,6 +136,12 @@ def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
 ) -> None:
     app = tmp_path / "numpy-metadata"
     shutil.copytree(EXAMPLE, app)
+    client = app / "numpy_metadata" / "client_app.py"
+    anchor = "    meta.solver = SOLVER\n"
+    assert anchor in client.read_text()
+    client.write_text(  # one node breaks a rule (max_len 32) in round 2
+        client.read_text().replace(anchor, anchor + BREAK_A_RULE)
+    )
     generate = subprocess.run(
         [
             str(venv_bin / "flower-meta"),
@@ -168,7 +174,11 @@ def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
         assert not flower.stop_all(), "processes of this run survived"
     assert process.returncode == 0, log
     for server_round in range(1, ROUNDS + 1):
-        summary = f"round {server_round} metadata: {NODES} accepted, 0 rejected"
+        refused = int(server_round == 2)
+        summary = (
+            f"round {server_round} metadata: {NODES - refused} accepted, "
+            f"{refused} rejected, 0 failed"
+        )
         assert summary in log, log[-3000:]
     assert "report not written: matplotlib is not installed: pip install " in log
     assert "'flower-meta-protocol[report]'" in log
@@ -183,6 +193,20 @@ def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
     lines = [json.loads(line) for line in decode.stdout.splitlines()]
     assert len(lines) == NODES * ROUNDS
     assert {line["serverRound"] for line in lines} == set(range(1, ROUNDS + 1))
+    (refusal,) = [line["rejected"] for line in lines if "rejected" in line]
+    assert set(refusal) == {
+        "reason",
+        "detail",
+        "typeUrl",
+        "recordKey",
+        "payloadSize",
+        "payloadSha256",
+        "fieldPath",
+        "ruleId",
+    }  # no payload bytes
+    assert (refusal["fieldPath"], refusal["ruleId"]) == ("solver", "string.max_len")
+    assert TOO_LONG not in decode.stdout  # nor the value, anywhere
+    lines = [line for line in lines if "rejected" not in line]
     for line in lines:
         meta = line["acceptedOther"]
         assert meta["@type"] == "type.googleapis.com/linreg.v1.RegressionTrainMetadata"
@@ -190,7 +214,12 @@ def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
         assert meta["examples"] == 64
         assert meta["trainingTime"] > 0
         assert meta["weightNorm"] > 0
+        assert meta["solver"] == "gradient-descent"
     assert (run_dir / "metadata.jsonl").read_text() == decode.stdout
+    executable = [
+        p for p in run_dir.rglob("*") if p.is_file() and p.stat().st_mode & 0o111
+    ]
+    assert not executable
     first = sorted(line["acceptedOther"]["mse"] for line in lines[:NODES])
     expected = sorted(_first_round_mse(p) for p in range(NODES))
     for got, want in zip(first, expected, strict=True):
@@ -203,9 +232,33 @@ def test_a_numpy_app_with_its_own_type_runs_and_its_run_folder_decodes(
     )
     assert report.returncode == 1
     assert report.stderr.strip().splitlines() == [
-        "flower-meta: matplotlib is not installed: "
-        "pip install 'flower-meta-protocol[report]'"
+        "flower-meta: plots and report.html not written: matplotlib is not "
+        "installed: pip install 'flower-meta-protocol[report]'"
     ]
+    assert "train: RegressionTrainMetadata, by round" in report.stdout
+    assert '"gradient-descent"' in report.stdout  # the same everywhere
+    # With the report extra (this checkout's venv), the page shows it too.
+    subprocess.run(
+        [str(VENV_BIN / "flower-meta"), "report", str(run_dir)],
+        check=True,
+        capture_output=True,
+    )
+    page = (run_dir / "report" / "report.html").read_text()
+    assert (
+        "train stage: solver was &quot;gradient-descent&quot; for every client "
+        "in every round" in page
+    )
+    assert "string.max_len" in page  # the refusal, by its rule
+
+
+TOO_LONG = "a-solver-name-far-too-long-to-be-allowed"
+BREAK_A_RULE = f"""\
+    if (
+        int(context.node_config["partition-id"]) == 1
+        and int(msg.content["config"]["server-round"]) == 2
+    ):
+        meta.solver = "{TOO_LONG}"  # max_len 32: refused on the node
+"""
 
 
 ADOPTER = """

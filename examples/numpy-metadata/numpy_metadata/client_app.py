@@ -6,7 +6,7 @@ from flwr.clientapp import ClientApp
 from linreg.v1.linreg_pb2 import RegressionTrainMetadata
 
 from flower_app import MetadataMod, reply_metadata
-from numpy_metadata.task import load_data, train
+from numpy_metadata.task import SOLVER, load_data, train
 
 app = ClientApp(mods=[MetadataMod(train=RegressionTrainMetadata, evaluate=None)])
 
@@ -27,6 +27,7 @@ def fit(msg: Message, context: Context) -> Message:
     meta.mse.extend(losses)
     meta.examples = len(y)
     meta.weight_norm = float(np.linalg.norm(weights))
+    meta.solver = SOLVER
     content = RecordDict(
         {
             "arrays": ArrayRecord({"w": Array(weights)}),

@@ -4,6 +4,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 FEATURES = 4
+SOLVER = "gradient-descent"
+"""What `train` does, as the metadata names it."""
 TRUE_WEIGHTS = np.array([1.5, -2.0, 0.5, 3.0])
 Floats = NDArray[np.float64]
 
