@@ -28,8 +28,8 @@ from flower_app.protocol.metadata_log import (
     mirror_json_lines,
     new_record,
 )
-from flower_app.testing import VENV_BIN
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.testing import VENV_BIN
 
 CLIENTS = 1_000
 COMMANDS = {

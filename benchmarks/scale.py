@@ -28,7 +28,7 @@ from datasets import Dataset
 
 from benchmarks.common import ROOT, Spread, console, parser, publish, require_quiet
 from flower_app.app import data
-from flower_app.testing import Flower, flower_env, pids_with
+from tests.testing import Flower, flower_env, pids_with
 
 IMAGES_PER_NODE = 12
 SUMMARY = re.compile(

@@ -39,8 +39,8 @@ from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
 from flower_app.server.strategy import MetadataStrategy
-from flower_app.testing import NodeList, answer, as_in_a_server_app, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from tests.testing import NodeList, answer, as_in_a_server_app, delivered
 
 TARGET_MICROSECONDS = 20.0
 MODEL = ArrayRecord({"w": Array(np.zeros(16, dtype=np.float32))})

@@ -28,7 +28,7 @@ from flwr.cli.build import build_fab_from_disk
 from rich.progress import track
 
 from benchmarks.common import ROOT, Spread, parser, publish, ratio, require_quiet
-from flower_app.testing import Flower, flower_env
+from tests.testing import Flower, flower_env
 
 TWIN = Path(__file__).resolve().parent / "pickle_twin.py"
 

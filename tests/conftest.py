@@ -21,8 +21,8 @@ from selenium.webdriver.chrome.service import Service
 from flower_app.app import server_app
 from flower_app.run import MetadataRun
 from flower_app.server.strategy import MetadataStrategy
-from flower_app.testing import as_in_a_server_app
 from tests.helpers import ROOT, TYPESCRIPT, require, require_file
+from tests.testing import as_in_a_server_app
 
 settings.register_profile("default", max_examples=200, deadline=None)
 settings.register_profile("fuzz", max_examples=10_000, deadline=None)

@@ -32,7 +32,6 @@ from flower_app.protocol.metadata_log import (
     MetadataLog,
     read_log,
 )
-from flower_app.testing import VENV_BIN
 from flower_meta.v1 import metadata_pb2
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
@@ -40,6 +39,7 @@ from flower_meta.v1.metadata_pb2 import (
     MetadataLogRecord,
     TrainProcessMetadata,
 )
+from tests.testing import VENV_BIN
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPESCRIPT = ROOT / "examples" / "typescript"

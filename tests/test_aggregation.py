@@ -15,9 +15,9 @@ from flower_app.protocol.display import Stragglers, stragglers
 from flower_app.server.aggregation import Policy
 from flower_app.server.round_report import RoundReport, capped, summary_table
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import train_content
+from tests.testing import NodeList, answer, delivered
 
 ETA, TAU = 0.1, 1e-3  # FedAdagrad's defaults
 DESCRIPTOR = TrainProcessMetadata.DESCRIPTOR

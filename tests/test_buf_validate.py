@@ -17,8 +17,8 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from flower_app.codegen import buf_validate
-from flower_app.testing import VENV_BIN
 from tests.helpers import ROOT
+from tests.testing import VENV_BIN
 
 STATS = """\
 syntax = "proto3";

@@ -16,8 +16,8 @@ import pytest
 
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog
 from flower_app.protocol.run_schema import SCHEMA
-from flower_app.testing import VENV_BIN
 from tests.helpers import VECTORS, write_run
+from tests.testing import VENV_BIN
 
 TUTORIAL = VECTORS / "tutorial_example.binpb"
 COMMAND = str(VENV_BIN / "flower-meta")

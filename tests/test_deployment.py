@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
-from flower_app.testing import (
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord
+from tests.helpers import ROOT, RUNS_FOLDER
+from tests.testing import (
     Flower,
     flower_env,
     free_port,
@@ -29,8 +31,6 @@ from flower_app.testing import (
     run_id_of,
     stop,
 )
-from flower_meta.v1.metadata_pb2 import MetadataLogRecord
-from tests.helpers import ROOT, RUNS_FOLDER
 
 pytestmark = pytest.mark.e2e
 README = (ROOT / "examples" / "deployment" / "README.md").read_text()

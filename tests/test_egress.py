@@ -35,7 +35,6 @@ from flower_app.protocol.rules import Limits, MetadataDecodeError
 from flower_app.reporting import tables
 from flower_app.reporting.run_records import load
 from flower_app.server.strategy import MetadataStrategy
-from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
     EvaluateInstructions,
@@ -43,6 +42,7 @@ from flower_meta.v1.metadata_pb2 import (
     TrainProcessMetadata,
 )
 from tests.conftest import Simulate
+from tests.testing import NodeList, answer, delivered
 
 LOSSES = [1.23456789, 0.87654321, 0.5]
 URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"

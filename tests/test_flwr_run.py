@@ -17,19 +17,19 @@ import pytest
 from flwr.cli.build import build_fab_from_disk
 
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
-from flower_app.testing import (
+from tests.helpers import (
+    ROOT,
+    RUNS_FOLDER,
+    assert_report_plots,
+    dependencies_only_venv,
+)
+from tests.testing import (
     Flower,
     flower_env,
     pids_with,
     read_until,
     run_id_of,
     stop,
-)
-from tests.helpers import (
-    ROOT,
-    RUNS_FOLDER,
-    assert_report_plots,
-    dependencies_only_venv,
 )
 
 FAB_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".json", ".jsonl"}

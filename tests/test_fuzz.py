@@ -30,9 +30,9 @@ from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataStrategy
-from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import sample_metadata, train_content
+from tests.testing import NodeList, answer, delivered
 
 URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"
 doubles = st.floats(allow_nan=True, allow_infinity=True)

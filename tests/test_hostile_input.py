@@ -31,10 +31,10 @@ from flower_app.app.task import Net
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.protocol.rules import Limits
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_app.testing import NodeList, answer, delivered
 from tests import hostile
 from tests.conftest import Simulate
 from tests.helpers import sample_metadata, train_content
+from tests.testing import NodeList, answer, delivered
 
 OPTIONS = MetadataOptions(limits=Limits(expected_epochs=hostile.EXPECTED_EPOCHS))
 MODEL = {"arrays": np.zeros(3, dtype=np.float32)}

@@ -35,9 +35,9 @@ from flower_app.protocol.metadata_log import (
 )
 from flower_app.protocol.run_schema import record_type
 from flower_app.server.strategy import MetadataStrategy
-from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 from tests.helpers import ROOT, sample_metadata, train_content
+from tests.testing import NodeList, answer, delivered
 
 DISK = 96 * 1024
 

@@ -21,8 +21,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from flower_app import MetadataLog, MetadataOptions, MetadataRun, MetadataStrategy
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, read_log
-from flower_app.testing import VENV_BIN, NodeList, answer, delivered
 from tests.helpers import sample_metadata
+from tests.testing import VENV_BIN, NodeList, answer, delivered
 
 
 def _context(run_config: dict[str, bool | int | float | str]) -> Context:

@@ -32,8 +32,8 @@ from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_app.testing import VENV_BIN, NodeList, answer, delivered
 from tests.helpers import compile_fixture, node_context
+from tests.testing import VENV_BIN, NodeList, answer, delivered
 
 URL = "type.googleapis.com/acme.stats.v1.ClientStats"
 

@@ -40,15 +40,15 @@ from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_app.testing import (
+from flower_meta.v1.metadata_pb2 import Rejection
+from tests.helpers import FIXTURES, node_context, require
+from tests.testing import (
     VENV_BIN,
     NodeList,
     answer,
     as_in_a_server_app,
     delivered,
 )
-from flower_meta.v1.metadata_pb2 import Rejection
-from tests.helpers import FIXTURES, node_context, require
 
 FLEET = "acme/fleet/v1/fleet.proto"
 URL = "type.googleapis.com/acme.fleet.v1.ClientReport"

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from flower_app.testing import VENV_BIN
 from tests.helpers import ROOT
+from tests.testing import VENV_BIN
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, read_log
-from flower_app.testing import Flower, flower_env
 from tests.helpers import ROOT, build_wheel, dependencies_only_venv
+from tests.testing import Flower, flower_env
 
 EXAMPLE = ROOT / "examples" / "quickstart-metadata"
 README = (EXAMPLE / "README.md").read_text()

@@ -5,9 +5,9 @@ import subprocess
 from pathlib import Path
 
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog
-from flower_app.testing import VENV_BIN
 from flower_meta.v1.metadata_pb2 import CentralizedEvaluation, MetadataLogRecord
 from tests.helpers import sample_metadata, write_run
+from tests.testing import VENV_BIN
 
 COMMAND = str(VENV_BIN / "flower-meta")
 DAY = 1_796_000_000  # 2026-11-30 00:53:20 UTC, in seconds

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from flower_app.testing import VENV_BIN
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.helpers import ROOT, TYPESCRIPT, buf, require
 from tests.test_breaking import next_free_number
+from tests.testing import VENV_BIN
 
 pytestmark = pytest.mark.e2e
 README = (ROOT / "proto" / "README.md").read_text()
@@ -293,7 +293,7 @@ from flower_app.app.settings import Settings, pyproject_run_config
 from flower_app.protocol import codec
 from flower_app.protocol.metadata_log import MetadataLog
 from flower_app.server.strategy import MetadataStrategy
-from flower_app.testing import NodeList, as_in_a_server_app, delivered
+from tests.testing import NodeList, as_in_a_server_app, delivered
 from tests.helpers import node_context
 
 as_in_a_server_app()

@@ -33,13 +33,13 @@ from flower_app.protocol.metadata_log import BINARY_LOG, JSON_LOG, MetadataLog, 
 from flower_app.protocol.rules import MetadataDecodeError
 from flower_app.server import strategy as strategy_module
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_app.testing import NodeList, answer, delivered
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     MetadataLogRecord,
     TrainProcessMetadata,
 )
 from tests.helpers import sample_metadata, train_content
+from tests.testing import NodeList, answer, delivered
 
 MODEL = {"w": np.zeros(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
 URL = "type.googleapis.com/flower_meta.v1.TrainProcessMetadata"

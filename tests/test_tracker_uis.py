@@ -27,8 +27,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from flower_app.protocol.metadata_log import JSON_LOG
 from flower_app.reporting.trackers import CLIENT_CAP, MLFLOW_UI
-from flower_app.testing import VENV_BIN, free_port, pids_with, stop
 from tests.crowd import write_crowd
+from tests.testing import VENV_BIN, free_port, pids_with, stop
 
 pytestmark = pytest.mark.e2e
 CLIENTS = 1000

@@ -41,7 +41,6 @@ from flower_app.reporting.trackers import (
     trackers,
     written_at,
 )
-from flower_app.testing import VENV_BIN
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     MetadataLogRecord,
@@ -49,6 +48,7 @@ from flower_meta.v1.metadata_pb2 import (
 )
 from tests.conftest import Simulate
 from tests.helpers import sample_metadata
+from tests.testing import VENV_BIN
 
 Expected = dict[str, list[tuple[int, float]]]
 """metric -> [(step, value)], in the order they were logged"""

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flower_app.testing import VENV_BIN, Flower, flower_env
 from tests.helpers import ROOT, build_wheel
+from tests.testing import VENV_BIN, Flower, flower_env
 
 EXAMPLE = ROOT / "examples" / "numpy-metadata"
 NODES = 3
@@ -58,7 +58,6 @@ def test_the_wheel_holds_the_library_and_the_schema_not_the_example(
     assert {"flower_app/py.typed", "flower_meta/py.typed"} <= set(names)
     assert "flower_app/run.py" in names
     assert not [n for n in names if n.startswith("flower_app/app/")]
-    assert "flower_app/testing.py" not in names
     metadata = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/METADATA"))
     )
