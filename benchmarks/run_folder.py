@@ -26,8 +26,8 @@ from flower_app.protocol.metadata_log import (
     JSON_LOG,
     MetadataLog,
     mirror_json_lines,
-    new_record,
 )
+from flower_app.protocol.records import new_record
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 from tests.testing import VENV_BIN
 

@@ -27,9 +27,11 @@ from flwr.common import log
 from flwr.serverapp.strategy import Strategy
 
 from flower_app.extras import missing_extra
+from flower_app.outcomes.model import Outcomes
+from flower_app.outcomes.replay import RUN_CONFIG
+from flower_app.outcomes.summary import summary
 from flower_app.protocol.files import run_folder, write_atomic
 from flower_app.protocol.metadata_log import MetadataLog
-from flower_app.reporting.run_records import RUN_CONFIG
 from flower_app.reporting.trackers import KINDS, Guarded, trackers
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 
@@ -94,8 +96,10 @@ class MetadataRun:
         text = json.dumps(config, indent=2).encode()
         _kept("run config", lambda: write_atomic(folder, RUN_CONFIG, text))
         self.log = MetadataLog(folder, json_lines, options.types)
+        self.outcomes = Outcomes()
+        """Every outcome of the strategies this run wrapped, as they logged them."""
         self.strategies: list[MetadataStrategy[Any]] = []
-        """The strategies this run wrapped, with their outcomes."""
+        """The strategies this run wrapped."""
         self.trackers: list[Guarded] = []
         if tracker_names:
             uri = mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
@@ -144,6 +148,7 @@ class MetadataRun:
             metadata_log=self.log,
             trackers=self.trackers,
             run_id=self.run_id,
+            outcomes=self.outcomes,
         )
         self.strategies.append(wrapped)
         return wrapped
@@ -151,7 +156,7 @@ class MetadataRun:
     def close(self) -> None:
         """Log the run's summary, close the log, write the report, close trackers."""
         if self.strategies:
-            log(INFO, "Summary: %s", summary(self.strategies))
+            log(INFO, "Summary: %s", summary(self.outcomes))
         self.log.close()
         if self.log.unpersisted:
             log(
@@ -179,7 +184,10 @@ class MetadataRun:
         self.close()
 
     def _write_report(self) -> None:
-        """Log the run's summary tables and write its report into the folder."""
+        """Log the run's summary tables and write its report into the folder.
+
+        From the outcomes the run holds: the folder is not read back.
+        """
         try:
             from flower_app.reporting import tables
             from flower_app.reporting.report import REPORT_FOLDER, write_report
@@ -187,46 +195,18 @@ class MetadataRun:
             log(WARNING, "report not written: %s", missing_extra(err) or err)
             return
         try:
-            records, written = write_report(self.folder, self.options.straggler_factor)
+            _, written = write_report(
+                self.folder,
+                self.options.straggler_factor,
+                outcomes=self.outcomes,
+            )
         except (OSError, ValueError) as err:
             log(WARNING, "report not written, the run goes on: %s", err)
             return
-        log(INFO, "%s", tables.as_text(records))
+        log(INFO, "%s", tables.as_text(self.outcomes))
         log(INFO, "Report: %s", self.folder / REPORT_FOLDER)
         for path in written:
             log(INFO, "  %s", path.name)
-
-
-def summary(strategies: Sequence[MetadataStrategy[Any]]) -> str:
-    """Sum a run up in a line.
-
-    Its rounds, the last centralized evaluation, and each stage's accepted,
-    rejected and failed replies over all rounds.
-    """
-    reports = [(s.reports, s.evaluations) for s in strategies]
-    centralized = {r: m for s in strategies for r, m in s.centralized.items()}
-    rounds = {r for by_round in reports for stage in by_round for r in stage}
-    rounds |= {r for r in centralized if r > 0}
-    text = f"{len(rounds)} round{'' if len(rounds) == 1 else 's'}, "
-    if centralized:
-        last = centralized[max(centralized)]
-        if {"accuracy", "loss"} <= set(last):
-            text += (
-                f"final centralized accuracy {last['accuracy']:.4f} "
-                f"(loss {last['loss']:.4f}); "
-            )
-        else:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(last.items()))
-            text += f"final centralized {shown}; "
-    phrases = []
-    for stage, index in (("train", 0), ("evaluate", 1)):
-        found = [report for by_round in reports for report in by_round[index].values()]
-        phrases.append(
-            f"{stage} {sum(len(r.accepted) for r in found)} accepted, "
-            f"{sum(len(r.rejected) for r in found)} rejected, "
-            f"{sum(len(r.failed) for r in found)} failed"
-        )
-    return text + "metadata over all rounds: " + "; ".join(phrases)
 
 
 def tracker_names(text: str) -> list[str]:

@@ -12,8 +12,8 @@ import json
 import random
 from pathlib import Path
 
+from flower_app.outcomes.replay import RUN_CONFIG
 from flower_app.protocol.metadata_log import MetadataLog
-from flower_app.reporting.run_records import RUN_CONFIG
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     MetadataLogRecord,

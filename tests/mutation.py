@@ -44,7 +44,15 @@ REPORTING = [
     "tests/test_plots.py",
     "tests/test_plot_data.py",
     "tests/test_report_page.py",
+    "tests/test_every_field_shown.py",
+    "tests/test_report_readability.py",
 ]
+TRACKERS = [
+    "tests/test_trackers.py",
+    "tests/test_run_folder.py",
+    "tests/test_every_field_shown.py",
+]
+OUTCOMES = [*REPORTING, *TRACKERS, "tests/test_outcomes.py", "tests/test_cli.py"]
 KINDS = "tests/test_rule_kinds.py::"
 EVERY_KIND = [
     f"{KINDS}test_python_gives_protovalidates_verdict_on_every_kind",
@@ -123,23 +131,33 @@ TARGETS = {
     "flower_app/server/admission.py": [*SERVER, VALUES],
     "flower_app/server/aggregation.py": SERVER,
     "flower_app/server/strategy.py": [*SERVER, *CLIENT, VALUES],
-    "flower_app/server/round_report.py": SERVER,
+    "flower_app/server/round_log.py": SERVER,
+    "flower_app/outcomes/model.py": [*OUTCOMES, *SERVER],
+    "flower_app/outcomes/replay.py": OUTCOMES,
+    "flower_app/outcomes/statistics.py": [*OUTCOMES, *SERVER, "tests/test_display.py"],
+    "flower_app/outcomes/stragglers.py": [*OUTCOMES, *SERVER],
+    "flower_app/outcomes/summary.py": [
+        "tests/test_outcomes.py",
+        "tests/test_metadata_run.py",
+    ],
+    "flower_app/protocol/records.py": [*OUTCOMES, "tests/test_metadata_log.py"],
     "flower_app/client/mod.py": CLIENT,
     "flower_app/client/egress.py": [*CLIENT, VALUES],
     "flower_app/app/settings.py": ["tests/test_settings.py"],
     "flower_app/app/client_app.py": ["tests/test_client_app.py"],
     "flower_app/app/task.py": ["tests/test_task.py", "tests/test_client_app.py"],
-    "flower_app/reporting/run_records.py": [*REPORTING, "tests/test_cli.py"],
     "flower_app/reporting/clients.py": ["tests/test_clients.py", *REPORTING],
     "flower_app/reporting/tables.py": REPORTING,
     "flower_app/reporting/plots.py": REPORTING,
     "flower_app/reporting/html.py": REPORTING,
-    "flower_app/reporting/trackers.py": [
-        "tests/test_trackers.py",
-        "tests/test_run_folder.py",
-    ],
+    "flower_app/reporting/trackers/convert.py": TRACKERS,
+    "flower_app/reporting/trackers/live.py": [*TRACKERS, "tests/test_metadata_run.py"],
+    "flower_app/reporting/trackers/replay.py": TRACKERS,
+    "flower_app/reporting/trackers/mlflow_backend.py": TRACKERS,
+    "flower_app/reporting/trackers/tensorboard_backend.py": TRACKERS,
+    "flower_app/reporting/runs.py": ["tests/test_runs_list.py"],
     "flower_app/reporting/report.py": [*REPORTING, "tests/test_cli.py"],
-    "flower_app/reporting/cli.py": ["tests/test_cli.py", "tests/test_run_folder.py"],
+    "flower_app/cli.py": ["tests/test_cli.py", "tests/test_run_folder.py"],
 }
 """Each module mutated, with the fast tests that exercise it."""
 

@@ -11,11 +11,12 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message
 from flwr.serverapp.strategy import FedAdagrad
 
-from flower_app.protocol.display import Stragglers, stragglers
+from flower_app.outcomes.model import Outcomes, StageOutcomes
+from flower_app.outcomes.stragglers import Stragglers, stragglers
 from flower_app.server.aggregation import Policy
-from flower_app.server.round_report import RoundReport, capped, summary_table
+from flower_app.server.round_log import capped, round_table
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
-from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
+from flower_meta.v1.metadata_pb2 import MetadataLogRecord, TrainProcessMetadata
 from tests.helpers import train_content
 from tests.testing import NodeList, answer, delivered
 
@@ -125,17 +126,26 @@ def test_a_factor_of_one_is_allowed() -> None:
     np.testing.assert_array_equal(ours, same)
 
 
-def _report(times: list[float]) -> RoundReport[TrainProcessMetadata]:
-    return RoundReport(
-        accepted={node: _meta(True, t) for node, t in enumerate(times, start=1)}
-    )
+def _stage(times: list[float], first: frozenset[int] = frozenset()) -> StageOutcomes:
+    """Round 2 of nodes 1, 2, ... taking `times`; all but `first` were in round 1."""
+    outcomes = Outcomes()
+    for at in (1, 2):
+        for node, time in enumerate(times, start=1):
+            if at == 1 and node in first:
+                continue
+            record = MetadataLogRecord(
+                server_round=at, node_id=node, record_key="train_metadata"
+            )
+            record.accepted.CopyFrom(_meta(True, time if at == 2 else 1.0))
+            outcomes.add(record)
+    return outcomes.stages["train_metadata"]
 
 
 def test_planted_slow_clients_are_flagged() -> None:
-    report = _report([1.0, 1.2, 0.9, 1.1, 5.0, 2.5, 2.3])
-    late = stragglers(report.accepted, factor=2.0, first_reports=set())
+    stage = _stage([1.0, 1.2, 0.9, 1.1, 5.0, 2.5, 2.3])
+    late = stragglers(stage, 2, factor=2.0)
     assert late == Stragglers({5: 5.0, 6: 2.5}, {})  # median 1.2: limit 2.4
-    table = summary_table("Round 4", report, DESCRIPTOR, late, 2.0, cap=10)
+    table = round_table("Round 2", stage, 2, 2.0, cap=10)
     assert table.endswith("node 5: 5 s; node 6: 2.5 s")
     assert "training_time (s)" in table
     assert "min 0.9 | median 1.2 | max 5" in table
@@ -144,24 +154,23 @@ def test_planted_slow_clients_are_flagged() -> None:
 
 
 def test_the_straggler_limit_is_exclusive() -> None:
-    report = _report([1.0, 1.0, 1.0, 2.0, 2.0000001])  # median 1: limit 2
-    late = stragglers(report.accepted, factor=2.0, first_reports=set())
-    assert late.slow == {5: 2.0000001}
+    stage = _stage([1.0, 1.0, 1.0, 2.0, 2.0000001])  # median 1: limit 2
+    assert stragglers(stage, 2, factor=2.0).slow == {5: 2.0000001}
 
 
 def test_a_first_report_is_warm_up_not_a_straggler() -> None:
-    report = _report([1.0, 1.0, 1.0, 3.0, 4.0])
-    late = stragglers(report.accepted, factor=2.0, first_reports={4})
-    assert late == Stragglers({5: 4.0}, {4: 3.0})
-    table = summary_table("Round 1", report, DESCRIPTOR, late, 2.0, cap=10)
+    stage = _stage([1.0, 1.0, 1.0, 3.0, 4.0], first=frozenset({4}))
+    assert stragglers(stage, 2, factor=2.0) == Stragglers({5: 4.0}, {4: 3.0})
+    table = round_table("Round 2", stage, 2, 2.0, cap=10)
     assert "warm-up (first report, not a straggler)  node 4: 3 s" in table
 
 
 def test_summary_of_a_thousand_clients_stays_short() -> None:
-    report = _report([1.0] * 1000)
-    report.rejected = {node: "malformed: garbage" for node in range(2000, 2500)}
-    late = stragglers(report.accepted, 2.0, set())
-    table = summary_table("Round 1", report, DESCRIPTOR, late, 2.0, cap=10)
+    stage = _stage([1.0] * 1000)
+    stage.round(2).rejected.update(
+        {node: "malformed: garbage" for node in range(2000, 2500)}
+    )
+    table = round_table("Round 2", stage, 2, 2.0, cap=10)
     assert "1000 accepted, 500 rejected, 0 failed" in table
     assert "... and 490 more" in table
     assert len(table.splitlines()) < 40

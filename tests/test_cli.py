@@ -248,7 +248,7 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path: Path) -> None:
             str(VENV_BIN / "python"),
             "-c",
             "import sys; sys.modules['mlflow'] = None; "
-            f"from flower_app.reporting.cli import main; sys.exit(main({export}))",
+            f"from flower_app.cli import main; sys.exit(main({export}))",
         ],
         capture_output=True,
         text=True,
@@ -272,7 +272,7 @@ def test_a_report_without_matplotlib_prints_its_tables_and_names_the_extra(
             str(VENV_BIN / "python"),
             "-c",
             "import sys; sys.modules['matplotlib'] = None; "
-            "from flower_app.reporting.cli import main; "
+            "from flower_app.cli import main; "
             f"sys.exit(main(['report', {str(run)!r}]))",
         ],
         capture_output=True,

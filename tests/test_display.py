@@ -1,6 +1,7 @@
 """Any message shown as its schema says: values, rounding, summaries, egress words."""
 
-from flower_app.protocol.display import egress_text, shown, summary, value, values
+from flower_app.outcomes.statistics import summary, value, values
+from flower_app.protocol.display import egress_text, shown
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
     EvaluateProcessMetadata,

@@ -15,10 +15,10 @@ from google.protobuf.wrappers_pb2 import BytesValue
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
+from flower_app import cli
+from flower_app.outcomes.replay import load
 from flower_app.protocol.metadata_log import MetadataLog
-from flower_app.reporting import cli
 from flower_app.reporting.report import write_report
-from flower_app.reporting.run_records import load
 from flower_app.reporting.tables import in_terminal, tables
 from flower_app.reporting.trackers import TensorBoardBackend, Tracker, export
 from flower_meta.v1.metadata_pb2 import (

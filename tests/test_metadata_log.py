@@ -10,9 +10,9 @@ from google.protobuf import proto
 from flower_app.protocol.metadata_log import (
     BINARY_LOG,
     MetadataLog,
-    new_record,
     read_log,
 )
+from flower_app.protocol.records import new_record
 from flower_app.protocol.run_schema import SCHEMA, record_type
 from flower_meta.v1.metadata_pb2 import MetadataLogRecord
 

@@ -306,7 +306,7 @@ def test_closing_a_run_logs_its_summary(
         _one_round(strategy, [1, 2, 4])
         strategy.centralized[1] = {"accuracy": 0.91234, "loss": 0.25}
     assert (
-        "Summary: 1 round, final centralized accuracy 0.9123 (loss 0.2500); "
+        "Summary: 1 round, final centralized accuracy 0.9123, loss 0.2500; "
         "metadata over all rounds: train 3 accepted, 0 rejected, 0 failed; "
         "evaluate 0 accepted, 0 rejected, 0 failed"
     ) in caplog.text

@@ -20,8 +20,8 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from PIL import Image
 
+from flower_app.outcomes.model import Outcomes
 from flower_app.reporting.plots import figures, write_plots
-from flower_app.reporting.run_records import RunRecords
 from flower_meta.v1.metadata_pb2 import MetadataLogRecord, TrainProcessMetadata
 
 Reply = Mapping[str, object]
@@ -29,9 +29,9 @@ Reply = Mapping[str, object]
 
 def _records(
     rounds: Sequence[Sequence[Reply]], centralized: dict[int, float] | None = None
-) -> RunRecords:
+) -> Outcomes:
     """Train replies by round (node ids 1, 2, ...), and centralized metrics."""
-    records = RunRecords()
+    records = Outcomes()
     for server_round, replies in enumerate(rounds, start=1):
         for node, fields in enumerate(replies, start=1):
             record = MetadataLogRecord(
@@ -46,15 +46,13 @@ def _records(
     return records
 
 
-def _axes(records: RunRecords, name: str) -> Axes:
+def _axes(records: Outcomes, name: str) -> Axes:
     figure: Figure = dict(figures(records))[name]
     FigureCanvasAgg(figure).draw()  # type: ignore[no-untyped-call]  # ticks are made on drawing
     return figure.axes[0]
 
 
-def _times(
-    clients: int, rounds: int, slow: dict[int, float] | None = None
-) -> RunRecords:
+def _times(clients: int, rounds: int, slow: dict[int, float] | None = None) -> Outcomes:
     """Every client 1 s (node n: 1 + n / 1000), `slow` nodes their own time."""
     return _records(
         [

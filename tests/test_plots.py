@@ -18,16 +18,17 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from flower_app.outcomes.model import Outcomes
+from flower_app.outcomes.replay import load
 from flower_app.protocol.metadata_log import JSON_LOG
 from flower_app.reporting.plots import (
-    CLIENT_CAP,
+    DRAWN_CLIENTS,
     LEGEND_LIMIT,
     NAMED,
     figures,
     plot_names,
     write_plots,
 )
-from flower_app.reporting.run_records import RunRecords, load
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     MetadataLogRecord,
@@ -38,7 +39,7 @@ from tests.crowd import EXAMPLES, jumper, node_ids, straggler, write_crowd
 
 def _time_axis_scale(times: list[float]) -> str:
     """The y scale of the training-time plot of one round with these times."""
-    records = RunRecords()
+    records = Outcomes()
     for node, seconds in enumerate(times, start=1):
         record = MetadataLogRecord(
             run_id=1, server_round=1, node_id=node, record_key="train_metadata"
@@ -66,9 +67,9 @@ def test_one_slow_first_call_does_not_flatten_the_rest(
     assert _time_axis_scale(times) == scale
 
 
-def _crowd(clients: int, rounds: int = 3) -> RunRecords:
+def _crowd(clients: int, rounds: int = 3) -> Outcomes:
     """`clients` a round, each with its own time and 4 losses of its own."""
-    records = RunRecords()
+    records = Outcomes()
     for server_round in range(1, rounds + 1):
         for node in range(1, clients + 1):
             record = MetadataLogRecord(
@@ -94,7 +95,7 @@ def _band_of(
     return np.asarray(xs), np.asarray(band.get_paths()[0].vertices), np.asarray(ys)
 
 
-@pytest.mark.parametrize("clients", [CLIENT_CAP + 1, 200])
+@pytest.mark.parametrize("clients", [DRAWN_CLIENTS + 1, 200])
 def test_beyond_the_cap_a_number_is_drawn_as_the_clients_band(clients: int) -> None:
     records = _crowd(clients)
     axes = dict(figures(records))["train_training_time.png"].axes[0]
@@ -111,18 +112,18 @@ def test_beyond_the_cap_a_number_is_drawn_as_the_clients_band(clients: int) -> N
         assert min(at) == pytest.approx(low)
         assert max(at) == pytest.approx(high)
     labels = axes.get_legend_handles_labels()[1]
-    assert f"10-90% of clients (over {CLIENT_CAP} a round)" in labels
+    assert f"10-90% of clients (over {DRAWN_CLIENTS} a round)" in labels
 
 
 def test_at_the_cap_every_client_is_a_point() -> None:
-    axes = dict(figures(_crowd(CLIENT_CAP)))["train_training_time.png"].axes[0]
+    axes = dict(figures(_crowd(DRAWN_CLIENTS)))["train_training_time.png"].axes[0]
     assert not [c for c in axes.collections if isinstance(c, PolyCollection)]
     drawn = sum(np.asarray(c.get_offsets()).shape[0] for c in axes.collections)
-    assert drawn == 3 * CLIENT_CAP
+    assert drawn == 3 * DRAWN_CLIENTS
 
 
 def test_beyond_the_cap_series_are_drawn_as_the_clients_band() -> None:
-    clients = CLIENT_CAP + 1
+    clients = DRAWN_CLIENTS + 1
     axes = dict(figures(_crowd(clients, rounds=2)))["train_training_losses.png"].axes[0]
     xs, _, median = _band_of(axes)
     assert len(xs) == 8  # 4 epochs in each of 2 rounds
@@ -136,7 +137,7 @@ def test_a_thousand_rounds_get_readable_ticks() -> None:
     assert len(axes.get_xticks()) <= 20
 
 
-def _crowd_run(tmp_path: Path, clients: int) -> tuple[RunRecords, list[dict[str, Any]]]:
+def _crowd_run(tmp_path: Path, clients: int) -> tuple[Outcomes, list[dict[str, Any]]]:
     """A realistic run of `clients`, loaded, and its metadata.jsonl read with json."""
     folder = write_crowd(tmp_path / "run", clients)
     lines = (folder / JSON_LOG).read_text().splitlines()
@@ -183,7 +184,7 @@ def test_up_to_the_legend_limit_every_client_is_named(
             assert len(set(colours)) == len(colours)  # no two clients alike
 
 
-@pytest.mark.parametrize("clients", [LEGEND_LIMIT + 1, 30, CLIENT_CAP, 100])
+@pytest.mark.parametrize("clients", [LEGEND_LIMIT + 1, 30, DRAWN_CLIENTS, 100])
 def test_beyond_it_the_clients_to_look_at_are_named(
     tmp_path: Path, clients: int
 ) -> None:
@@ -247,7 +248,7 @@ def test_a_field_with_one_value_everywhere_gets_no_plot(tmp_path: Path) -> None:
 
 
 def test_an_integer_field_gets_whole_number_ticks() -> None:
-    records = RunRecords()
+    records = Outcomes()
     for node, examples in enumerate([143, 143, 144, 144], start=1):
         record = MetadataLogRecord(
             server_round=1, node_id=node, record_key="evaluate_metadata"

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from google.protobuf.wrappers_pb2 import DoubleValue
 
+from flower_app.outcomes.replay import RUN_CONFIG, run_config
 from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
 from flower_app.reporting.html import _cell as HTML_CELL
 from flower_app.reporting.report import REPORT_FOLDER, write_report
-from flower_app.reporting.run_records import RUN_CONFIG, run_config
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,
     MetadataLogRecord,

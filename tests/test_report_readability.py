@@ -12,10 +12,10 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.lines import Line2D
 
+from flower_app.outcomes.replay import RUN_CONFIG, load
 from flower_app.reporting.html import toml_text
 from flower_app.reporting.plots import COLORS, colours, figures, plural
 from flower_app.reporting.report import write_report
-from flower_app.reporting.run_records import RUN_CONFIG, load
 from tests.crowd import write_crowd
 
 

@@ -18,11 +18,11 @@ from google.protobuf import descriptor_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flower_app import cli
+from flower_app.outcomes.replay import RUN_CONFIG
 from flower_app.protocol.metadata_log import BINARY_LOG, MetadataLog, read_log
 from flower_app.protocol.run_schema import SCHEMA, file_descriptor_set
-from flower_app.reporting import cli
 from flower_app.reporting.report import REPORT_FOLDER
-from flower_app.reporting.run_records import RUN_CONFIG
 from flower_meta.v1 import options_pb2
 from flower_meta.v1.metadata_pb2 import (
     MetadataLogRecord,

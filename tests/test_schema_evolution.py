@@ -230,13 +230,13 @@ def test_2_the_field_is_enforced_and_shown_everywhere(
         copy,
         sys.executable,
         "-m",
-        "flower_app.reporting.cli",
+        "flower_app.cli",
         "decode",
         "--log",
         str(run),
     )
     assert '"numExamples":115' in decoded.stdout
-    _run(copy, sys.executable, "-m", "flower_app.reporting.cli", "report", str(run))
+    _run(copy, sys.executable, "-m", "flower_app.cli", "report", str(run))
     assert SHOWN in (run / "report" / "report.html").read_text()
 
     # This checkout's build predates the field: it reads it from schema.binpb.

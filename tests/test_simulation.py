@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import Message
 
+from flower_app import cli
 from flower_app.app.client_app import app as client_app
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
-from flower_app.reporting import cli
 from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
 from tests.conftest import Simulate
 from tests.helpers import RUNS_FOLDER, assert_report_plots

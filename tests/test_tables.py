@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from google.protobuf.descriptor_pb2 import FieldDescriptorProto, FieldOptions
 
+from flower_app.outcomes.replay import load
+from flower_app.outcomes.statistics import numeric_fields
 from flower_app.protocol.metadata_log import JSON_LOG, MetadataLog
-from flower_app.reporting.run_records import load
 from flower_app.reporting.tables import (
     Table,
     as_rich,
     as_text,
-    numeric_fields,
     tables,
 )
 from flower_meta.v1.metadata_pb2 import (

@@ -26,7 +26,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from flower_app.protocol.metadata_log import JSON_LOG
-from flower_app.reporting.trackers import CLIENT_CAP, MLFLOW_UI
+from flower_app.reporting.trackers import MLFLOW_UI, TRACKED_CLIENTS
 from tests.crowd import write_crowd
 from tests.testing import VENV_BIN, free_port, pids_with, stop
 
@@ -142,7 +142,9 @@ def test_tensorboard_draws_the_run(
             tags = json.load(answer)["."]
         per_client = [tag for tag in tags if "/node_" in tag]
         assert per_client
-        assert len({tag.rsplit("/node_", 1)[1] for tag in per_client}) == CLIENT_CAP
+        assert (
+            len({tag.rsplit("/node_", 1)[1] for tag in per_client}) == TRACKED_CLIENTS
+        )
 
 
 def test_mlflow_shows_the_run_where_the_export_says(
@@ -183,4 +185,4 @@ def test_mlflow_shows_the_run_where_the_export_says(
     client = MlflowClient(tracking_uri=store)
     (found,) = client.search_runs([page.split("/experiments/")[1].split("/")[0]])
     per_client = [m for m in found.data.metrics if "/node_" in m]
-    assert len({m.rsplit("/node_", 1)[1] for m in per_client}) == CLIENT_CAP
+    assert len({m.rsplit("/node_", 1)[1] for m in per_client}) == TRACKED_CLIENTS

@@ -24,13 +24,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.util import tensor_util
 
+from flower_app import cli
 from flower_app.app.client_app import app as client_app
 from flower_app.app.settings import Settings
+from flower_app.outcomes.replay import RUN_CONFIG
 from flower_app.protocol.metadata_log import BINARY_LOG, LOCK, MetadataLog, read_log
-from flower_app.reporting import cli
-from flower_app.reporting.run_records import RUN_CONFIG
+from flower_app.protocol.records import written_at
 from flower_app.reporting.trackers import (
-    CLIENT_CAP,
+    TRACKED_CLIENTS,
     Guarded,
     MlflowBackend,
     Scalar,
@@ -39,7 +40,6 @@ from flower_app.reporting.trackers import (
     Tracker,
     export,
     trackers,
-    written_at,
 )
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
@@ -282,7 +282,7 @@ def test_beyond_the_cap_clients_count_in_the_summaries_only(tmp_path: Path) -> N
     events.Reload()
     tags = events.Tags()["scalars"]
     tracked = {int(t.rsplit("_", 1)[1]) for t in tags if "/node_" in t}
-    assert tracked == set(order[:CLIENT_CAP]) == set(order[:10])  # the first ten
+    assert tracked == set(order[:TRACKED_CLIENTS]) == set(order[:10])  # the first ten
     medians = [(e.step, e.value) for e in events.Scalars("train/training_time/median")]
     assert [step for step, _ in medians] == [1, 2]
     for step, value in medians:

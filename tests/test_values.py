@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from flower_app.client.egress import EgressPolicy
-from flower_app.protocol.display import Stragglers
+from flower_app.outcomes.stragglers import Stragglers
 from flower_app.protocol.rules import DEFAULT_LIMITS, Excused
 from flower_app.server.admission import Expected, NpyHeader
 from flower_app.server.strategy import EVALUATE, TRAIN, MetadataOptions

@@ -36,7 +36,8 @@ from google.protobuf.message import Message as ProtoMessage
 
 from flower_app.client.egress import EgressPolicy
 from flower_app.protocol import codec, schema, validation
-from flower_app.protocol.metadata_log import MetadataLog, file_accepted, new_record
+from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.protocol.records import file_accepted, new_record
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits, MetadataDecodeError
 from flower_meta.v1.metadata_pb2 import (
     EgressNote,

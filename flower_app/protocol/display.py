@@ -4,21 +4,17 @@ The tutorial prints a dict of its dataclass, a per-epoch series as
 `{'epoch_1': ..., 'epoch_2': ...}`; `shown` makes that form for
 any message from its descriptor: an absent field is None, a repeated field
 with a `series` option is numbered from 1, text is escaped and bounded.
-`summary` sums up one field over many clients' messages; `refusal` puts a
+`egress_text` says what a node's egress policy did; `refusal` puts a
 refused report in one line.
 """
 
-import statistics
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
 from flower_app.protocol import schema
-from flower_app.protocol.schema import Descriptor, FieldDescriptor
+from flower_app.protocol.schema import FieldDescriptor
 from flower_app.protocol.text import printable
 from flower_meta.v1.metadata_pb2 import EgressNote
-from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 TEXT_LIMIT = 200
 """Characters of a string field shown in a log line."""
@@ -87,48 +83,6 @@ def _scalar(field: FieldDescriptor, value: object, digits: int | None) -> object
     return value
 
 
-def values(messages: Sequence[Message], field: FieldDescriptor) -> list[float]:
-    """Collect the field's present values; a series gives its last element."""
-    name = field.name
-    if field.is_repeated:
-        return [float(v[-1]) for m in messages if len(v := getattr(m, name))]
-    if field.has_presence:
-        return [float(getattr(m, name)) for m in messages if m.HasField(name)]
-    return [float(getattr(m, name)) for m in messages]
-
-
-def value(message: Message, field: FieldDescriptor) -> float | None:
-    """Return the field's value as `values` reads it, None if absent."""
-    found = values([message], field)
-    return found[0] if found else None
-
-
-def summary(messages: Sequence[Message], field: FieldDescriptor) -> str | None:
-    """One field summed up over clients, or None for a field that is not a number.
-
-    Numbers: min, median and max; booleans: how many are true; series
-    (repeated numbers): the same of each client's last element, so the round
-    log, the report's tables and the trackers show one median.
-    """
-    is_flag = schema.is_bool(field) and not field.is_repeated
-    if not (is_flag or schema.is_number(field)):
-        return None
-    present = values(messages, field)
-    if is_flag:
-        absent = len(messages) - len(present)
-        text = f"{sum(present):g}/{len(present)} true"
-        return text + (f" ({absent} not reported)" if absent else "")
-    if not present:
-        return "none reported"
-    spread = (
-        f"min {min(present):.4g} | median {statistics.median(present):.4g} | "
-        f"max {max(present):.4g}"
-    )
-    if field.is_repeated:
-        return f"last {schema.field_spec(field).series or 'element'}: {spread}"
-    return spread
-
-
 def egress_text(note: EgressNote) -> str:
     """Say in words what a node's egress policy did to a report."""
     parts = []
@@ -140,41 +94,6 @@ def egress_text(note: EgressNote) -> str:
     if note.significant_digits:
         parts.append(f"rounded to {note.significant_digits} significant digits")
     return "; ".join(parts)
-
-
-@dataclass(frozen=True)
-class Stragglers:
-    """Clients far above the round's median duration."""
-
-    slow: dict[int, float]
-    """node -> duration: slower than the factor x the median."""
-    warm_up: dict[int, float]
-    """As slow, but in the node's first report: start-up cost, not a straggler."""
-
-
-def stragglers(
-    accepted: Mapping[int, Message], factor: float, first_reports: set[int]
-) -> Stragglers:
-    """Clients whose ROLE_DURATION field exceeds `factor` x the round's median."""
-    times: dict[int, float] = {}
-    by_type: dict[Descriptor, list[int]] = {}
-    for node, meta in accepted.items():
-        by_type.setdefault(meta.DESCRIPTOR, []).append(node)
-    for descriptor, nodes in by_type.items():
-        duration = schema.with_role(descriptor, ROLE_DURATION)
-        if duration is None:
-            continue
-        for node in nodes:
-            if (time := value(accepted[node], duration)) is not None:
-                times[node] = time
-    if not times:
-        return Stragglers({}, {})
-    limit = factor * statistics.median(times.values())
-    slow = {node: time for node, time in times.items() if time > limit}
-    return Stragglers(
-        {n: t for n, t in slow.items() if n not in first_reports},
-        {n: t for n, t in slow.items() if n in first_reports},
-    )
 
 
 def refusal(reason: str, detail: str, rule_id: str) -> str:

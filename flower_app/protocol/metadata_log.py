@@ -23,7 +23,6 @@ appends after the last whole record.
 import contextlib
 import fcntl
 import os
-import time
 from collections.abc import Iterable, Iterator
 from logging import WARNING
 from pathlib import Path
@@ -47,9 +46,7 @@ from flower_app.protocol.run_schema import (
     record_type,
 )
 from flower_meta.v1.metadata_pb2 import (
-    EvaluateProcessMetadata,
     MetadataLogRecord,
-    TrainProcessMetadata,
 )
 
 BINARY_LOG = "metadata.binpb"
@@ -381,28 +378,6 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
-
-
-def new_record(
-    run_id: int, server_round: int, node_id: int, record_key: str
-) -> MetadataLogRecord:
-    """Start a record of one outcome, stamped with the time it is written."""
-    record = MetadataLogRecord(
-        run_id=run_id, server_round=server_round, node_id=node_id, record_key=record_key
-    )
-    stamp = record.received_at
-    stamp.seconds, stamp.nanos = divmod(time.time_ns(), 1_000_000_000)
-    return record
-
-
-def file_accepted(record: MetadataLogRecord, meta: Message) -> None:
-    """File accepted metadata under its own field, or packed as an Any."""
-    if isinstance(meta, TrainProcessMetadata):
-        record.accepted.CopyFrom(meta)
-    elif isinstance(meta, EvaluateProcessMetadata):
-        record.evaluated.CopyFrom(meta)
-    else:
-        record.accepted_other.Pack(meta)
 
 
 @overload

@@ -15,12 +15,14 @@ import math
 from html import escape
 from pathlib import Path
 
-from flower_app.protocol import display, schema
+from flower_app.outcomes.model import Outcomes
+from flower_app.outcomes.statistics import same, same_text
+from flower_app.outcomes.stragglers import stragglers
+from flower_app.protocol import schema
 from flower_app.protocol.files import write_atomic
 from flower_app.reporting.clients import labels
 from flower_app.reporting.plots import Drawn
-from flower_app.reporting.run_records import Messages, RunRecords
-from flower_app.reporting.tables import Table, is_number, same, same_text, tables
+from flower_app.reporting.tables import Table, is_number, tables
 from flower_meta.v1.options_pb2 import ROLE_DURATION
 
 PAGE = "report.html"
@@ -41,7 +43,7 @@ figure { margin: 1rem 0; } img { max-width: 100%; height: auto; }
 
 
 def write_html(
-    records: RunRecords,
+    outcomes: Outcomes,
     plots: list[Drawn],
     folder: Path,
     title: str,
@@ -49,30 +51,30 @@ def write_html(
     run_config: dict[str, object],
 ) -> Path:
     """Write the page into `folder`; return its path."""
-    text = page(records, plots, title, factor, run_config)
+    text = page(outcomes, plots, title, factor, run_config)
     return write_atomic(folder, PAGE, text.encode("utf-8"))
 
 
 def page(
-    records: RunRecords,
+    outcomes: Outcomes,
     plots: list[Drawn],
     title: str,
     factor: float,
     run_config: dict[str, object],
 ) -> str:
     """Compose the page's HTML."""
-    label = labels(records.nodes())
+    label = labels(outcomes.nodes())
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        _summary(records),
+        _summary(outcomes),
         _run_config(run_config),
-        *(_table(table) for table in tables(records)),
-        _refusals(records, label),
-        _stragglers(records, factor, label),
-        _unplotted(records),
+        *(_table(table) for table in tables(outcomes)),
+        _refusals(outcomes, label),
+        _stragglers(outcomes, factor, label),
+        _unplotted(outcomes),
         *(_figure(plot) for plot in plots),
         _clients(label),
         "</body></html>",
@@ -80,31 +82,29 @@ def page(
     return "\n".join(parts) + "\n"
 
 
-def _summary(records: RunRecords) -> str:
-    rounds = sorted({r for s in records.stages.values() for r in s.rounds})
-    nodes = records.nodes()
+def _summary(outcomes: Outcomes) -> str:
+    rounds = sorted({r for s in outcomes.stages.values() for r in s.rounds})
+    nodes = outcomes.nodes()
     items = [
         f'<li><span id="rounds">{len(rounds)}</span> rounds, '
         f'<span id="clients">{len(nodes)}</span> clients</li>'
     ]
-    for stage in records.stages.values():
-        counts = [
-            sum(len(by_node) for by_node in outcomes.values())
-            for outcomes in (stage.accepted, stage.rejected, stage.failed)
-        ]
+    for stage in outcomes.stages.values():
+        counts = [stage.replies(kind) for kind in ("accepted", "rejected", "failed")]
         items.append(
             f"<li>{escape(stage.name)} stage, replies over all rounds: "
             f"{counts[0]} accepted, {counts[1]} rejected, {counts[2]} failed</li>"
         )
-    if records.centralized:
-        last = max(records.centralized)
+    if outcomes.centralized:
+        last = max(outcomes.centralized)
         metrics = ", ".join(
-            f"{escape(k)} {v:.4g}" for k, v in sorted(records.centralized[last].items())
+            f"{escape(k)} {v:.4g}"
+            for k, v in sorted(outcomes.centralized[last].items())
         )
         items.append(f"<li>centralized evaluation after round {last}: {metrics}</li>")
-    if records.damage:
-        items.append(f'<li class="note">{escape(records.damage)}</li>')
-    if undecodable := records.undecodable:
+    if outcomes.damage:
+        items.append(f'<li class="note">{escape(outcomes.damage)}</li>')
+    if undecodable := outcomes.undecodable:
         shown = "; ".join(undecodable[:UNDECODABLE_SHOWN])
         items.append(
             f'<li class="note">{len(undecodable)} records could not be decoded and '
@@ -150,10 +150,10 @@ def toml_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)  # strings; lists as arrays
 
 
-def _unplotted(records: RunRecords) -> str:
+def _unplotted(outcomes: Outcomes) -> str:
     """Say which fields have one value everywhere, or none (they are not plotted)."""
     items = []
-    for stage in records.stages.values():
+    for stage in outcomes.stages.values():
         if stage.message_type is None:
             continue
         for field in stage.message_type.fields:
@@ -179,13 +179,13 @@ def _clients(label: dict[int, str]) -> str:
     return _table(Table("Clients: label and node id", ["label", "node id"], rows))
 
 
-def _refusals(records: RunRecords, label: dict[int, str]) -> str:
+def _refusals(outcomes: Outcomes, label: dict[int, str]) -> str:
     rows = [
         [stage.name, str(at), label[node], outcome, reason]
-        for stage in records.stages.values()
-        for outcome, found in (("rejected", stage.rejected), ("failed", stage.failed))
-        for at, by_node in sorted(found.items())
-        for node, reason in sorted(by_node.items())
+        for stage in outcomes.stages.values()
+        for outcome in ("rejected", "failed")
+        for at in stage.rounds
+        for node, reason in sorted(getattr(stage.by_round[at], outcome).items())
     ]
     if not rows:
         return "<h2>Refusals and failures</h2><p>None: every reply was accepted.</p>"
@@ -193,19 +193,16 @@ def _refusals(records: RunRecords, label: dict[int, str]) -> str:
     return _table(Table("Refusals and failures", columns, rows))
 
 
-def _stragglers(records: RunRecords, factor: float, label: dict[int, str]) -> str:
+def _stragglers(outcomes: Outcomes, factor: float, label: dict[int, str]) -> str:
     rows = []
     units = set()
-    for stage in records.stages.values():
+    for stage in outcomes.stages.values():
         if stage.message_type is not None and (
             duration := schema.with_role(stage.message_type, ROLE_DURATION)
         ):
             units.add(schema.unit(duration))
-        seen: set[int] = set()
         for at in stage.rounds:
-            accepted = stage.accepted.get(at) or Messages()
-            late = display.stragglers(accepted, factor, set(accepted) - seen)
-            seen |= set(accepted)
+            late = stragglers(stage, at, factor)
             rows += [
                 [stage.name, str(at), label[n], f"{t:.3g}", "straggler"]
                 for n, t in late.slow.items()

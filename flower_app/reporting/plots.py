@@ -12,7 +12,7 @@
 Up to `LEGEND_LIMIT` clients each get a colour and a legend entry; beyond
 that every client is drawn in grey and the `NAMED` clients farthest from
 their round's median (the clients to look at) in colour, named. With more
-than `CLIENT_CAP` clients (in a round, for a number; in the run, for a
+than `DRAWN_CLIENTS` clients (in a round, for a number; in the run, for a
 series) the clients are drawn as their median and the band of the middle
 80%, plus those named few, so a plot of a million records stays readable
 and takes seconds. A field with one value everywhere, or that no client
@@ -32,19 +32,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from flower_app.protocol import display, schema
+from flower_app.outcomes import statistics as stats
+from flower_app.outcomes.model import Outcomes, StageOutcomes
+from flower_app.protocol import schema
 from flower_app.protocol.files import output_folder, safe_name, write_atomic
 from flower_app.protocol.schema import FieldDescriptor
 from flower_app.reporting.clients import labels
-from flower_app.reporting.run_records import RunRecords, Stage
-from flower_app.reporting.tables import numeric_fields, same, statistic
 
 LEGEND_LIMIT = 12
 """Clients drawn each in a colour of its own and named in the legend."""
 NAMED = 3
 """Beyond `LEGEND_LIMIT` clients, how many of the farthest from the median
 are drawn in colour and named."""
-CLIENT_CAP = 50
+DRAWN_CLIENTS = 50
 """Clients drawn one by one; with more, a plot draws the median and the band
 of the middle 80% of clients, and its legend says so."""
 MAX_ROUND_TICKS = 20
@@ -54,9 +54,9 @@ BAR_LABEL_SHARE = 0.05
 share of the round's clients (a thinner one has no room for it)."""
 LOG_SCALE_RATIO = 5.0
 """A log scale when the largest value exceeds the median by this factor."""
-Draw = Callable[[Axes, Stage, FieldDescriptor, RunRecords, dict[int, str]], None]
+Draw = Callable[[Axes, StageOutcomes, FieldDescriptor, Outcomes, dict[int, str]], None]
 """Draws one plot; its last argument: the clients named, with their colours."""
-Choose = Callable[[Stage, FieldDescriptor], list[int]]
+Choose = Callable[[StageOutcomes, FieldDescriptor], list[int]]
 """Picks the clients a plot names, in order."""
 
 
@@ -73,22 +73,22 @@ class _Plot:
     name: str
     caption: str
     draw: Draw
-    stage: Stage
+    stage: StageOutcomes
     field: FieldDescriptor
     named: list[int]
     """The clients this plot names, each in its colour."""
 
 
-def plot_names(records: RunRecords) -> list[str]:
+def plot_names(outcomes: Outcomes) -> list[str]:
     """List the file name of every plot `write_plots` draws, in order."""
-    return [plot.name for plot in _plots(records)]
+    return [plot.name for plot in _plots(outcomes)]
 
 
-def write_plots(records: RunRecords, folder: Path) -> list[Drawn]:
+def write_plots(outcomes: Outcomes, folder: Path) -> list[Drawn]:
     """Draw every plot into `folder` as an 800 x 450 PNG; return them."""
     output_folder(folder)
     drawn = []
-    for plot, figure in _figures(records):
+    for plot, figure in _figures(outcomes):
         image = io.BytesIO()
         figure.savefig(image, format="png")
         drawn.append(
@@ -97,19 +97,19 @@ def write_plots(records: RunRecords, folder: Path) -> list[Drawn]:
     return drawn
 
 
-def figures(records: RunRecords) -> Iterator[tuple[str, Figure]]:
+def figures(outcomes: Outcomes) -> Iterator[tuple[str, Figure]]:
     """Draw every plot, 8 x 4.5 inches; yield each with its file name."""
-    for plot, figure in _figures(records):
+    for plot, figure in _figures(outcomes):
         yield plot.name, figure
 
 
-def _figures(records: RunRecords) -> Iterator[tuple[_Plot, Figure]]:
-    plots = _plots(records)
+def _figures(outcomes: Outcomes) -> Iterator[tuple[_Plot, Figure]]:
+    plots = _plots(outcomes)
     colour = colours([plot.named for plot in plots])
     for plot in plots:
         figure = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
         named = {node: colour[node] for node in plot.named}
-        plot.draw(figure.subplots(), plot.stage, plot.field, records, named)
+        plot.draw(figure.subplots(), plot.stage, plot.field, outcomes, named)
         yield plot, figure
 
 
@@ -135,16 +135,16 @@ def colours(named: Iterable[list[int]]) -> dict[int, str]:
     return found
 
 
-def _plots(records: RunRecords) -> list[_Plot]:
+def _plots(outcomes: Outcomes) -> list[_Plot]:
     """Each plot with its file name: made safe, and unique, whatever the log holds.
 
     A field with one value everywhere, or none, is left out (`same`).
     """
     found: list[_Plot] = []
     names: set[str] = set()
-    for stage in records.stages.values():
-        for field in numeric_fields(stage.message_type):
-            if same(stage, field) is not None:
+    for stage in outcomes.stages.values():
+        for field in stats.numeric_fields(stage.message_type):
+            if stats.same(stage, field) is not None:
                 continue
             draw, choose, caption = _kind(stage, field)
             name = f"{safe_name(stage.name)}_{safe_name(field.name)}"
@@ -156,7 +156,7 @@ def _plots(records: RunRecords) -> list[_Plot]:
     return found
 
 
-def _kind(stage: Stage, field: FieldDescriptor) -> tuple[Draw, Choose, str]:
+def _kind(stage: StageOutcomes, field: FieldDescriptor) -> tuple[Draw, Choose, str]:
     """How a field is drawn, who it names, and the caption that says how to read it."""
     what = f"{stage.name} stage: {schema.label(field)}"
     if schema.is_bool(field):
@@ -194,12 +194,15 @@ def plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _crowded_rounds(stage: Stage) -> bool:
+def _crowded_rounds(stage: StageOutcomes) -> bool:
     """Say whether a round has too many clients to draw one by one."""
-    return max((len(stage.accepted[r]) for r in stage.rounds), default=0) > CLIENT_CAP
+    return (
+        max((len(stage.by_round[r].accepted) for r in stage.rounds), default=0)
+        > DRAWN_CLIENTS
+    )
 
 
-def _named_per_client(stage: Stage, field: FieldDescriptor) -> list[int]:
+def _named_per_client(stage: StageOutcomes, field: FieldDescriptor) -> list[int]:
     by_round = [_values_by_node(stage, r, field) for r in stage.rounds]
     nodes = sorted({node for found in by_round for node in found})
     return _chosen(nodes, by_round, _crowded_rounds(stage))
@@ -207,9 +210,9 @@ def _named_per_client(stage: Stage, field: FieldDescriptor) -> list[int]:
 
 def _per_client(
     axes: Axes,
-    stage: Stage,
+    stage: StageOutcomes,
     field: FieldDescriptor,
-    records: RunRecords,
+    outcomes: Outcomes,
     named: dict[int, str],
 ) -> None:
     rounds = stage.rounds
@@ -218,7 +221,7 @@ def _per_client(
     crowded = _crowded_rounds(stage)
     if crowded:
         spread = ((r, list(found.values())) for r, found in by_round.items())
-        _band(axes, spread, f"10-90% of clients (over {CLIENT_CAP} a round)", False)
+        _band(axes, spread, f"10-90% of clients (over {DRAWN_CLIENTS} a round)", False)
     label = labels(nodes)
     groups: dict[tuple[int | None, bool], list[tuple[float, float]]] = {}
     seen: set[int] = set()
@@ -244,7 +247,10 @@ def _per_client(
             label=name,
             zorder=3 if who is not None else 2,
         )
-    middle = [(r, statistic(list(stage.accepted[r].values()), field)) for r in rounds]
+    middle = [
+        (r, stats.statistic(list(stage.by_round[r].accepted.values()), field))
+        for r in rounds
+    ]
     shown = [(r, value) for r, value in middle if value is not None]
     if shown:
         axes.plot(
@@ -255,7 +261,7 @@ def _per_client(
         )
     centralized = [
         (r, metrics[field.name])
-        for r, metrics in sorted(records.centralized.items())
+        for r, metrics in sorted(outcomes.centralized.items())
         if field.name in metrics and r >= 1
     ]
     if centralized:
@@ -282,12 +288,12 @@ def _drawn_order(item: tuple[tuple[int | None, bool], object]) -> tuple[bool, in
 
 
 def _values_by_node(
-    stage: Stage, server_round: int, field: FieldDescriptor
+    stage: StageOutcomes, server_round: int, field: FieldDescriptor
 ) -> dict[int, float]:
     """Each client's value of a field in one round (a series: its last element)."""
     found = {}
-    for node, meta in stage.accepted[server_round].items():
-        if (value := display.value(meta, field)) is not None:
+    for node, meta in stage.by_round[server_round].accepted.items():
+        if (value := stats.value(meta, field)) is not None:
             found[node] = value
     return found
 
@@ -401,12 +407,12 @@ def _band(
 
 
 def _steps(
-    stage: Stage, field: FieldDescriptor, rounds: list[int]
+    stage: StageOutcomes, field: FieldDescriptor, rounds: list[int]
 ) -> Iterator[tuple[float, dict[int, float]]]:
     """Every client's series value at each step, by node, a round at a time."""
     for server_round in rounds:
         by_step: dict[float, dict[int, float]] = {}
-        for node, meta in stage.accepted[server_round].items():
+        for node, meta in stage.by_round[server_round].accepted.items():
             series = getattr(meta, field.name)
             for i, value in enumerate(series):
                 step = server_round - 1 + (i + 1) / len(series)
@@ -421,7 +427,7 @@ def _round_ticks(axes: Axes, rounds: list[int]) -> None:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _value_axis(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
+def _value_axis(axes: Axes, stage: StageOutcomes, field: FieldDescriptor) -> None:
     """Scale and tick the value axis.
 
     A log scale when one value dwarfs the rest, its ticks labelled as plain
@@ -429,8 +435,8 @@ def _value_axis(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
     """
     values = [
         v
-        for clients in stage.accepted.values()
-        for v in display.values(list(clients.values()), field)
+        for found in stage.by_round.values()
+        for v in stats.values(list(found.accepted.values()), field)
     ]
     positive = sorted(v for v in values if v > 0)
     if len(positive) == len(values) and positive:
@@ -450,18 +456,20 @@ def _value_axis(axes: Axes, stage: Stage, field: FieldDescriptor) -> None:
 _FLOATING = {pb.FieldDescriptor.TYPE_DOUBLE, pb.FieldDescriptor.TYPE_FLOAT}
 
 
-def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, *_: object) -> None:
+def _shares(
+    axes: Axes, stage: StageOutcomes, field: FieldDescriptor, *_: object
+) -> None:
     rounds = stage.rounds
     counts = {"true": [], "false": [], "not reported": []}  # type: dict[str, list[int]]
     for server_round in rounds:
-        clients = list(stage.accepted[server_round].values())
-        present = display.values(clients, field)
+        clients = list(stage.by_round[server_round].accepted.values())
+        present = stats.values(clients, field)
         counts["true"].append(int(sum(present)))
         counts["false"].append(len(present) - int(sum(present)))
         counts["not reported"].append(len(clients) - len(present))
     bottom = [0] * len(rounds)
     ticks = [str(r) for r in rounds]
-    totals = [len(stage.accepted[r]) for r in rounds]
+    totals = [len(stage.by_round[r].accepted) for r in rounds]
     for (name, values), color in zip(
         counts.items(), ["tab:green", "tab:red", "tab:gray"], strict=True
     ):
@@ -482,22 +490,22 @@ def _shares(axes: Axes, stage: Stage, field: FieldDescriptor, *_: object) -> Non
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
-def _named_curves(stage: Stage, field: FieldDescriptor) -> list[int]:
-    nodes = sorted({node for r in stage.rounds for node in stage.accepted[r]})
+def _named_curves(stage: StageOutcomes, field: FieldDescriptor) -> list[int]:
+    nodes = sorted({node for r in stage.rounds for node in stage.by_round[r].accepted})
     steps = (v for _, v in _steps(stage, field, stage.rounds))
-    return _chosen(nodes, steps, len(nodes) > CLIENT_CAP)
+    return _chosen(nodes, steps, len(nodes) > DRAWN_CLIENTS)
 
 
 def _curves(
     axes: Axes,
-    stage: Stage,
+    stage: StageOutcomes,
     field: FieldDescriptor,
-    _: RunRecords,
+    _: Outcomes,
     named: dict[int, str],
 ) -> None:
     rounds = stage.rounds
-    nodes = sorted({node for r in rounds for node in stage.accepted[r]})
-    crowded = len(nodes) > CLIENT_CAP
+    nodes = sorted({node for r in rounds for node in stage.by_round[r].accepted})
+    crowded = len(nodes) > DRAWN_CLIENTS
     if crowded:
         _band(
             axes,

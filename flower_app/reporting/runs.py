@@ -22,8 +22,8 @@ from flower_app.protocol.metadata_log import (
     is_locked,
     read_log,
 )
+from flower_app.protocol.records import written_at
 from flower_app.protocol.run_schema import SchemaError, record_type
-from flower_app.reporting.trackers import written_at
 
 
 @dataclass(frozen=True)

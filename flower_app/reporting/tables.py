@@ -13,8 +13,6 @@ The tables are plain data (`Table`); `as_rich` and the HTML page render them.
 """
 
 import io
-import json
-import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,11 +21,19 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from flower_app.protocol import display, schema
-from flower_app.protocol.schema import Descriptor, FieldDescriptor
-from flower_app.protocol.text import printable
+from flower_app.outcomes.model import Outcomes, StageOutcomes
+from flower_app.outcomes.statistics import (
+    VALUES_SHOWN,
+    numeric_fields,
+    other_fields,
+    same,
+    same_text,
+    statistic,
+    value_text,
+)
+from flower_app.protocol import schema
+from flower_app.protocol.schema import FieldDescriptor
 from flower_app.reporting.clients import labels
-from flower_app.reporting.run_records import RunRecords, Stage
 
 
 @dataclass(frozen=True)
@@ -39,20 +45,22 @@ class Table:
     rows: list[list[str]]
 
 
-def tables(records: RunRecords) -> list[Table]:
+def tables(outcomes: Outcomes) -> list[Table]:
     """One table per stage and per varying other field; centralized; egress."""
     found = []
-    for stage in records.stages.values():
+    for stage in outcomes.stages.values():
         found.append(_stage_table(stage))
         found += [
             _values_table(stage, field)
             for field in other_fields(stage.message_type)
             if same(stage, field) is None
         ]
-    if records.centralized:
-        found.append(_centralized_table(records.centralized))
-    label = labels(records.nodes())
-    found += [_egress_table(s, label) for s in records.stages.values() if s.egress]
+    if outcomes.centralized:
+        found.append(_centralized_table(outcomes.centralized))
+    label = labels(outcomes.nodes())
+    for stage in outcomes.stages.values():
+        if egress := stage.egress():
+            found.append(_egress_table(stage, egress, label))
     return found
 
 
@@ -68,18 +76,18 @@ def as_rich(table: Table) -> RichTable:
     return shown
 
 
-def in_terminal(records: RunRecords) -> list[Table]:
+def in_terminal(outcomes: Outcomes) -> list[Table]:
     """List the tables, and the fields with one value everywhere as a table too."""
-    found = tables(records)
-    if (constant := constants_table(records)) is not None:
+    found = tables(outcomes)
+    if (constant := constants_table(outcomes)) is not None:
         found.append(constant)
     return found
 
 
-def as_text(records: RunRecords) -> str:
+def as_text(outcomes: Outcomes) -> str:
     """Render the tables as plain text, for the log."""
     console = Console(width=160, record=True, file=io.StringIO())
-    for table in in_terminal(records):
+    for table in in_terminal(outcomes):
         console.print(as_rich(table))
     return console.export_text().rstrip()
 
@@ -97,105 +105,10 @@ def is_number(text: str) -> bool:
     return True
 
 
-def numeric_fields(message_type: Descriptor | None) -> list[FieldDescriptor]:
-    """List the fields a table or plot shows: numbers, booleans, number series."""
-    if message_type is None:
-        return []
-    return [
-        found
-        for found in message_type.fields
-        if schema.is_number(found) or (schema.is_bool(found) and not found.is_repeated)
-    ]
-
-
-def other_fields(message_type: Descriptor | None) -> list[FieldDescriptor]:
-    """List the fields shown by value, not as numbers: text, enums, bytes, the rest."""
-    if message_type is None:
-        return []
-    shown = set(numeric_fields(message_type))
-    return [found for found in message_type.fields if found not in shown]
-
-
-VALUE_LIMIT = 80
-"""Characters of a value shown in a table cell or heading."""
-VALUES_SHOWN = 8
-"""Values of a field with a column of their own; the rest are counted together."""
-
-
-def value_text(message: Message, found: FieldDescriptor) -> str | None:
-    """One client's value of a field as short text; None when it sent none.
-
-    Text as it is (escaped), an enum by its name, bytes as hex, a list, a
-    map or a message as JSON. A field without presence at its default (an
-    empty text, list or map, enum 0) was not sent: proto3 cannot tell.
-    """
-    raw = getattr(message, found.name)
-    if found.is_repeated or not found.has_presence:
-        if not raw:
-            return None
-    elif not message.HasField(found.name):
-        return None
-    if isinstance(raw, bytes):
-        text = raw.hex()
-        return f"0x{text[:32]}…" if len(text) > 32 else f"0x{text}"
-    value = display.shown(message)[found.name]
-    if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    return printable(str(value), VALUE_LIMIT)
-
-
-@dataclass(frozen=True)
-class Same:
-    """A field with one value everywhere, so it is said once, not drawn or tabled.
-
-    `value`: what every client sent in every round, a number (a series:
-    its every element) or, for any other field, its text (`value_text`);
-    None when no client sent the field at all.
-    """
-
-    value: float | str | None
-
-
-def same(stage: Stage, found: FieldDescriptor) -> Same | None:
-    """Return how a field is the same for every client in every round, if it is.
-
-    None when it varies: two values, or a value some clients sent and
-    others did not.
-    """
-    seen: set[float | str] = set()
-    missing = False
-    numeric = found in numeric_fields(stage.message_type)
-    for clients in stage.accepted.values():
-        for meta in clients.values():
-            values: list[float | str]
-            if not numeric:
-                text = value_text(meta, found)
-                values = [] if text is None else [text]
-            elif found.is_repeated:
-                values = list(map(float, getattr(meta, found.name)))
-            else:
-                values = list(display.values([meta], found))
-            seen.update(values)
-            missing |= not values
-            if len(seen) + missing > 1:
-                return None
-    return Same(next(iter(seen)) if seen else None)
-
-
-def same_text(found: FieldDescriptor, value: float | str) -> str:
-    """Say a field's one value in words, with its unit."""
-    if isinstance(value, str):
-        return f'"{value}"' if found.type == found.TYPE_STRING else value
-    if schema.is_bool(found):
-        return "true" if value else "false"
-    unit = f" {schema.unit(found)}" if schema.unit(found) else ""
-    return f"{value:.6g}{unit}"
-
-
-def constants_table(records: RunRecords) -> Table | None:
+def constants_table(outcomes: Outcomes) -> Table | None:
     """Table the fields with one value everywhere (or none); None if there are none."""
     rows = []
-    for stage in records.stages.values():
+    for stage in outcomes.stages.values():
         if stage.message_type is None:
             continue
         for found in stage.message_type.fields:
@@ -209,10 +122,12 @@ def constants_table(records: RunRecords) -> Table | None:
     )
 
 
-def _values_table(stage: Stage, found: FieldDescriptor) -> Table:
+def _values_table(stage: StageOutcomes, found: FieldDescriptor) -> Table:
     """Per round, how many clients sent each value of a field that varies."""
     by_round = {
-        at: Counter(value_text(meta, found) for meta in stage.accepted[at].values())
+        at: Counter(
+            value_text(meta, found) for meta in stage.by_round[at].accepted.values()
+        )
         for at in stage.rounds
     }
     overall: Counter[str | None] = Counter()
@@ -241,20 +156,6 @@ def _values_table(stage: Stage, found: FieldDescriptor) -> Table:
     )
 
 
-def statistic(messages: Sequence[Message], found: FieldDescriptor) -> float | None:
-    """One field over one round's clients: the median, for a boolean the share true.
-
-    A series counts with each client's last element; None when no client
-    sent the field.
-    """
-    present = display.values(messages, found)
-    if not present:
-        return None
-    if schema.is_bool(found):
-        return present.count(1.0) / len(present)
-    return float(statistics.median(present))
-
-
 def cell(messages: Sequence[Message], found: FieldDescriptor) -> str:
     """One field over one round's clients (`statistic`), as a table cell."""
     value = statistic(messages, found)
@@ -273,29 +174,32 @@ def heading(found: FieldDescriptor) -> str:
     return f"{schema.label(found)}, median"
 
 
-def _stage_table(stage: Stage) -> Table:
+def _stage_table(stage: StageOutcomes) -> Table:
     kind = stage.message_type.name if stage.message_type else "no accepted metadata"
     fields = numeric_fields(stage.message_type)
     columns = ["round", "accepted", "rejected", "failed"]
     if stage.message_type is not None:
-        columns += [heading(found) for found in fields]
+        columns += [heading(field) for field in fields]
     rows = []
     for server_round in stage.rounds:
-        accepted = list(stage.accepted[server_round].values())
+        found = stage.by_round[server_round]
+        accepted = list(found.accepted.values())
         rows.append(
             [
                 str(server_round),
                 str(len(accepted)),
-                str(len(stage.rejected[server_round])),
-                str(len(stage.failed[server_round])),
-                *(cell(accepted, found) for found in fields),
+                str(len(found.rejected)),
+                str(len(found.failed)),
+                *(cell(accepted, field) for field in fields),
             ]
         )
     return Table(f"{stage.name}: {kind}, by round", columns, rows)
 
 
-def _egress_table(stage: Stage, label: dict[int, str]) -> Table:
-    rows = [[label[node], text] for node, text in sorted(stage.egress.items())]
+def _egress_table(
+    stage: StageOutcomes, egress: dict[int, str], label: dict[int, str]
+) -> Table:
+    rows = [[label[node], text] for node, text in sorted(egress.items())]
     return Table(
         f"{stage.name}: what node egress policies kept back", ["client", "policy"], rows
     )

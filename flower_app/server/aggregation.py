@@ -12,10 +12,9 @@ the same weights.
 from enum import StrEnum
 
 from flwr.app import Message
-from google.protobuf.message import Message as ProtoMessage
 
+from flower_app.outcomes.model import NodeId, RoundOutcomes
 from flower_app.protocol import schema
-from flower_app.server.round_report import NodeId, RoundReport
 from flower_meta.v1.options_pb2 import ROLE_CONVERGED
 
 
@@ -39,11 +38,11 @@ class Policy(StrEnum):
     DOWNWEIGHT = "downweight"
 
 
-def converged_nodes(report: RoundReport[ProtoMessage]) -> set[NodeId]:
+def converged_nodes(outcomes: RoundOutcomes) -> set[NodeId]:
     """Nodes whose accepted metadata says they converged."""
     return {
         node
-        for node, meta in report.accepted.items()
+        for node, meta in outcomes.accepted.items()
         if (found := schema.with_role(meta.DESCRIPTOR, ROLE_CONVERGED)) is not None
         and getattr(meta, found.name) is True
     }
@@ -52,20 +51,20 @@ def converged_nodes(report: RoundReport[ProtoMessage]) -> set[NodeId]:
 def choose(
     policy: Policy,
     replies: list[tuple[NodeId, Message]],
-    report: RoundReport[ProtoMessage],
+    outcomes: RoundOutcomes,
     factor: float,
     weight_key: str,
 ) -> tuple[list[Message], str]:
     """Return the replies to aggregate under `policy`, and what was done."""
     everyone = [reply for _, reply in replies]
     if policy is Policy.CONVERGED_ONLY:
-        converged = converged_nodes(report)
+        converged = converged_nodes(outcomes)
         chosen = [reply for node, reply in replies if node in converged]
         if not chosen:
             return everyone, "converged-only: no client converged, aggregating all"
         return chosen, f"converged-only: aggregating {len(chosen)} converged clients"
     if policy is Policy.DOWNWEIGHT:
-        converged = converged_nodes(report)
+        converged = converged_nodes(outcomes)
         others = [reply for node, reply in replies if node not in converged]
         for reply in others:
             (metrics,) = reply.content.metric_records.values()

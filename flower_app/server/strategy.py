@@ -14,7 +14,7 @@ chooses, by the aggregation policy, what the global model is built from.
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from logging import INFO, WARNING
 from typing import Generic, TypeVar
 
@@ -24,21 +24,15 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result, Strategy
 from google.protobuf.message import Message as ProtoMessage
 
+from flower_app.outcomes.model import NodeId, Outcomes, RoundOutcomes
+from flower_app.outcomes.stragglers import STRAGGLER_FACTOR
 from flower_app.protocol import codec, display, validation
-from flower_app.protocol.metadata_log import (
-    MetadataLog,
-    RecordSink,
-    file_accepted,
-    new_record,
-)
+from flower_app.protocol.metadata_log import MetadataLog, RecordSink
+from flower_app.protocol.records import file_accepted, new_record
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits
 from flower_app.server.admission import Expected, admit
 from flower_app.server.aggregation import Policy, choose
-from flower_app.server.round_report import (
-    NodeId,
-    RoundReport,
-    summary_table,
-)
+from flower_app.server.round_log import round_table
 from flower_meta.v1.metadata_pb2 import (
     CentralizedEvaluation,
     EgressNote,
@@ -47,8 +41,6 @@ from flower_meta.v1.metadata_pb2 import (
     MetadataLogRecord,
     TrainProcessMetadata,
 )
-
-Report = RoundReport[ProtoMessage]
 
 
 @dataclass(frozen=True)
@@ -84,7 +76,7 @@ class MetadataOptions:
     limits: Limits = DEFAULT_LIMITS
     aggregation: Policy = Policy.ALL
     downweight_factor: float = 0.5
-    straggler_factor: float = 2.0
+    straggler_factor: float = STRAGGLER_FACTOR
     client_log_cap: int = 10
     """Per-client log lines per round and stage; the rest are counted."""
 
@@ -120,10 +112,11 @@ class _Round:
 
     stage: _Stage
     number: int
-    report: Report = field(default_factory=RoundReport)
     shown: int = 0
     replies: int = 0
     """Nodes that answered (their first replies)."""
+    duplicates: int = 0
+    """Replies after a node's first, which were ignored (and not logged)."""
 
 
 S = TypeVar("S", bound=Strategy)
@@ -149,6 +142,9 @@ class MetadataStrategy(Strategy, Generic[S]):
         tracker must not raise.
     run_id : int (default: 0)
         The Flower run id the records are filed under.
+    outcomes : Outcomes | None (default: None)
+        Where every outcome is filed as it is logged (a run's strategies
+        may share one); None: a new one, `self.outcomes`.
 
     """
 
@@ -160,6 +156,7 @@ class MetadataStrategy(Strategy, Generic[S]):
         metadata_log: MetadataLog | None = None,
         trackers: Sequence[RecordSink] = (),
         run_id: int = 0,
+        outcomes: Outcomes | None = None,
     ) -> None:
         """Wrap `strategy`; see the class for the parameters."""
         if not 0 < metadata.downweight_factor <= 1:
@@ -183,17 +180,28 @@ class MetadataStrategy(Strategy, Generic[S]):
             *trackers,
         ]
         self.run_id = run_id
-        self.reports: dict[int, Report] = {}
-        """Train outcomes by round."""
-        self.evaluations: dict[int, Report] = {}
-        """Evaluate outcomes by round."""
-        self.centralized: dict[int, dict[str, float]] = {}
-        """The server's own evaluation by round (round 0: the initial model)."""
+        self.outcomes = Outcomes() if outcomes is None else outcomes
+        """Every outcome this strategy logged, as a replay of its log reads them."""
         self._sent: dict[str, list[Message]] = {}
-        self._reported: dict[str, set[NodeId]] = {
-            TRAIN.name: set(),
-            EVALUATE.name: set(),
-        }
+
+    @property
+    def reports(self) -> dict[int, RoundOutcomes]:
+        """Train outcomes by round."""
+        return self._rounds_of(TRAIN)
+
+    @property
+    def evaluations(self) -> dict[int, RoundOutcomes]:
+        """Evaluate outcomes by round."""
+        return self._rounds_of(EVALUATE)
+
+    @property
+    def centralized(self) -> dict[int, dict[str, float]]:
+        """The server's own evaluation by round (round 0: the initial model)."""
+        return self.outcomes.centralized
+
+    def _rounds_of(self, stage: _Stage) -> dict[int, RoundOutcomes]:
+        found = self.outcomes.stages.get(stage.record_key)
+        return {} if found is None else dict(sorted(found.by_round.items()))
 
     @property
     def weighted_by_key(self) -> str:
@@ -231,7 +239,6 @@ class MetadataStrategy(Strategy, Generic[S]):
                 numbers = {
                     k: float(v) for k, v in metrics.items() if not isinstance(v, list)
                 }
-                self.centralized[server_round] = numbers
                 record = new_record(self.run_id, server_round, 0, "")
                 record.centralized.CopyFrom(CentralizedEvaluation(metrics=numbers))
                 self._append(record, flush=True)
@@ -265,14 +272,13 @@ class MetadataStrategy(Strategy, Generic[S]):
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Read every reply's metadata; the wrapped strategy aggregates the chosen."""
-        report, admitted = self._read(
+        found, admitted = self._read(
             TRAIN, self.metadata.train_type, server_round, replies
         )
-        self.reports[server_round] = report
         chosen, note = choose(
             self.metadata.aggregation,
             admitted,
-            report,
+            found,
             self.metadata.downweight_factor,
             self.weighted_by_key,
         )
@@ -283,19 +289,18 @@ class MetadataStrategy(Strategy, Generic[S]):
         self, server_round: int, replies: Iterable[Message]
     ) -> MetricRecord | None:
         """Read every evaluate reply's metadata, then aggregate as usual."""
-        report, admitted = self._read(
+        _, admitted = self._read(
             EVALUATE, self.metadata.evaluate_type, server_round, replies
         )
-        self.evaluations[server_round] = report
         return self.strategy.aggregate_evaluate(server_round, [r for _, r in admitted])
 
     def _read(
         self,
         stage: _Stage,
-        schema: type[ProtoMessage] | None,
+        message_type: type[ProtoMessage] | None,
         server_round: int,
         replies: Iterable[Message],
-    ) -> tuple[Report, list[tuple[NodeId, Message]]]:
+    ) -> tuple[RoundOutcomes, list[tuple[NodeId, Message]]]:
         """Sort one stage's replies into outcomes; return them and the admitted."""
         start = time.perf_counter()
         current = _Round(stage, server_round)
@@ -308,13 +313,13 @@ class MetadataStrategy(Strategy, Generic[S]):
         for node, reply in firsts:
             if node in failed:
                 self._fail(current, node, failed[node])
-            elif schema is not None:
-                self._read_metadata(current, schema, node, reply)
+            elif message_type is not None:
+                self._read_metadata(current, message_type, node, reply)
         answered = {node for node, _ in firsts}
         for node in sorted({node for _, node in asked} - answered):
             self._fail(current, node, "no reply before the round's timeout")
-        self._summarise(current, schema, start)
-        return current.report, admitted
+        self._summarise(current, message_type, start)
+        return self.outcomes.stage(stage.record_key).round(server_round), admitted
 
     def _expected(self, stage: _Stage, sent: list[Message]) -> Expected:
         model = None
@@ -325,31 +330,32 @@ class MetadataStrategy(Strategy, Generic[S]):
         return Expected.sent(self.weighted_by_key, model, self.arrayrecord_key)
 
     def _read_metadata(
-        self, current: _Round, schema: type[ProtoMessage], node: NodeId, reply: Message
+        self,
+        current: _Round,
+        message_type: type[ProtoMessage],
+        node: NodeId,
+        reply: Message,
     ) -> None:
         key = current.stage.record_key
         record = new_record(self.run_id, current.number, node, key)
+        limits = self._limits(current.stage)
         try:
-            meta, note = codec.read(schema, reply, key, self._limits(current.stage))
+            meta, note = codec.read(message_type, reply, key, limits)
         except codec.Refused as err:
             rejected = err.rejection(key)  # its text escaped and bounded
             record.rejected.CopyFrom(rejected)
             reason = display.refusal(rejected.reason, rejected.detail, rejected.rule_id)
-            current.report.rejected[node] = reason
             if self._shown(current):
                 self._line(current, WARNING, f"node {node}: metadata skipped: {reason}")
         else:
-            current.report.accepted[node] = meta
             file_accepted(record, meta)
             if note is not None:
                 record.egress.CopyFrom(note)
-                current.report.egress[node] = note
             if self._shown(current):
                 self._line(current, INFO, _accepted_line(node, current, meta, note))
         self._append(record)
 
     def _fail(self, current: _Round, node: NodeId, reason: str) -> None:
-        current.report.failed[node] = reason
         key = current.stage.record_key
         record = new_record(self.run_id, current.number, node, key)
         record.failed.CopyFrom(Failure(reason=reason))
@@ -366,10 +372,11 @@ class MetadataStrategy(Strategy, Generic[S]):
         log(level, "round %s %s", current.number, text)
 
     def _summarise(
-        self, current: _Round, schema: type[ProtoMessage] | None, start: float
+        self, current: _Round, message_type: type[ProtoMessage] | None, start: float
     ) -> None:
         """Log the stage's table and counts: time to read since `start`, to sync."""
-        stage, report, number = current.stage, current.report, current.number
+        stage, number = current.stage, current.number
+        found = self.outcomes.stage(stage.record_key).round(number)
         if (hidden := current.shown - self.metadata.client_log_cap) > 0:
             log(
                 INFO,
@@ -382,26 +389,19 @@ class MetadataStrategy(Strategy, Generic[S]):
         for sink in self.sinks:
             sink.flush()
         synced = time.perf_counter()
-        if schema is not None:
-            seen = self._reported[stage.name]
-            late = display.stragglers(
-                report.accepted,
-                self.metadata.straggler_factor,
-                set(report.accepted) - seen,
-            )
-            seen |= set(report.accepted)
-            title = f"Round {number}: {stage.name} metadata ({schema.DESCRIPTOR.name})"
-            table = summary_table(
-                title,
-                report,
-                schema.DESCRIPTOR,
-                late,
+        if message_type is not None:
+            name = message_type.DESCRIPTOR.name
+            table = round_table(
+                f"Round {number}: {stage.name} metadata ({name})",
+                self.outcomes.stage(stage.record_key),
+                number,
                 self.metadata.straggler_factor,
                 self.metadata.client_log_cap,
+                current.duplicates,
             )
             log(INFO, "%s", table)
         label = "metadata" if stage is TRAIN else "evaluation metadata"
-        if schema is None:  # replies came, no metadata was read
+        if message_type is None:  # replies came, no metadata was read
             log(
                 INFO,
                 "round %s %s: %s replies, %s failed; no metadata read "
@@ -409,16 +409,19 @@ class MetadataStrategy(Strategy, Generic[S]):
                 number,
                 stage.name,
                 current.replies,
-                len(report.failed),
+                len(found.failed),
                 stage.name,
             )
             return
+        counts = found.counts()
+        if current.duplicates:
+            counts += f" ({current.duplicates} duplicate replies ignored)"
         log(
             INFO,
             "round %s %s: %s (read in %.3g ms, log synced in %.3g ms)",
             number,
             label,
-            report.counts(),
+            counts,
             (read - start) * 1e3,
             (synced - read) * 1e3,
         )
@@ -431,6 +434,7 @@ class MetadataStrategy(Strategy, Generic[S]):
         return Limits(limits.max_payload_bytes, limits.max_epochs)
 
     def _append(self, record: MetadataLogRecord, flush: bool = False) -> None:
+        self.outcomes.add(record)
         for sink in self.sinks:
             sink.append(record)
             if flush:
@@ -453,8 +457,7 @@ def _first_replies(
         if node is None:
             node = meta.src_node_id
         if node in firsts:
-            duplicates = current.report.duplicates
-            duplicates[node] = duplicates.get(node, 0) + 1
+            current.duplicates += 1
         else:
             firsts[node] = reply
     return list(firsts.items())

@@ -25,6 +25,8 @@ from rich.progress import Progress
 from rich.table import Table as RichTable
 
 from flower_app.extras import missing_extra
+from flower_app.outcomes.model import Outcomes, Undecodable, unpacked
+from flower_app.outcomes.replay import find_run_folder, load, run_config
 from flower_app.protocol import codec
 from flower_app.protocol.canonical_json import to_canonical_json
 from flower_app.protocol.files import (
@@ -34,6 +36,7 @@ from flower_app.protocol.files import (
     write_atomic,
 )
 from flower_app.protocol.metadata_log import BINARY_LOG, read_log
+from flower_app.protocol.records import stage_key
 from flower_app.protocol.run_schema import (
     SCHEMA,
     message_class,
@@ -42,15 +45,6 @@ from flower_app.protocol.run_schema import (
 )
 from flower_app.protocol.text import printable
 from flower_app.reporting import runs, tables, trackers
-from flower_app.reporting.run_records import (
-    RunRecords,
-    Undecodable,
-    load,
-    run_config,
-    run_folder,
-    stage_key,
-    unpacked,
-)
 from flower_meta.v1.metadata_pb2 import TrainProcessMetadata
 
 TABLE_WIDTH = 200
@@ -98,7 +92,7 @@ def _decode(args: argparse.Namespace, problem: Problem) -> None:
                 "--schema is for a payload: a log is read with its run folder's "
                 f"own {SCHEMA}"
             )
-        folder = run_folder(Path(args.source))
+        folder = find_run_folder(Path(args.source))
         out = None if args.payloads is None else output_folder(Path(args.payloads))
         records = read_log(folder / BINARY_LOG, record_type(folder))
         for count, record in enumerate(records, 1):
@@ -217,15 +211,15 @@ def _report(args: argparse.Namespace, problem: Problem) -> None:
     The tables need nothing beyond the library; without the report extra
     (matplotlib) they are printed and the missing extra is named.
     """
-    folder = run_folder(Path(args.run_dir))
-    records = load(folder)
-    if not records.stages and not records.centralized:
+    folder = find_run_folder(Path(args.run_dir))
+    outcomes = load(folder)
+    if not outcomes.stages and not outcomes.centralized:
         empty = "its metadata log holds no records; the report is empty"
         problem(f"{args.run_dir}: {empty}")
     console = _Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
-    for table in tables.in_terminal(records):
+    for table in tables.in_terminal(outcomes):
         console.print(tables.as_rich(table))
-    _records_problems("report", records, problem)
+    _problems_of("report", outcomes, problem)
     try:
         from flower_app.reporting.report import write_report  # the report extra
     except ModuleNotFoundError as err:
@@ -233,21 +227,21 @@ def _report(args: argparse.Namespace, problem: Problem) -> None:
             raise
         problem(f"plots and report.html not written: {hint}")
         return
-    _, written = write_report(folder, problem=problem, records=records)
+    _, written = write_report(folder, problem=problem, outcomes=outcomes)
     for path in written:
         print(f"wrote {path.resolve()}")
 
 
-def _records_problems(command: str, records: RunRecords, problem: Problem) -> None:
-    for text in records.undecodable:
+def _problems_of(command: str, outcomes: Outcomes, problem: Problem) -> None:
+    for text in outcomes.undecodable:
         problem(f"undecodable record, left out: {text}")
-    if records.damage:
-        problem(f"{command} covers the intact records only: {records.damage}")
+    if outcomes.damage:
+        problem(f"{command} covers the intact records only: {outcomes.damage}")
 
 
 def _export(args: argparse.Namespace, problem: Problem) -> None:
     """Load a run folder's metadata into MLflow or TensorBoard."""
-    folder = run_folder(Path(args.run_dir))
+    folder = find_run_folder(Path(args.run_dir))
     params = run_config(folder, problem)
     backend: trackers.Backend
     if args.to == "mlflow":
@@ -272,7 +266,7 @@ def _export(args: argparse.Namespace, problem: Problem) -> None:
         task = progress.add_task(f"exporting {folder.name} to {args.to}", total=None)
         tracker = trackers.Tracker(backend)
         trackers.export(folder, tracker, lambda n: progress.update(task, completed=n))
-    _records_problems("export", tracker.records, problem)
+    _problems_of("export", tracker.outcomes, problem)
     if isinstance(backend, trackers.MlflowBackend):
         page = trackers.run_page(backend.experiment_id, backend.run_id)
         print(
