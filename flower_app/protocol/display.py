@@ -8,7 +8,6 @@ with a `series` option is numbered from 1, text is escaped and bounded.
 refused report in one line.
 """
 
-
 from google.protobuf.message import Message
 
 from flower_app.protocol import schema
