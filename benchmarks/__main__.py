@@ -9,6 +9,7 @@ refuses, as on its own, unless --force. About 20 minutes on 2 cores.
 import sys
 
 from benchmarks import (
+    node_copy,
     payload_codec,
     readme,
     rule_engines,
@@ -26,6 +27,7 @@ BENCHMARKS = [
     whole_run,
     scale,
     run_folder,
+    node_copy,
 ]
 
 

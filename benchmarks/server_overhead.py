@@ -117,7 +117,7 @@ def measure(count: int, repeats: int) -> list[object]:
     for _ in range(repeats):
         for name, kind in (("only", _NoAggregation), ("ours", FedAdagrad)):
             with tempfile.TemporaryDirectory() as folder:
-                metadata_log = MetadataLog(Path(folder), settings.json_log)
+                metadata_log = MetadataLog(Path(folder))  # with the JSON mirror
                 strategy = MetadataStrategy(
                     sampling_all(kind, settings, count),
                     metadata=metadata_options(settings),

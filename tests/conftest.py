@@ -19,6 +19,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from flower_app.app import server_app
+from flower_app.app import settings as settings_module
 from flower_app.run import MetadataRun
 from flower_app.server.strategy import MetadataStrategy
 from tests.helpers import ROOT, TYPESCRIPT, require, require_file
@@ -95,6 +96,28 @@ def task_identity() -> None:
 
 
 Simulate = Callable[[ClientApp, int], MetadataStrategy[Any]]
+
+
+AppRunConfig = Callable[[dict[str, Any]], None]
+
+
+@pytest.fixture
+def app_run_config(monkeypatch: pytest.MonkeyPatch) -> AppRunConfig:
+    """Set run-config keys of the example app for `simulate`'s run.
+
+    `run_simulation` gives the ServerApp an empty run config, which the app
+    fills from pyproject.toml: these keys take the defaults' place there, for
+    the app's settings and the library's keys alike (the simulated
+    ClientApps, in their own processes, keep the defaults).
+    """
+
+    def override(keys: dict[str, Any]) -> None:
+        defaults = settings_module.pyproject_run_config()
+        monkeypatch.setattr(
+            server_app, "pyproject_run_config", lambda: {**defaults, **keys}
+        )
+
+    return override
 
 
 @pytest.fixture

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+import flower_app
 from flower_meta.v1.metadata_pb2 import EvaluateProcessMetadata, TrainProcessMetadata
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "flower_app"
+HOME: dict[str, str] = flower_app._HOME
 ALLOWED = {
     "protocol": {"protocol"},
     "outcomes": {"outcomes", "protocol"},
@@ -45,7 +47,9 @@ def _imports(path: Path) -> set[str]:
     """The flower_app modules a file imports."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
+        if isinstance(node, ast.ImportFrom) and node.module == "flower_app":
+            found |= {HOME[alias.name] for alias in node.names if alias.name in HOME}
+        elif isinstance(node, ast.ImportFrom) and node.module:
             base = node.module
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}
@@ -131,13 +135,67 @@ def test_loading_the_client_app_loads_no_server_or_reporting_code() -> None:
         assert f"'flower_app.{part}" not in loaded.stdout, loaded.stdout
 
 
+PUBLIC = {
+    # ClientApp
+    "MetadataMod",
+    "metadata_mod",
+    "report",
+    "reply_metadata",
+    "read_instructions",
+    # ServerApp
+    "MetadataRun",
+    "MetadataStrategy",
+    "MetadataOptions",
+    "Limits",
+    "Policy",
+    "instructions_config",
+    "type_url_of",
+    # what a run came to, and what goes wrong
+    "Outcomes",
+    "RoundOutcomes",
+    "MetadataDecodeError",
+    "Reason",
+    "CorruptLogError",
+    "LogBusyError",
+    # reading back
+    "MetadataLog",
+    "read_log",
+}
+"""The public API, by what users do with it: it grows only on purpose."""
+SECTION = re.compile(
+    r"^ *(Parameters|Returns|Attributes|Raises|Yields)\n *-{3,}$", re.M
+)
+
+
 def test_the_public_names_are_all_documented_and_load() -> None:
     import flower_app
 
-    assert 8 <= len(flower_app.__all__) <= 12
+    assert set(flower_app.__all__) == PUBLIC
     for name in flower_app.__all__:
         value = getattr(flower_app, name)
         doc = getattr(value, "__doc__", None) or ""
         assert len(doc.split()) >= 8, f"{name} has no docstring"
+        if name not in {"metadata_mod", "Reason", "CorruptLogError", "LogBusyError"}:
+            assert SECTION.search(doc), f"{name}'s docstring has no numpydoc section"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = flower_app.nothing
+
+
+def test_the_example_app_uses_only_the_public_api() -> None:
+    """What the example does is what a user may copy."""
+    for path in (PACKAGE / "app").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module
+                if module == "flower_app":
+                    assert {a.name for a in node.names} <= PUBLIC, path
+                else:
+                    inside = module.startswith(("flower_app.app", "flower_meta"))
+                    assert inside or not module.startswith("flower_app"), (
+                        f"{path.name} imports {module}"
+                    )
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("flower_app.") or (
+                        alias.name.startswith("flower_app.app")
+                    ), f"{path.name} imports {alias.name}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import (
+    node_copy,
     payload_codec,
     readme,
     rule_engines,
@@ -36,6 +37,7 @@ def _results(path: Path) -> list[dict[str, object]]:
         "whole_run",
         "scale",
         "run_folder",
+        "node_copy",
     ],
 )
 def test_the_readme_shows_the_recorded_results(name: str) -> None:
@@ -93,3 +95,11 @@ def test_run_folder_runs(tmp_path: Path) -> None:
     rows = _results(run_folder.main([*QUICK, str(tmp_path)]))
     assert [row["command"] for row in rows] == list(run_folder.COMMANDS)
     assert all(row["records"] == 1000 and row["exit status"] == 0 for row in rows)
+
+
+@pytest.mark.e2e
+def test_node_copy_runs(tmp_path: Path) -> None:
+    rows = _results(node_copy.main([*QUICK, str(tmp_path)]))
+    by_measure = {row["measure"]: row for row in rows}
+    assert set(by_measure["light µs"]) == {"measure", "10", "1000"}
+    assert "target <= 1.5" in str(by_measure["light at 1000 / at 10"]["1000"])

@@ -19,7 +19,6 @@ from flwr.app import (
     Array,
     ArrayRecord,
     ConfigRecord,
-    Context,
     Message,
     RecordDict,
 )
@@ -32,7 +31,7 @@ from flower_app.protocol.metadata_log import BINARY_LOG, read_log
 from flower_app.protocol.rules import Limits
 from flower_app.server.strategy import MetadataOptions, MetadataStrategy
 from tests import hostile
-from tests.conftest import Simulate
+from tests.conftest import AppRunConfig, Simulate
 from tests.helpers import sample_metadata, train_content
 from tests.testing import NodeList, answer, delivered
 
@@ -153,19 +152,17 @@ def test_an_array_in_another_npy_format_version_still_counts() -> None:
 
 
 @pytest.fixture
-def quick_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def quick_run(
+    monkeypatch: pytest.MonkeyPatch, app_run_config: AppRunConfig, tmp_path: Path
+) -> Path:
     """One round, no federated evaluation, logs in tmp."""
-    defaults = Settings.from_context
-
-    def settings(context: Context) -> Settings:
-        return dataclasses.replace(
-            defaults(context),
-            num_server_rounds=1,
-            fraction_evaluate=0.0,
-            output_dir=str(tmp_path / "runs"),
-        )
-
-    monkeypatch.setattr(Settings, "from_context", settings)
+    app_run_config(
+        {
+            "num-server-rounds": 1,
+            "fraction-evaluate": 0.0,
+            "output-dir": str(tmp_path / "runs"),
+        }
+    )
     monkeypatch.setenv(hostile.ARMED_MARKER, str(tmp_path / "executed"))
     return tmp_path
 

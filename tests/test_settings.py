@@ -2,7 +2,6 @@
 
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 from flwr.app import Context, RecordDict
@@ -113,7 +112,7 @@ def test_an_unknown_aggregation_is_refused_naming_the_choices() -> None:
         ("num-server-rounds", 2.5, "'num-server-rounds' must be int, got 2.5"),
         ("local-epochs", True, "'local-epochs' must be int, got True"),
         ("dataset", 3, "'dataset' must be str, got 3"),
-        ("report", 1, "'report' must be bool, got 1"),
+        ("seed", 1.5, "'seed' must be int, got 1.5"),
     ],
 )
 def test_wrong_types_are_refused(key: str, value: object, message: str) -> None:
@@ -174,15 +173,6 @@ def test_each_key_is_checked_at_its_edges(
 
 def test_every_ranged_key_has_its_edges_tested() -> None:
     assert {key for key, *_ in EDGES} == set(RULES)
-
-
-def test_the_run_folder_is_under_output_dir_or_flwr_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "home"))
-    assert DEFAULTS.run_dir(7) == tmp_path / "home" / "flower-meta-runs" / "7"
-    chosen = dataclasses.replace(DEFAULTS, output_dir=str(tmp_path / "runs"))
-    assert chosen.run_dir(7) == tmp_path / "runs" / "7"
 
 
 def test_settings_cannot_change_once_read() -> None:

@@ -4,7 +4,6 @@ Read back with the trackers' own readers (`MlflowClient`, TensorBoard's
 `EventAccumulator`) and compared, value by value, with the metadata log.
 """
 
-import dataclasses
 import json
 import logging
 import statistics
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import Context
 from google.protobuf import json_format
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -26,7 +24,6 @@ from tensorboard.util import tensor_util
 
 from flower_app import cli
 from flower_app.app.client_app import app as client_app
-from flower_app.app.settings import Settings
 from flower_app.outcomes.replay import RUN_CONFIG
 from flower_app.protocol.metadata_log import BINARY_LOG, LOCK, MetadataLog, read_log
 from flower_app.protocol.records import written_at
@@ -46,7 +43,7 @@ from flower_meta.v1.metadata_pb2 import (
     MetadataLogRecord,
     Rejection,
 )
-from tests.conftest import Simulate
+from tests.conftest import AppRunConfig, Simulate
 from tests.helpers import sample_metadata
 from tests.testing import VENV_BIN
 
@@ -113,21 +110,17 @@ def _check_tensorboard(folder: Path, expected: Expected) -> None:
 
 @pytest.mark.e2e
 def test_a_live_run_fills_both_trackers(
-    simulate: Simulate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    simulate: Simulate, app_run_config: AppRunConfig, tmp_path: Path
 ) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    defaults = Settings.from_context
-
-    def settings(context: Context) -> Settings:
-        return dataclasses.replace(
-            defaults(context),
-            num_server_rounds=2,
-            output_dir=str(tmp_path / "runs"),
-            trackers="mlflow,tensorboard",
-            mlflow_tracking_uri=uri,
-        )
-
-    monkeypatch.setattr(Settings, "from_context", settings)
+    app_run_config(
+        {
+            "num-server-rounds": 2,
+            "output-dir": str(tmp_path / "runs"),
+            "trackers": "mlflow,tensorboard",
+            "mlflow-tracking-uri": uri,
+        }
+    )
     strategy = simulate(client_app, 3)
     (run_dir,) = (p for p in (tmp_path / "runs").iterdir() if p.is_dir())
     expected = _expected(run_dir)

@@ -5,12 +5,22 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from torch.utils.data import TensorDataset
 
+from flower_app import (
+    MetadataDecodeError,
+    Reason,
+    metadata_mod,
+    read_instructions,
+    report,
+    type_url_of,
+)
 from flower_app.app import data, task
 from flower_app.app.settings import Settings
-from flower_app.client.mod import metadata_mod, report
-from flower_app.protocol import codec
-from flower_app.protocol.rules import MetadataDecodeError, Reason
-from flower_meta.v1.metadata_pb2 import EvaluateInstructions, TrainInstructions
+from flower_meta.v1.metadata_pb2 import (
+    EvaluateInstructions,
+    EvaluateProcessMetadata,
+    TrainInstructions,
+    TrainProcessMetadata,
+)
 
 app = ClientApp(mods=[metadata_mod])
 
@@ -18,8 +28,8 @@ app = ClientApp(mods=[metadata_mod])
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Train the global model locally; reply with arrays and metrics."""
-    todo = codec.from_message(TrainInstructions, msg, codec.INSTRUCTIONS_KEY)
-    _check_expected(todo.metadata_type_url, codec.TRAIN_TYPE_URL)
+    todo = read_instructions(TrainInstructions, msg)
+    _check_expected(todo.metadata_type_url, type_url_of(TrainProcessMetadata))
     settings = Settings.from_context(context)
     trainset, _ = partition_of(settings, context)
     net = received_model(msg)
@@ -45,8 +55,8 @@ def train(msg: Message, context: Context) -> Message:
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """Evaluate the global model on this partition's test split."""
-    todo = codec.from_message(EvaluateInstructions, msg, codec.INSTRUCTIONS_KEY)
-    _check_expected(todo.metadata_type_url, codec.EVALUATE_TYPE_URL)
+    todo = read_instructions(EvaluateInstructions, msg)
+    _check_expected(todo.metadata_type_url, type_url_of(EvaluateProcessMetadata))
     _, testset = partition_of(Settings.from_context(context), context)
     loss, accuracy = task.evaluate(received_model(msg), testset)
     report(num_examples=len(testset), loss=loss, accuracy=accuracy)
@@ -68,7 +78,7 @@ def _check_expected(expected: str, written: str) -> None:
 
 def _server_round(msg: Message) -> int:
     """Read the round a train message belongs to from its config (0: none)."""
-    found = msg.content.config_records[codec.INSTRUCTIONS_KEY].get("server-round", 0)
+    found = msg.content.config_records["config"].get("server-round", 0)
     return found if isinstance(found, int) else 0
 
 

@@ -10,13 +10,16 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAdagrad
 from torch.utils.data import TensorDataset
 
+from flower_app import (
+    MetadataOptions,
+    MetadataRun,
+    Policy,
+    instructions_config,
+    type_url_of,
+)
 from flower_app.app import data, task
-from flower_app.app.settings import RunConfigError, Settings
-from flower_app.protocol import codec
-from flower_app.run import MetadataRun, tracker_names
-from flower_app.server.aggregation import Policy
-from flower_app.server.strategy import MetadataOptions
-from flower_meta.v1.metadata_pb2 import EvaluateInstructions
+from flower_app.app.settings import RunConfigError, Settings, pyproject_run_config
+from flower_meta.v1.metadata_pb2 import EvaluateInstructions, EvaluateProcessMetadata
 
 # Ray, which runs the simulated SuperNodes in this process, otherwise warns at
 # start that a future version changes how it sets GPU variables: with no
@@ -36,6 +39,8 @@ def main(grid: Grid, context: Context) -> None:
     as `finished:failed` (`flwr run --stream` still exits 0 in Flower 1.42:
     it streams the log, whatever the run's status).
     """
+    if not context.run_config:  # the deprecated run_simulation gives none
+        context.run_config = pyproject_run_config()
     try:
         settings = Settings.from_context(context)
         options = metadata_options(settings)
@@ -52,20 +57,11 @@ def main(grid: Grid, context: Context) -> None:
     )
     testset, net = centralized_test_set(settings.dataset, settings.seed)
     evaluate_instructions = EvaluateInstructions(
-        metadata_type_url=codec.EVALUATE_TYPE_URL
+        metadata_type_url=type_url_of(EvaluateProcessMetadata)
     )
-    try:
-        run = MetadataRun(
-            settings.run_dir(context.run_id),
-            options=options,
-            run_id=context.run_id,
-            run_config=settings.run_config,
-            json_lines=settings.json_log,
-            report=settings.report,
-            tracker_names=tracker_names(settings.trackers),
-            mlflow_tracking_uri=settings.mlflow_tracking_uri,
-        )
-    except ValueError as err:  # e.g. an unknown tracker, before anything is written
+    try:  # the library's own keys: output-dir, report, trackers, ...
+        run = MetadataRun.from_context(context, options)
+    except (TypeError, ValueError) as err:  # before anything is written
         raise RunConfigError(f"{err}; the run stops before round 1") from None
     with run:  # closing, it logs the run's summary
         strategy = run.wrap(OrderedFedAdagrad(**settings.fedadagrad_options))
@@ -74,8 +70,8 @@ def main(grid: Grid, context: Context) -> None:
             initial_arrays=ArrayRecord(net.state_dict()),
             num_rounds=settings.num_server_rounds,
             timeout=settings.round_timeout,
-            train_config=codec.to_config_record(settings.train_instructions),
-            evaluate_config=codec.to_config_record(evaluate_instructions),
+            train_config=instructions_config(settings.train_instructions),
+            evaluate_config=instructions_config(evaluate_instructions),
             evaluate_fn=lambda _, arrays: centralized_evaluate(arrays, testset),
         )
 

@@ -1,4 +1,9 @@
-"""Typed view of the run config in `[tool.flwr.app.config]` of pyproject.toml."""
+"""Typed view of the app's run config in `[tool.flwr.app.config]` of pyproject.toml.
+
+The library reads its own keys (`output-dir`, `json-log`, `report`,
+`trackers`, `mlflow-tracking-uri`) in `MetadataRun.from_context`; these are
+the app's.
+"""
 
 import math
 from collections.abc import Callable
@@ -9,10 +14,8 @@ from typing import Any
 from flwr.app import Context, UserConfig
 from flwr.common.config import get_fused_config_from_dir
 
-from flower_app.protocol import codec
-from flower_app.protocol.files import run_folder
-from flower_app.protocol.rules import Limits
-from flower_meta.v1.metadata_pb2 import TrainInstructions
+from flower_app import Limits, type_url_of
+from flower_meta.v1.metadata_pb2 import TrainInstructions, TrainProcessMetadata
 
 APP_DIR = Path(__file__).resolve().parents[2]
 """The Flower app (or unpacked FAB) holding pyproject.toml."""
@@ -39,15 +42,10 @@ class Settings:
     round_timeout: float
     max_payload_bytes: int
     max_epochs: int
-    output_dir: str
     aggregation: str
     downweight_factor: float
     straggler_factor: float
     client_log_cap: int
-    report: bool
-    json_log: bool
-    trackers: str
-    mlflow_tracking_uri: str
 
     @classmethod
     def from_context(cls, context: Context) -> "Settings":
@@ -71,7 +69,7 @@ class Settings:
             learning_rate=self.learning_rate,
             batch_size=self.batch_size,
             convergence_tolerance=self.convergence_tolerance,
-            metadata_type_url=codec.TRAIN_TYPE_URL,
+            metadata_type_url=type_url_of(TrainProcessMetadata),
         )
 
     @property
@@ -92,10 +90,6 @@ class Settings:
     def limits(self) -> Limits:
         """What the server accepts: size and epoch limits, all local epochs."""
         return Limits(self.max_payload_bytes, self.max_epochs, self.local_epochs)
-
-    def run_dir(self, run_id: int) -> Path:
-        """Absolute folder for this run's outputs (see `files.run_folder`)."""
-        return run_folder(self.output_dir, run_id)
 
     @classmethod
     def from_run_config(cls, run_config: UserConfig) -> "Settings":
@@ -151,7 +145,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "client-log-cap": (_finite(0), ">= 0"),
 }
 """Each key's allowed values, checked before anything runs; the server checks
-`aggregation` and `trackers` against the library's own lists."""
+`aggregation` against the library's own list."""
 
 
 def _read(run_config: UserConfig, key: str, kind: object) -> bool | int | float | str:

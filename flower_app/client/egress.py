@@ -11,7 +11,7 @@ The node's operator sets it in the node config (`flower-supernode
 | `metadata-egress-log` | `""` | a folder where the node keeps a copy of all it sent |
 
 The policy covers everything the mod sends about a call: the metadata
-payload and every MetricRecord of the reply (`apply_metrics`). The
+payload and every MetricRecord of the reply (`apply_to_metrics`). The
 allow-list names metadata fields and metric names alike; a metric it does
 not name stays on the node, except the aggregation weight `num-examples`
 (Flower's default `weighted_by_key`), without which the server cannot
@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from flwr.app import Message as FlowerMessage
 from flwr.app import MetricRecord
 from google.protobuf.descriptor import FieldDescriptor as PbField
 from google.protobuf.message import Message
@@ -95,8 +96,16 @@ class EgressPolicy:
                 _round(meta, field, self.digits)
         return note
 
-    def apply_metrics(self, metrics: MetricRecord) -> None:
-        """Withhold and round a reply's metrics in place, as `apply` does fields."""
+    def apply_to_metrics(self, reply: FlowerMessage) -> None:
+        """Withhold and round every MetricRecord of a reply in place.
+
+        As `apply` does the metadata's fields: what the policy keeps back
+        leaves by no path.
+        """
+        for metrics in reply.content.metric_records.values():
+            self._filter(metrics)
+
+    def _filter(self, metrics: MetricRecord) -> None:
         for name in list(metrics):
             if self.allow is not None and name not in self.allow | {WEIGHT_KEY}:
                 del metrics[name]

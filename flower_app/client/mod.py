@@ -23,7 +23,6 @@ the update still counts.
 
 import time
 from collections.abc import Callable
-from contextlib import closing
 from contextvars import ContextVar
 from logging import WARNING
 from pathlib import Path
@@ -36,7 +35,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from flower_app.client.egress import EgressPolicy
 from flower_app.protocol import codec, schema, validation
-from flower_app.protocol.metadata_log import MetadataLog
+from flower_app.protocol.metadata_log import append_one
 from flower_app.protocol.records import file_accepted, new_record
 from flower_app.protocol.rules import DEFAULT_LIMITS, Limits, MetadataDecodeError
 from flower_meta.v1.metadata_pb2 import (
@@ -204,8 +203,7 @@ class MetadataMod:
             setattr(meta, duration.name, elapsed)
         policy = EgressPolicy.from_node_config(context.node_config)
         note = policy.apply(meta)
-        for metrics in reply.content.metric_records.values():
-            policy.apply_metrics(metrics)
+        policy.apply_to_metrics(reply)
         try:
             record = codec.to_config_record(meta, self.limits, note)
         except MetadataDecodeError as err:
@@ -226,15 +224,20 @@ def _keep_a_copy(
     meta: ProtoMessage,
     note: EgressNote,
 ) -> None:
-    """Append what this node sent to its own metadata log in `folder`."""
+    """Append what this node sent to its own metadata log in `folder`.
+
+    One record a call, in time flat in the log's length (`append_one`).
+    """
     config = msg.content.config_records.get("config") if msg.has_content() else None
     server_round = config.get("server-round", 0) if config is not None else 0
     record = new_record(context.run_id, int(server_round), context.node_id, record_key)  # type: ignore[arg-type]
     file_accepted(record, meta)
     if note.ByteSize():
         record.egress.CopyFrom(note)
-    with closing(MetadataLog(folder, types=[type(meta)], wait=True)) as copy:
-        copy.append(record)
+    try:
+        append_one(folder, record, [type(meta)])
+    except OSError as err:  # the node's own copy never costs the reply
+        log(WARNING, "metadata copy not kept in %s: %s", folder, err)
 
 
 metadata_mod = MetadataMod()

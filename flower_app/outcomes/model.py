@@ -52,8 +52,23 @@ class Messages(Mapping[NodeId, Message]):
 class RoundOutcomes:
     """Every sampled node's outcome in one stage of one round.
 
-    Accepted: metadata decoded and valid. Rejected: metadata refused (the
-    model update still counted). Failed: the reply did not count at all.
+    What `MetadataStrategy.reports[round]` (train) and `.evaluations[round]`
+    hold, and what a replay of the run folder's log holds, alike.
+
+    Attributes
+    ----------
+    accepted : Mapping[int, Message]
+        Node id to its metadata, decoded and valid (parsed when read).
+    rejected : dict[int, str]
+        Node id to why its metadata was refused, in one line; its model
+        update still counted.
+    failed : dict[int, str]
+        Node id to why its reply did not count at all.
+    egress : dict[int, str]
+        Node id to what its egress policy withheld or reduced, in words.
+    last_record : int | None
+        When the round's latest record was written, ms since the Unix epoch.
+
     """
 
     accepted: Messages = field(default_factory=Messages)
@@ -126,7 +141,28 @@ class StageOutcomes:
 
 @dataclass
 class Outcomes:
-    """A run's outcomes by stage, round and node, and the server's evaluations."""
+    """A run's outcomes by stage, round and node, and the server's evaluations.
+
+    Filled record by record (`add`), live by `MetadataStrategy` (its
+    `outcomes`; a `MetadataRun`'s strategies share one) or by replaying a
+    run folder's log; the report, the trackers and the summary line read it.
+
+    Attributes
+    ----------
+    stages : dict[str, StageOutcomes]
+        By record key ("train_metadata", "evaluate_metadata"), each with its
+        `RoundOutcomes` by round (`by_round`).
+    centralized : dict[int, dict[str, float]]
+        Round to metric to value of the server's own evaluation (0: the
+        initial model).
+    damage : str
+        Why a replayed log ended early, if its tail is damaged.
+    undecodable : list[str]
+        Accepted records a replayed log's schema cannot read, in words.
+    run_id : int
+        The Flower run id the records carry (0: none said).
+
+    """
 
     stages: dict[str, StageOutcomes] = field(default_factory=dict)
     """Keyed by record key; a second type under one key by key and type."""

@@ -61,7 +61,19 @@ _REASON = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_REASON - 1}}}")
 
 
 def type_url_of(schema: type[Message]) -> str:
-    """Return the type URL of `schema`, as `google.protobuf.Any` writes it."""
+    """Return the type URL of `schema`, as `google.protobuf.Any` writes it.
+
+    Parameters
+    ----------
+    schema : type[Message]
+        A generated message class, e.g. `TrainProcessMetadata`.
+
+    Returns
+    -------
+    str
+        E.g. "type.googleapis.com/flower_meta.v1.TrainProcessMetadata".
+
+    """
     return f"type.googleapis.com/{schema.DESCRIPTOR.full_name}"
 
 
@@ -201,6 +213,53 @@ def from_message(
 ) -> M:
     """Decode the `schema` message a Flower message carries (see `read`)."""
     return read(schema, message, record_key, limits)[0]
+
+
+def instructions_config(instructions: Message) -> ConfigRecord:
+    """Pack typed instructions for the nodes as a strategy's config.
+
+    Parameters
+    ----------
+    instructions : Message
+        E.g. a `TrainInstructions`, validated by its schema's rules.
+
+    Returns
+    -------
+    ConfigRecord
+        What `Strategy.start(train_config=..., evaluate_config=...)` takes;
+        the strategy adds its own keys ("server-round") beside it.
+
+    Raises
+    ------
+    MetadataDecodeError
+        If the instructions break a rule of their schema.
+
+    """
+    return to_config_record(instructions)
+
+
+def read_instructions(kind: type[M], message: FlowerMessage) -> M:
+    """Decode and validate the typed instructions a train or evaluate message carries.
+
+    Parameters
+    ----------
+    kind : type[Message]
+        The instructions' type, e.g. `TrainInstructions`.
+    message : flwr.app.Message
+        The message the ClientApp received.
+
+    Returns
+    -------
+    Message
+        The instructions, of type `kind`.
+
+    Raises
+    ------
+    MetadataDecodeError
+        If the message carries none, another type, or ones that break a rule.
+
+    """
+    return from_message(kind, message, INSTRUCTIONS_KEY)
 
 
 def excused_by(note: EgressNote | None) -> Excused:

@@ -10,7 +10,9 @@ A run folder holds:
 - `metadata.jsonl`: the same records as canonical JSON, one a line, brought
   up to date from the binary log when the log closes (during a run, or
   after one that died, `flower-meta decode --log` prints the same lines);
-- `metadata.lock`: held while a log is open, so a second writer is refused.
+- `metadata.lock`: held while a log is open, so a second writer is refused;
+- `metadata.end`: in a log written a record at a time (`append_one`, a
+  node's own copy), both files' sizes after the last record.
 
 The log never stops a run and never drops a record it could keep: a write
 that fails (a full disk, a read-only folder, a vanished mount) costs one
@@ -52,6 +54,8 @@ from flower_meta.v1.metadata_pb2 import (
 BINARY_LOG = "metadata.binpb"
 JSON_LOG = "metadata.jsonl"
 LOCK = "metadata.lock"
+ENDS = "metadata.end"
+"""The log's and the mirror's sizes after the last `append_one`."""
 MAX_VARINT = 10
 """Bytes of the longest varint: a longer size prefix is damage."""
 CHUNK = 1 << 20
@@ -72,11 +76,20 @@ class RecordSink(Protocol):
 
 
 class CorruptLogError(ValueError):
-    """A metadata log whose tail is damaged; the records before it are intact."""
+    """A metadata log whose tail is damaged; the records before it are intact.
+
+    Raised by `read_log` after it has yielded every whole record, with a
+    message naming the file, the record and the byte offset where the
+    damage starts.
+    """
 
 
 class LogBusyError(OSError):
-    """A run folder whose log another writer has open."""
+    """A run folder whose log another writer has open.
+
+    Raised by `MetadataLog` (unless told to wait): give each run its own
+    folder (run config `output-dir`).
+    """
 
 
 class MetadataLog:
@@ -236,6 +249,82 @@ def _lock(folder: Path, wait: bool) -> int:
             "own folder (run config output-dir)"
         ) from err
     return handle
+
+
+def append_one(
+    folder: Path, record: MetadataLogRecord, types: Iterable[type[Message]] = ()
+) -> None:
+    """Append one record to the log in `folder`, in time flat in the log's length.
+
+    For a writer that opens the log for a single record, as a node keeping
+    its own copy does on every call: `MetadataLog` would merge the schema,
+    scan the whole log for a torn tail and bring the whole JSON mirror up to
+    date each time. Here, under the folder's lock (waiting for another
+    writer): the schema is rewritten only when it lacks a type; the record
+    is appended and synced, then its JSON line; `metadata.end` keeps both
+    files' sizes after each append. A file of another size than it says
+    (a crash mid-write, another writer, an unsynced mirror lost) is
+    repaired as `MetadataLog` would, the only time the whole log is read.
+    """
+    output_folder(folder)
+    lock = _lock(folder, wait=True)
+    try:
+        files = [MetadataLogRecord.DESCRIPTOR.file, *(t.DESCRIPTOR.file for t in types)]
+        ours = file_descriptor_set(files)
+        schema = folder / SCHEMA
+        if schema.is_file() and not schema.is_symlink():
+            kept = schema.read_bytes()
+            merged_set = merged(ours, kept)
+            if merged_set.SerializeToString() != kept:
+                write_atomic(folder, SCHEMA, merged_set.SerializeToString())
+        else:
+            write_atomic(folder, SCHEMA, ours.SerializeToString())
+        fd = open_append(folder / BINARY_LOG)
+        try:
+            size = os.fstat(fd).st_size
+            if (size, _size(folder / JSON_LOG)) != _ends(folder):
+                size = repair_tail(folder, fd)
+                mirror_json_lines(folder)
+            data = record.SerializeToString()
+            framed = _varint(len(data)) + data
+            written = 0
+            while written < len(framed):
+                written += os.write(fd, framed[written:])
+            os.fsync(fd)  # the record is durable; what follows need not be
+        finally:
+            os.close(fd)
+        line = (to_canonical_json(record) + "\n").encode()
+        mirror = open_append(folder / JSON_LOG)
+        try:
+            os.write(mirror, line)
+        finally:
+            os.close(mirror)
+        ends = f"{size + len(framed)} {_size(folder / JSON_LOG)}\n".encode()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        handle = os.open(folder / ENDS, flags, FILE_MODE)
+        try:  # lost or torn in a crash: the next append checks the files
+            os.write(handle, ends)
+        finally:
+            os.close(handle)
+    finally:
+        os.close(lock)
+
+
+def _size(path: Path) -> int:
+    """Return a regular file's size; 0 for none."""
+    return path.stat().st_size if path.is_file() and not path.is_symlink() else 0
+
+
+def _ends(folder: Path) -> tuple[int, int]:
+    """Read the log's and mirror's sizes after the last `append_one`; (0, 0): none."""
+    path = folder / ENDS
+    if not path.is_file() or path.is_symlink():
+        return 0, 0
+    try:
+        binary, mirror = path.read_text().split()
+        return int(binary), int(mirror)
+    except ValueError:
+        return -1, -1  # unreadable: check the files
 
 
 def is_locked(folder: Path) -> bool:
