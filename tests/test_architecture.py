@@ -199,3 +199,88 @@ def test_the_example_app_uses_only_the_public_api() -> None:
                     assert not alias.name.startswith("flower_app.") or (
                         alias.name.startswith("flower_app.app")
                     ), f"{path.name} imports {alias.name}"
+
+
+HOMONYMS = {"DIGITS", "MODULE", "PACKAGE", "FILE"}
+"""Constants of one name that mean different things in different modules
+(a label's digits and the digits dataset; buf's module and a wheel's
+module file; ...): each says what it is in its docstring."""
+
+
+def _constants(path: Path) -> set[str]:
+    """The module-level constants (UPPER_CASE names, private ones too) a file sets."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        found |= {
+            t.id
+            for t in targets
+            if isinstance(t, ast.Name) and t.id.strip("_").isupper() and len(t.id) > 1
+        }
+    return found
+
+
+def test_each_constant_and_default_lives_in_one_place() -> None:
+    where: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name in _constants(path):
+            where.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    twice = {
+        name: paths
+        for name, paths in where.items()
+        if len(paths) > 1 and name not in HOMONYMS
+    }
+    assert not twice
+    # the defaults the review found defined two or three times stay single
+    for name in ("STRAGGLER_FACTOR", "TRACKED_CLIENTS", "DRAWN_CLIENTS", "BATCH"):
+        assert len(where[name]) == 1, name
+
+
+FLOWER_SIGNATURES = {"start"}
+"""Overrides of Flower's methods: they keep Flower's own defaults
+(`Strategy.start(num_rounds=3, timeout=3600)`)."""
+
+
+def test_no_default_is_written_as_a_bare_number() -> None:
+    """A parameter's numeric default names its constant (`STRAGGLER_FACTOR`),
+    so changing a default is one edit; counters and ids starting at 0 aside."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            arguments = node.args.posonlyargs + node.args.args
+            pairs = list(
+                zip(
+                    arguments[len(arguments) - len(node.args.defaults) :],
+                    node.args.defaults,
+                    strict=True,
+                )
+            ) + list(zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True))
+            found += [
+                f"{path.relative_to(ROOT)}: {node.name}"
+                f"({argument.arg}={default.value!r})"
+                for argument, default in pairs
+                if isinstance(default, ast.Constant)
+                and type(default.value) in (int, float)
+                and default.value != 0
+                and node.name not in FLOWER_SIGNATURES
+            ]
+    assert not found
+
+
+def test_the_old_duplicates_are_gone() -> None:
+    """One shape of a round's outcomes, one meaning of "run folder" (where a
+    run writes: `protocol/files.py`; a folder named by the user is found by
+    `find_run_folder`)."""
+    assert not (PACKAGE / "server" / "round_report.py").exists()
+    assert not (PACKAGE / "reporting" / "run_records.py").exists()
+    definitions = [
+        path
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name == "run_folder"
+    ]
+    assert definitions == [PACKAGE / "protocol" / "files.py"]

@@ -30,14 +30,12 @@ from pathlib import Path
 
 from flwr.app import Message as FlowerMessage
 from flwr.app import MetricRecord
-from google.protobuf.descriptor import FieldDescriptor as PbField
 from google.protobuf.message import Message
 
 from flower_app.protocol import schema
 from flower_app.protocol.schema import FieldDescriptor
 from flower_meta.v1.metadata_pb2 import EgressNote
 
-_FLOATS = {PbField.TYPE_DOUBLE, PbField.TYPE_FLOAT}
 WEIGHT_KEY = "num-examples"
 """The metric Flower's strategies weigh updates by: it always leaves."""
 
@@ -92,7 +90,7 @@ class EgressPolicy:
                 if len(values) > 1:
                     del values[:-1]
                     note.last_only.append(field.name)
-            if self.digits and field.type in _FLOATS:
+            if self.digits and schema.is_floating(field):
                 _round(meta, field, self.digits)
         return note
 

@@ -28,30 +28,21 @@ from google.protobuf.message import Message
 from flower_app.codegen.comments import comments
 from flower_app.codegen.integer_pattern import integer_pattern
 from flower_app.protocol import field_rules
-from flower_app.protocol.schema import Descriptor, FieldDescriptor
+from flower_app.protocol.schema import (
+    INT32_RANGES,
+    INT64_RANGES,
+    Descriptor,
+    FieldDescriptor,
+    is_floating,
+)
 
 Json = dict[str, Any]
 Notes = dict[str, str]
 Definitions = dict[str, Json]
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _PB = descriptor_pb2.FieldDescriptorProto
-_FLOATS = {_PB.TYPE_DOUBLE, _PB.TYPE_FLOAT}
-_INT32: dict[int, tuple[int, int]] = {
-    _PB.TYPE_INT32: (-(2**31), 2**31 - 1),
-    _PB.TYPE_UINT32: (0, 2**32 - 1),
-    _PB.TYPE_SINT32: (-(2**31), 2**31 - 1),
-    _PB.TYPE_FIXED32: (0, 2**32 - 1),
-    _PB.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
-}
-_INT64: dict[int, tuple[int, int]] = {
-    _PB.TYPE_INT64: (-(2**63), 2**63 - 1),
-    _PB.TYPE_UINT64: (0, 2**64 - 1),
-    _PB.TYPE_SINT64: (-(2**63), 2**63 - 1),
-    _PB.TYPE_FIXED64: (0, 2**64 - 1),
-    _PB.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
-}
-_RANGES = _INT32 | _INT64
-_WELL_KNOWN: dict[str, Json] = {
+_RANGES = INT32_RANGES | INT64_RANGES
+_WELL_KNOWN_JSON: dict[str, Json] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {
         "type": "string",
@@ -226,7 +217,7 @@ def _field(field: FieldDescriptor, notes: Notes, definitions: Definitions) -> Js
         items = None
         if kind == "repeated" and typed is not None:
             _sizes(typed, array, "min_items", "max_items", "Items")
-            if typed.unique and field.type in _FLOATS:  # NaN is unique, "NaN" is not
+            if typed.unique and is_floating(field):  # NaN unique, "NaN" not
                 unsaid.append("repeated.unique: true")
             elif typed.unique:
                 array["uniqueItems"] = True
@@ -288,8 +279,8 @@ def _value(
     prefix = f"{where}." if where else ""
     if field.message_type is not None:
         name = field.message_type.full_name
-        if name in _WELL_KNOWN:
-            found = dict(_WELL_KNOWN[name])
+        if name in _WELL_KNOWN_JSON:
+            found = dict(_WELL_KNOWN_JSON[name])
             if typed is not None and name == "google.protobuf.Any":
                 urls = {"in": "enum", "not_in": "not"}
                 for rule, keyword in urls.items():
@@ -321,7 +312,7 @@ def _value(
         return _string(typed, unsaid, prefix)
     if field.type == _PB.TYPE_BYTES:
         return _bytes(typed, unsaid, prefix)
-    if field.type in _INT64:
+    if field.type in INT64_RANGES:
         return _integer_text(field, typed, unsaid, prefix)
     return _number(field, typed, unsaid, prefix)
 
@@ -362,10 +353,10 @@ def _only(typed: Message, described: Any) -> Message:
 def _number(
     field: FieldDescriptor, typed: Message | None, unsaid: list[str], prefix: str
 ) -> Json:
-    integer = field.type in _INT32
+    integer = field.type in INT32_RANGES
     number: Json = {"type": "integer" if integer else "number"}
     if integer:
-        number["minimum"], number["maximum"] = _INT32[field.type]
+        number["minimum"], number["maximum"] = INT32_RANGES[field.type]
     if typed is None:
         return _with_strings(field, number, allowed=("NaN", "Infinity", "-Infinity"))
     bounds = _bounds_of(typed)
@@ -405,7 +396,7 @@ def _with_strings(
     field: FieldDescriptor, number: Json, allowed: tuple[str, ...]
 ) -> Json:
     """Admit the strings proto3 JSON writes a float's NaN and infinities as."""
-    if field.type not in _FLOATS or not allowed:
+    if not is_floating(field) or not allowed:
         return number
     return {"anyOf": [number, {"enum": list(allowed)}]}
 

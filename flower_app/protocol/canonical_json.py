@@ -18,6 +18,8 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from flower_app.protocol import schema
+
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 
@@ -49,21 +51,6 @@ class _Unsupported(Exception):
 
 Write = Callable[[Any], str]
 _WRITERS: dict[object, Write] = {}
-_INT64 = {
-    FieldDescriptor.TYPE_INT64,
-    FieldDescriptor.TYPE_UINT64,
-    FieldDescriptor.TYPE_SINT64,
-    FieldDescriptor.TYPE_FIXED64,
-    FieldDescriptor.TYPE_SFIXED64,
-}
-_INT32 = {
-    FieldDescriptor.TYPE_INT32,
-    FieldDescriptor.TYPE_UINT32,
-    FieldDescriptor.TYPE_SINT32,
-    FieldDescriptor.TYPE_FIXED32,
-    FieldDescriptor.TYPE_SFIXED32,
-}
-_FLOATING = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 _LAST_SECOND = 253_402_300_799
 """9999-12-31T23:59:59Z, the latest a Timestamp may say."""
 
@@ -181,7 +168,7 @@ def _step(field: Any, chosen: bool) -> _Step:
         presence = _SET
     elif field.has_presence:
         presence = _HAS
-    elif field.type in _FLOATING and not field.is_repeated:
+    elif schema.is_floating(field) and not field.is_repeated:
         presence = _IMPLICIT_FLOAT
     else:
         presence = _IMPLICIT
@@ -234,9 +221,9 @@ def _scalar(field: Any) -> Write:
         return _writer(field.message_type)  # plans are built late: types may recurse
     if kind == FieldDescriptor.TYPE_DOUBLE:
         return number_json
-    if kind in _INT32:
+    if kind in schema.INT32_RANGES:
         return str  # exactly a double: ECMAScript prints its digits
-    if kind in _INT64:
+    if kind in schema.INT64_RANGES:
         return '"{}"'.format  # a string: past 2^53 a double would round it
     if kind == FieldDescriptor.TYPE_BOOL:
         return ("false", "true").__getitem__

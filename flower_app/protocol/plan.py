@@ -18,7 +18,6 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 
-from google.protobuf.descriptor import FieldDescriptor as pb
 from google.protobuf.message import Message
 
 from flower_app.protocol import field_rules, rule_kinds, schema, series
@@ -240,7 +239,7 @@ def _interval(field: FieldDescriptor) -> tuple[Number, Number] | None:
     rule = field_rules.number_rule(field)
     if rule is None:
         return None
-    integer = field.type not in _FLOATING
+    integer = not schema.is_floating(field)
     low: Number = -math.inf
     high: Number = math.inf
     bounds = dict(rule.bounds)
@@ -257,9 +256,6 @@ def _interval(field: FieldDescriptor) -> tuple[Number, Number] | None:
     elif rule.finite and not integer:
         high = sys.float_info.max
     return low, high
-
-
-_FLOATING = {pb.TYPE_DOUBLE, pb.TYPE_FLOAT}
 
 
 def unsatisfiable(field: FieldDescriptor) -> bool:

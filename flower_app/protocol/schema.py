@@ -105,6 +105,33 @@ def is_number(descriptor: FieldDescriptor) -> bool:
     return descriptor.type in NUMBER_TYPES
 
 
+_F = pb.FieldDescriptor
+INT32_RANGES: dict[int, tuple[int, int]] = {
+    _F.TYPE_INT32: (-(2**31), 2**31 - 1),
+    _F.TYPE_UINT32: (0, 2**32 - 1),
+    _F.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    _F.TYPE_FIXED32: (0, 2**32 - 1),
+    _F.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+}
+"""A 32-bit integer type's least and greatest value (a JSON number)."""
+INT64_RANGES: dict[int, tuple[int, int]] = {
+    _F.TYPE_INT64: (-(2**63), 2**63 - 1),
+    _F.TYPE_UINT64: (0, 2**64 - 1),
+    _F.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    _F.TYPE_FIXED64: (0, 2**64 - 1),
+    _F.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+}
+"""A 64-bit integer type's least and greatest value (a JSON string)."""
+
+
+def is_floating(descriptor: FieldDescriptor) -> bool:
+    """Whether the field holds floating-point numbers (double or float)."""
+    return descriptor.type in (
+        pb.FieldDescriptor.TYPE_DOUBLE,
+        pb.FieldDescriptor.TYPE_FLOAT,
+    )
+
+
 def is_bool(descriptor: FieldDescriptor) -> bool:
     """Whether the field holds booleans."""
     return descriptor.type == pb.FieldDescriptor.TYPE_BOOL

@@ -142,7 +142,7 @@ def _legacy_problems(field: FieldDescriptor, spec: FieldSpec) -> Iterator[str]:
         yield f"{rule.words()} applies to number fields only"
 
 
-_WELL_KNOWN = {
+_RULES_OF_WELL_KNOWN = {
     "google.protobuf.Any": "any",
     "google.protobuf.Duration": "duration",
     "google.protobuf.Timestamp": "timestamp",
@@ -201,7 +201,7 @@ def _misplaced_in(
             return
         expected = "repeated"
     elif entry is not None:
-        expected = _WELL_KNOWN.get(entry.full_name, "")
+        expected = _RULES_OF_WELL_KNOWN.get(entry.full_name, "")
     else:
         expected = schema.NUMBER_KINDS.get(field.type) or _SCALARS.get(field.type, "")
     if chosen == expected:
