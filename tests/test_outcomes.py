@@ -169,3 +169,28 @@ def test_a_rounds_last_record_is_its_latest_stamp() -> None:
         record.failed.CopyFrom(Failure(reason="x"))
         outcomes.add(record)
     assert outcomes.stages["train_metadata"].round(1).last_record == 20_000
+
+
+def test_a_rounds_messages_read_back_as_put_a_node_put_twice_the_later() -> None:
+    from google.protobuf.wrappers_pb2 import DoubleValue
+
+    from flower_app.outcomes.model import Messages
+
+    kept = Messages()
+    for node, seconds in ((5, 1.0), (3, 2.0), (5, 3.0), (9, 4.0)):
+        kept.put(node, TrainProcessMetadata(training_time=seconds))
+    kept.put(7, DoubleValue(value=0.5))  # another type, kept as what it is
+    assert list(kept) == [5, 3, 9, 7]
+    assert len(kept) == 4
+    assert kept[5] == TrainProcessMetadata(training_time=3.0)
+    assert dict(kept.items()) == {
+        5: TrainProcessMetadata(training_time=3.0),
+        3: TrainProcessMetadata(training_time=2.0),
+        9: TrainProcessMetadata(training_time=4.0),
+        7: DoubleValue(value=0.5),
+    }
+    assert list(kept.values()) == [kept[n] for n in kept]
+    assert 9 in kept
+    assert 4 not in kept
+    with pytest.raises(KeyError):
+        kept[4]

@@ -139,7 +139,7 @@ def test_tensorboard_draws_the_run(
         assert f"{last:g}" in card.text.split("Value", 1)[1]  # the last round's
         _keep(browser, tmp_path, "tensorboard-1000-clients.png")
         with urllib.request.urlopen(f"{url}/data/plugin/scalars/tags") as answer:
-            tags = json.load(answer)["."]
+            tags = json.load(answer)[run.name]  # one TensorBoard run per run folder
         per_client = [tag for tag in tags if "/node_" in tag]
         assert per_client
         assert (

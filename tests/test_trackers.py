@@ -36,8 +36,10 @@ from flower_app.reporting.trackers import (
     Text,
     Tracker,
     export,
+    replay,
     trackers,
 )
+from flower_app.reporting.trackers.convert import BATCH
 from flower_meta.v1.metadata_pb2 import (
     EvaluateProcessMetadata,
     MetadataLogRecord,
@@ -54,17 +56,24 @@ Expected = dict[str, list[tuple[int, float]]]
 def _expected(run_dir: Path) -> Expected:
     """What the trackers must show, computed from the log, not by the trackers."""
     found: Expected = defaultdict(list)
-    epochs: dict[int, int] = defaultdict(int)
-    for record in read_log(run_dir / BINARY_LOG):
+    records = list(read_log(run_dir / BINARY_LOG))
+    longest: dict[int, int] = defaultdict(int)  # round -> most epochs of a client
+    for record in records:
+        if record.HasField("accepted"):
+            epochs = len(record.accepted.training_losses)
+            longest[record.server_round] = max(longest[record.server_round], epochs)
+    for record in records:
         at, node = record.server_round, record.node_id
         if record.HasField("accepted"):
             meta = record.accepted
             found[f"train/training_time/node_{node}"].append((at, meta.training_time))
             found[f"train/converged/node_{node}"].append((at, float(meta.converged)))
-            for loss in meta.training_losses:
-                epochs[node] += 1
+            # every client's round r starts after the longest series of each
+            # earlier round, so one step is one moment of the run
+            first = 1 + sum(n for r, n in longest.items() if r < at)
+            for index, loss in enumerate(meta.training_losses):
                 found[f"train_per_epoch/training_losses/node_{node}"].append(
-                    (epochs[node], loss)
+                    (first + index, loss)
                 )
         elif record.HasField("evaluated"):
             evaluated = record.evaluated
@@ -463,8 +472,19 @@ class Recording:
         pass
 
 
-def test_an_export_sends_each_round_when_the_next_begins(tmp_path: Path) -> None:
+def test_an_export_sends_full_batches_each_round_summed_up_when_the_next_begins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     times = _stamped_run(tmp_path)
+    everything = {
+        times[server_round, node] for node in (3, 4, 0) for server_round in (1, 2)
+    }
+    backend = Recording()
+    export(tmp_path, Tracker(backend))
+    sent = [{when for _, _, _, when in batch} for batch in backend.batches]
+    assert sent == [everything]  # fewer than BATCH scalars: one write, at the end
+    assert sum(len(batch) for batch in backend.batches) < BATCH
+    monkeypatch.setattr(replay, "BATCH", 1)  # a batch of one: each round alone
     backend = Recording()
     export(tmp_path, Tracker(backend))
     sent = [{when for _, _, _, when in batch} for batch in backend.batches]

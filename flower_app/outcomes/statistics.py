@@ -13,9 +13,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from google.protobuf.message import Message
 
-from flower_app.outcomes.model import StageOutcomes
+from flower_app.outcomes.model import Messages, StageOutcomes
 from flower_app.protocol import display, schema
 from flower_app.protocol.schema import Descriptor, FieldDescriptor
 from flower_app.protocol.text import printable
@@ -45,23 +46,114 @@ def other_fields(message_type: Descriptor | None) -> list[FieldDescriptor]:
     return [found for found in message_type.fields if found not in shown]
 
 
-def values(messages: Sequence[Message], found: FieldDescriptor) -> list[float]:
+Clients = Sequence[Message] | Messages
+"""A round's messages: a list, or the round's kept `Messages` (read once)."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A round's number fields over its clients, each message read once."""
+
+    nodes: np.ndarray
+    """The nodes, in the order the round kept them (uint64)."""
+    numbers: dict[str, tuple[np.ndarray, np.ndarray]]
+    """field -> (its values as `values` reads them, whether each node sent it)."""
+    series: dict[str, tuple[np.ndarray, np.ndarray]]
+    """repeated number field -> (every node's elements one after the other,
+    each node's first index and the end: len(nodes) + 1 offsets)."""
+
+
+def columns(messages: Messages) -> Columns:
+    """Read a round's number fields once; kept with the round until it changes."""
+    return messages.memo(_columns)
+
+
+def _columns(messages: Messages) -> Columns:
+    nodes, parsed = [], []
+    for node, meta in messages.items():
+        nodes.append(node)
+        parsed.append(meta)
+    kind = parsed[0].DESCRIPTOR if parsed else None
+    numbers = {}
+    series = {}
+    for found in numeric_fields(kind):
+        sent = [value(meta, found) for meta in parsed]
+        numbers[found.name] = (
+            np.array([0.0 if v is None else v for v in sent], dtype=np.float64),
+            np.array([v is not None for v in sent], dtype=bool),
+        )
+        if found.is_repeated:
+            lists = [getattr(meta, found.name) for meta in parsed]
+            ends = np.cumsum([0, *(len(items) for items in lists)], dtype=np.int64)
+            flat = np.fromiter(
+                (float(v) for items in lists for v in items),
+                dtype=np.float64,
+                count=int(ends[-1]),
+            )
+            series[found.name] = (flat, ends)
+    return Columns(np.array(nodes, dtype=np.uint64), numbers, series)
+
+
+def numbers_of(
+    messages: Messages, found: FieldDescriptor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give the nodes that sent a field in one round, and their values, as arrays."""
+    table = columns(messages)
+    if found.name not in table.numbers:
+        return np.array([], dtype=np.uint64), np.array([], dtype=np.float64)
+    numbers, sent = table.numbers[found.name]
+    return table.nodes[sent], numbers[sent]
+
+
+def by_node(messages: Messages, found: FieldDescriptor) -> dict[int, float]:
+    """Each node's value of a field in one round (a series: its last element)."""
+    table = columns(messages)
+    if found.name not in table.numbers:
+        return {}
+    numbers, sent = table.numbers[found.name]
+    return {
+        int(node): float(number)
+        for node, number, was in zip(table.nodes, numbers, sent, strict=True)
+        if was
+    }
+
+
+def series_by_node(
+    messages: Messages, found: FieldDescriptor
+) -> dict[int, list[float]]:
+    """Each node's whole series of a repeated number field in one round."""
+    table = columns(messages)
+    if found.name not in table.series:
+        return {}
+    flat, ends = table.series[found.name]
+    return {
+        int(node): flat[ends[i] : ends[i + 1]].tolist()
+        for i, node in enumerate(table.nodes)
+    }
+
+
+def values(messages: Clients, found: FieldDescriptor) -> list[float]:
     """Collect the field's present values; a series gives its last element."""
-    name = found.name
-    if found.is_repeated:
-        return [float(v[-1]) for m in messages if len(v := getattr(m, name))]
-    if found.has_presence:
-        return [float(getattr(m, name)) for m in messages if m.HasField(name)]
-    return [float(getattr(m, name)) for m in messages]
+    if isinstance(messages, Messages):
+        if not messages:
+            return []
+        numbers, sent = columns(messages).numbers[found.name]
+        return numbers[sent].tolist()  # type: ignore[no-any-return]
+    return [v for m in messages if (v := value(m, found)) is not None]
 
 
 def value(message: Message, found: FieldDescriptor) -> float | None:
     """Return the field's value as `values` reads it, None if absent."""
-    present = values([message], found)
-    return present[0] if present else None
+    name = found.name
+    if found.is_repeated:
+        items = getattr(message, name)
+        return float(items[-1]) if len(items) else None
+    if found.has_presence and not message.HasField(name):
+        return None
+    return float(getattr(message, name))
 
 
-def statistic(messages: Sequence[Message], found: FieldDescriptor) -> float | None:
+def statistic(messages: Clients, found: FieldDescriptor) -> float | None:
     """One field over one round's clients: the median, for a boolean the share true.
 
     A series counts with each client's last element; None when no client
@@ -75,7 +167,7 @@ def statistic(messages: Sequence[Message], found: FieldDescriptor) -> float | No
     return float(statistics.median(present))
 
 
-def spread(messages: Sequence[Message], found: FieldDescriptor) -> dict[str, float]:
+def spread(messages: Clients, found: FieldDescriptor) -> dict[str, float]:
     """Give a number field's min, median and max, a boolean's share true; {}: unsent."""
     present = values(messages, found)
     if not present:
@@ -89,7 +181,7 @@ def spread(messages: Sequence[Message], found: FieldDescriptor) -> dict[str, flo
     }
 
 
-def summary(messages: Sequence[Message], found: FieldDescriptor) -> str | None:
+def summary(messages: Clients, found: FieldDescriptor) -> str | None:
     """One field summed up over clients in words; None for a field not a number.
 
     Numbers: min, median and max; booleans: how many are true; series
@@ -156,19 +248,24 @@ def same(stage: StageOutcomes, found: FieldDescriptor) -> Same | None:
     missing = False
     numeric = found in numeric_fields(stage.message_type)
     for outcomes in stage.by_round.values():
-        for meta in outcomes.accepted.values():
-            found_values: list[float | str]
-            if not numeric:
-                text = value_text(meta, found)
-                found_values = [] if text is None else [text]
-            elif found.is_repeated:
-                found_values = list(map(float, getattr(meta, found.name)))
+        if numeric and outcomes.accepted:  # a round's values at once
+            table = columns(outcomes.accepted)
+            if found.is_repeated:  # every element counts
+                flat, ends = table.series[found.name]
+                seen.update(np.unique(flat).tolist())
+                missing |= bool((np.diff(ends) == 0).any())
             else:
-                found_values = list(values([meta], found))
-            seen.update(found_values)
-            missing |= not found_values
+                numbers, sent = table.numbers[found.name]
+                seen.update(np.unique(numbers[sent]).tolist())
+                missing |= not bool(sent.all())
+        for meta in [] if numeric else outcomes.accepted.values():
+            text = value_text(meta, found)
+            seen.update([] if text is None else [text])
+            missing |= text is None
             if len(seen) + missing > 1:
                 return None
+        if len(seen) + missing > 1:
+            return None
     return Same(next(iter(seen)) if seen else None)
 
 

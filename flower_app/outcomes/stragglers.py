@@ -10,7 +10,7 @@ import statistics
 from dataclasses import dataclass
 
 from flower_app.outcomes.model import NodeId, StageOutcomes
-from flower_app.outcomes.statistics import value
+from flower_app.outcomes.statistics import by_node
 from flower_app.protocol import schema
 from flower_meta.v1.options_pb2 import ROLE_DURATION
 
@@ -40,10 +40,7 @@ def stragglers(
     )
     if found is None or duration is None:
         return Stragglers({}, {})
-    times: dict[NodeId, float] = {}
-    for node, meta in found.accepted.items():
-        if (time := value(meta, duration)) is not None:
-            times[node] = time
+    times = by_node(found.accepted, duration)
     if not times:
         return Stragglers({}, {})
     limit = factor * statistics.median(times.values())

@@ -21,13 +21,11 @@ named by their short label (`clients.labels`).
 """
 
 import io
-import statistics
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from google.protobuf import descriptor as pb
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
@@ -57,6 +55,9 @@ LOG_SCALE_RATIO = 5.0
 Draw = Callable[[Axes, StageOutcomes, FieldDescriptor, Outcomes, dict[int, str]], None]
 """Draws one plot; its last argument: the clients named, with their colours."""
 Choose = Callable[[StageOutcomes, FieldDescriptor], list[int]]
+Step = tuple[np.ndarray, np.ndarray]
+"""The nodes with a value at one step (a round, an element of a round's
+series), and their values, as arrays."""
 """Picks the clients a plot names, in order."""
 
 
@@ -203,9 +204,14 @@ def _crowded_rounds(stage: StageOutcomes) -> bool:
 
 
 def _named_per_client(stage: StageOutcomes, field: FieldDescriptor) -> list[int]:
-    by_round = [_values_by_node(stage, r, field) for r in stage.rounds]
-    nodes = sorted({node for found in by_round for node in found})
-    return _chosen(nodes, by_round, _crowded_rounds(stage))
+    by_round = [_round_values(stage, r, field) for r in stage.rounds]
+    return _chosen(_all_nodes(by_round), by_round, _crowded_rounds(stage))
+
+
+def _all_nodes(steps: Iterable[Step]) -> list[int]:
+    """Every node of some step, in order."""
+    found = [nodes for nodes, _ in steps if len(nodes)]
+    return np.unique(np.concatenate(found)).tolist() if found else []
 
 
 def _per_client(
@@ -216,24 +222,29 @@ def _per_client(
     named: dict[int, str],
 ) -> None:
     rounds = stage.rounds
-    by_round = {r: _values_by_node(stage, r, field) for r in rounds}
-    nodes = sorted({node for found in by_round.values() for node in found})
+    by_round = {r: _round_values(stage, r, field) for r in rounds}
+    nodes = _all_nodes(by_round.values())
     crowded = _crowded_rounds(stage)
     if crowded:
-        spread = ((r, list(found.values())) for r, found in by_round.items())
+        spread = ((r, values) for r, (_, values) in by_round.items())
         _band(axes, spread, f"10-90% of clients (over {DRAWN_CLIENTS} a round)", False)
     label = labels(nodes)
     groups: dict[tuple[int | None, bool], list[tuple[float, float]]] = {}
     seen: set[int] = set()
-    for server_round, found in by_round.items():
-        for index, node in enumerate(sorted(found)):
-            if crowded and node not in named:
-                continue
-            offset = 0.3 * (index / (len(found) - 1) - 0.5) if len(found) > 1 else 0
-            x = server_round + offset
+    chosen = np.array(list(named), dtype=np.uint64)
+    for server_round, (round_nodes, values) in by_round.items():
+        order = np.argsort(round_nodes, kind="stable")
+        ranked, ranked_values = round_nodes[order], values[order]
+        drawn = np.isin(ranked, chosen) if crowded else np.ones(len(ranked), bool)
+        last = len(ranked) - 1
+        for index in np.flatnonzero(drawn).tolist():
+            node = int(ranked[index])
+            offset = 0.3 * (index / last - 0.5) if last > 0 else 0
             key = (node if node in named else None, node not in seen)
-            groups.setdefault(key, []).append((x, found[node]))
-        seen |= set(found)
+            groups.setdefault(key, []).append(
+                (server_round + offset, float(ranked_values[index]))
+            )
+        seen.update(round_nodes.tolist())
     for (who, first), points in sorted(groups.items(), key=_drawn_order):
         color = "lightgrey" if who is None else named[who]
         name = "other clients" if who is None else label[who]
@@ -247,10 +258,7 @@ def _per_client(
             label=name,
             zorder=3 if who is not None else 2,
         )
-    middle = [
-        (r, stats.statistic(list(stage.by_round[r].accepted.values()), field))
-        for r in rounds
-    ]
+    middle = [(r, stats.statistic(stage.by_round[r].accepted, field)) for r in rounds]
     shown = [(r, value) for r, value in middle if value is not None]
     if shown:
         axes.plot(
@@ -287,15 +295,11 @@ def _drawn_order(item: tuple[tuple[int | None, bool], object]) -> tuple[bool, in
     return node is not None, node or 0
 
 
-def _values_by_node(
+def _round_values(
     stage: StageOutcomes, server_round: int, field: FieldDescriptor
-) -> dict[int, float]:
+) -> Step:
     """Each client's value of a field in one round (a series: its last element)."""
-    found = {}
-    for node, meta in stage.by_round[server_round].accepted.items():
-        if (value := stats.value(meta, field)) is not None:
-            found[node] = value
-    return found
+    return stats.numbers_of(stage.by_round[server_round].accepted, field)
 
 
 COLORS = [
@@ -319,9 +323,7 @@ COLORS = [
 median's, the other clients' and the centralized metric's."""
 
 
-def _chosen(
-    nodes: list[int], steps: Iterable[dict[int, float]], crowded: bool
-) -> list[int]:
+def _chosen(nodes: list[int], steps: Iterable[Step], crowded: bool) -> list[int]:
     """Choose the clients drawn in colour and named.
 
     Every client up to `LEGEND_LIMIT` (unless crowded); beyond, the `NAMED`
@@ -332,24 +334,51 @@ def _chosen(
     return farthest(steps, NAMED)
 
 
-def farthest(steps: Iterable[dict[int, float]], count: int) -> list[int]:
+def farthest(steps: Iterable[Step], count: int) -> list[int]:
     """Return the `count` clients farthest from some step's median, farthest first.
 
-    Each step (a round, or an epoch of a round) maps node to value; a
-    client's distance is its largest |value - the step's median|. Clients
-    that never leave the median are not named; ties go to the smaller node id.
+    Each step (a round, or an epoch of a round) gives nodes and their
+    values; a client's distance is its largest |value - the step's median|.
+    Clients that never leave the median are not named; ties go to the
+    smaller node id.
     """
-    worst: dict[int, float] = {}
-    for found in steps:
-        if not found:
-            continue
-        middle = statistics.median(found.values())
-        for node, value in found.items():
-            worst[node] = max(worst.get(node, 0.0), abs(value - middle))
+    found = np.array([], dtype=np.uint64)
+    worst = np.array([], dtype=np.float64)
+    node_parts: list[np.ndarray] = []
+    distance_parts: list[np.ndarray] = []
+    held = 0
+    for nodes, values in steps:
+        if len(values):
+            node_parts.append(nodes)
+            distance_parts.append(np.abs(values - np.median(values)))
+            held += len(values)
+        if held > FOLD_AT:  # memory stays flat in the run's length
+            found, worst = _fold(found, worst, node_parts, distance_parts)
+            node_parts, distance_parts, held = [], [], 0
+    found, worst = _fold(found, worst, node_parts, distance_parts)
+    distance = dict(zip(found.tolist(), worst.tolist(), strict=True))
     ranked = sorted(
-        (node for node in worst if worst[node] > 0), key=lambda n: (-worst[n], n)
+        (node for node, far in distance.items() if far > 0),
+        key=lambda node: (-distance[node], node),
     )
     return ranked[:count]
+
+
+FOLD_AT = 1 << 18
+"""Distances held before they are folded into each client's largest."""
+
+
+def _fold(
+    found: np.ndarray,
+    worst: np.ndarray,
+    node_parts: list[np.ndarray],
+    distance_parts: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold steps' (node, distance) pairs into each client's largest distance."""
+    nodes, where = np.unique(np.concatenate([found, *node_parts]), return_inverse=True)
+    largest = np.zeros(len(nodes))
+    np.maximum.at(largest, where, np.concatenate([worst, *distance_parts]))
+    return nodes, largest
 
 
 def _legend(axes: Axes, nodes: list[int], named: dict[int, str]) -> None:
@@ -379,7 +408,7 @@ def _legend(axes: Axes, nodes: list[int], named: dict[int, str]) -> None:
 
 def _band(
     axes: Axes,
-    spread: Iterable[tuple[float, Sequence[float]]],
+    spread: Iterable[tuple[float, np.ndarray]],
     label: str,
     median_too: bool = True,
 ) -> None:
@@ -408,16 +437,32 @@ def _band(
 
 def _steps(
     stage: StageOutcomes, field: FieldDescriptor, rounds: list[int]
-) -> Iterator[tuple[float, dict[int, float]]]:
-    """Every client's series value at each step, by node, a round at a time."""
+) -> Iterator[tuple[float, Step]]:
+    """Every client's series value at each step, a round at a time.
+
+    Element i of a series of n sits at round - 1 + (i + 1) / n.
+    """
     for server_round in rounds:
-        by_step: dict[float, dict[int, float]] = {}
-        for node, meta in stage.by_round[server_round].accepted.items():
-            series = getattr(meta, field.name)
-            for i, value in enumerate(series):
-                step = server_round - 1 + (i + 1) / len(series)
-                by_step.setdefault(step, {})[node] = value
-        yield from sorted(by_step.items())
+        table = stats.columns(stage.by_round[server_round].accepted)
+        if field.name not in table.series:
+            continue
+        flat, ends = table.series[field.name]
+        lengths = np.diff(ends)
+        by_step: dict[float, list[Step]] = {}
+        for length in np.unique(lengths[lengths > 0]).tolist():
+            rows = np.flatnonzero(lengths == length)
+            block = flat[ends[rows][:, None] + np.arange(length)]
+            for i in range(length):
+                step = server_round - 1 + (i + 1) / length
+                by_step.setdefault(step, []).append((table.nodes[rows], block[:, i]))
+        for step, parts in sorted(by_step.items()):
+            yield (
+                step,
+                (
+                    np.concatenate([nodes for nodes, _ in parts]),
+                    np.concatenate([values for _, values in parts]),
+                ),
+            )
 
 
 def _round_ticks(axes: Axes, rounds: list[int]) -> None:
@@ -436,7 +481,7 @@ def _value_axis(axes: Axes, stage: StageOutcomes, field: FieldDescriptor) -> Non
     values = [
         v
         for found in stage.by_round.values()
-        for v in stats.values(list(found.accepted.values()), field)
+        for v in stats.values(found.accepted, field)
     ]
     positive = sorted(v for v in values if v > 0)
     if len(positive) == len(values) and positive:
@@ -449,11 +494,8 @@ def _value_axis(axes: Axes, stage: StageOutcomes, field: FieldDescriptor) -> Non
             axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             axes.yaxis.set_minor_formatter(NullFormatter())
             return
-    if field.type not in _FLOATING:
+    if not schema.is_floating(field):
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-_FLOATING = {pb.FieldDescriptor.TYPE_DOUBLE, pb.FieldDescriptor.TYPE_FLOAT}
 
 
 def _shares(
@@ -462,7 +504,7 @@ def _shares(
     rounds = stage.rounds
     counts = {"true": [], "false": [], "not reported": []}  # type: dict[str, list[int]]
     for server_round in rounds:
-        clients = list(stage.by_round[server_round].accepted.values())
+        clients = stage.by_round[server_round].accepted
         present = stats.values(clients, field)
         counts["true"].append(int(sum(present)))
         counts["false"].append(len(present) - int(sum(present)))
@@ -492,7 +534,7 @@ def _shares(
 
 def _named_curves(stage: StageOutcomes, field: FieldDescriptor) -> list[int]:
     nodes = sorted({node for r in stage.rounds for node in stage.by_round[r].accepted})
-    steps = (v for _, v in _steps(stage, field, stage.rounds))
+    steps = (step for _, step in _steps(stage, field, stage.rounds))
     return _chosen(nodes, steps, len(nodes) > DRAWN_CLIENTS)
 
 
@@ -509,14 +551,17 @@ def _curves(
     if crowded:
         _band(
             axes,
-            ((x, list(v.values())) for x, v in _steps(stage, field, rounds)),
+            ((x, values) for x, (_, values) in _steps(stage, field, rounds)),
             f"10-90% of the {len(nodes)} clients",
         )
     curves: dict[int, list[tuple[float, float]]] = {}
-    for x, found in _steps(stage, field, rounds):
-        for node, value in found.items():
-            if node in named or not crowded:
-                curves.setdefault(node, []).append((x, value))
+    chosen = np.array(list(named), dtype=np.uint64)
+    for x, (step_nodes, values) in _steps(stage, field, rounds):
+        drawn = np.isin(step_nodes, chosen) if crowded else slice(None)
+        for node, value in zip(
+            step_nodes[drawn].tolist(), values[drawn].tolist(), strict=True
+        ):
+            curves.setdefault(node, []).append((x, value))
     label = labels(nodes)
     for node, points in sorted(curves.items(), key=lambda item: item[0] in named):
         color = named.get(node, "lightgrey")

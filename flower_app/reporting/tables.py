@@ -14,16 +14,15 @@ The tables are plain data (`Table`); `as_rich` and the HTML page render them.
 
 import io
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table as RichTable
 
 from flower_app.outcomes.model import Outcomes, StageOutcomes
 from flower_app.outcomes.statistics import (
     VALUES_SHOWN,
+    Clients,
     numeric_fields,
     other_fields,
     same,
@@ -156,7 +155,7 @@ def _values_table(stage: StageOutcomes, found: FieldDescriptor) -> Table:
     )
 
 
-def cell(messages: Sequence[Message], found: FieldDescriptor) -> str:
+def cell(messages: Clients, found: FieldDescriptor) -> str:
     """One field over one round's clients (`statistic`), as a table cell."""
     value = statistic(messages, found)
     if value is None:
@@ -183,7 +182,7 @@ def _stage_table(stage: StageOutcomes) -> Table:
     rows = []
     for server_round in stage.rounds:
         found = stage.by_round[server_round]
-        accepted = list(found.accepted.values())
+        accepted = found.accepted
         rows.append(
             [
                 str(server_round),

@@ -30,10 +30,9 @@ def round_table(
     if duplicates:
         counts += f" ({duplicates} duplicate replies ignored)"
     rows = [("clients", counts)]
-    accepted = list(found.accepted.values())
-    if accepted and stage.message_type is not None:
+    if found.accepted and stage.message_type is not None:
         for field in stage.message_type.fields:
-            if (text := summary(accepted, field)) is not None:
+            if (text := summary(found.accepted, field)) is not None:
                 rows.append((schema.label(field), text))
     duration = (
         None

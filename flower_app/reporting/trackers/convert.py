@@ -48,6 +48,10 @@ class Backend(Protocol):
         """
 
 
+BATCH = 1000
+"""Scalars sent in one write when a run is replayed: MLflow's most a call."""
+
+
 class Tracker:
     """Turns metadata log records into a tracker's scalars, round by round."""
 
@@ -66,6 +70,7 @@ class Tracker:
         self._texts: list[Text] = []
         self._tracked: dict[str, set[int]] = defaultdict(set)
         self._units: dict[str, str] = {}
+        self._sent_units: dict[str, str] = {}
         self._rounds: dict[tuple[str, int], int] = {}
         self.last: int | None = None
         """The latest record time seen, ms since the Unix epoch."""
@@ -99,19 +104,23 @@ class Tracker:
             self._client(safe_name(stage.name), node, at, meta, when)
             self._series[key, at].append((node, meta, when))
 
-    def flush(self) -> None:
-        """Summarise the rounds taken since the last flush; send everything.
+    def flush(self, batch: int = 0) -> None:
+        """Summarise the rounds taken since the last flush; send what waits.
 
         A summarised round's messages are let go: a tracker holds one round.
+        `batch`: send only once at least that many scalars wait (a replay's
+        fewer, fuller writes: `BATCH`); `close` sends the rest.
         """
         for (key, at), when in sorted(self._rounds.items()):
             self._series_points(key, at)
             self._summary(key, at, when)
             self.outcomes.stage(key).by_round.pop(at, None)
         self._rounds.clear()
-        if self._units:
+        if len(self._pending) < batch:
+            return
+        if self._units.items() - self._sent_units.items():
             self.backend.units(dict(self._units))
-            self._units.clear()
+            self._sent_units = dict(self._units)
         if self._pending:
             self.backend.scalars(self._pending)
             self._pending = []

@@ -7,7 +7,7 @@ from pathlib import Path
 from flower_app.protocol.files import regular_files, safe_name
 from flower_app.protocol.metadata_log import LOCK
 from flower_app.protocol.text import printable
-from flower_app.reporting.trackers.convert import Scalar, Text
+from flower_app.reporting.trackers.convert import BATCH, Scalar, Text
 
 MLFLOW_UI = "http://127.0.0.1:5000"
 """Where `mlflow ui` serves by default."""
@@ -70,14 +70,14 @@ class MlflowBackend:
             self._logged("run config", params=found_params[start : start + 100])
 
     def scalars(self, values: Sequence[Scalar]) -> None:
-        """Log metrics in batches of 1000 (MLflow's limit)."""
+        """Log metrics in batches of `BATCH` (MLflow's limit)."""
         from mlflow.entities import Metric
 
         metrics = [
             Metric(name, value, when, step) for name, value, step, when in values
         ]
-        for start in range(0, len(metrics), 1000):
-            self._logged("metrics", metrics=metrics[start : start + 1000])
+        for start in range(0, len(metrics), BATCH):
+            self._logged("metrics", metrics=metrics[start : start + BATCH])
 
     def texts(self, values: Sequence[Text]) -> None:
         """Keep each name's texts, round by round, as the artifact `text/<name>.md`."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from flower_app.protocol.metadata_log import BINARY_LOG, CorruptLogError, read_log
 from flower_app.protocol.records import written_at
 from flower_app.protocol.run_schema import record_type
-from flower_app.reporting.trackers.convert import Tracker
+from flower_app.reporting.trackers.convert import BATCH, Tracker
 
 
 def started_at(run_dir: Path) -> int | None:
@@ -30,7 +30,7 @@ def export(
         for count, record in enumerate(records, 1):
             server_round = record.server_round  # type: ignore[attr-defined]
             if current is not None and server_round != current:
-                tracker.flush()
+                tracker.flush(BATCH)
             current = server_round
             tracker.append(record)
             progress(count)
