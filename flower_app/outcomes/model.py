@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from flower_app.protocol import display
-from flower_app.protocol.records import stage_key, written_at
+from flower_app.protocol.records import has_field, stage_key, written_at
 from flower_app.protocol.run_schema import SchemaError, message_class
 from flower_app.protocol.schema import Descriptor
 from flower_app.protocol.text import printable
@@ -51,14 +51,17 @@ class Messages(Mapping[NodeId, Message]):
     def put(self, node: NodeId, message: Message) -> None:
         """Keep `message` as node's."""
         kind = type(message)
-        if self._kind is None:
-            self._kind = kind
         if kind is not self._kind:
-            self._other[len(self._nodes)] = kind
-        self._data += message.SerializeToString()
+            if self._kind is None:
+                self._kind = kind
+            else:
+                self._other[len(self._nodes)] = kind
+        data = self._data
+        data += message.SerializeToString()
         self._nodes.append(node)
-        self._ends.append(len(self._data))
-        self._memo.clear()
+        self._ends.append(len(data))
+        if self._memo:
+            self._memo.clear()
 
     def memo(self, build: Callable[["Messages"], T]) -> T:
         """Return `build(self)`, built once until the next `put`."""
@@ -276,7 +279,8 @@ class Outcomes:
         outcome = record.WhichOneof("outcome")
         at = record.server_round  # type: ignore[attr-defined]
         node = record.node_id  # type: ignore[attr-defined]
-        self.run_id = self.run_id or record.run_id  # type: ignore[attr-defined]
+        if not self.run_id:
+            self.run_id = record.run_id  # type: ignore[attr-defined]
         if outcome == "centralized":
             self.centralized[at] = dict(record.centralized.metrics)  # type: ignore[attr-defined]
             return ""
@@ -288,9 +292,11 @@ class Outcomes:
             refusal = display.refusal(
                 rejection.reason, rejection.detail, _field(rejection, "rule_id", "")
             )
-            self.stage(key).round(at).rejected[node] = refusal
+            found = self.stage(key).round(at)
+            found.rejected[node] = refusal
         elif outcome == "failed":
-            self.stage(key).round(at).failed[node] = record.failed.reason  # type: ignore[attr-defined]
+            found = self.stage(key).round(at)
+            found.failed[node] = record.failed.reason  # type: ignore[attr-defined]
         else:
             try:
                 meta = unpacked(getattr(record, outcome))
@@ -301,12 +307,14 @@ class Outcomes:
             stage = self.stages[key]
             found = stage.round(at)
             found.accepted.put(node, meta)
-            stage.first_accepted[node] = min(stage.first_accepted.get(node, at), at)
-            note = _field(record, "egress", None)
-            if note is not None and note.ByteSize():
-                found.egress[node] = display.egress_text(note)
+            first = stage.first_accepted
+            if at < first.get(node, at + 1):
+                first[node] = at
+            if has_field(record.DESCRIPTOR, "egress") and record.HasField("egress"):
+                note = record.egress  # type: ignore[attr-defined]
+                if note.ByteSize():
+                    found.egress[node] = display.egress_text(note)
         when = written_at(record)
-        found = self.stages[key].round(at)
         if when is not None and (found.last_record or 0) < when:
             found.last_record = when
         return key
@@ -332,9 +340,7 @@ class Outcomes:
 
 def _field(record: Message, name: str, default: Any) -> Any:
     """Return a record's field, or `default` in a log whose schema predates it."""
-    if name not in record.DESCRIPTOR.fields_by_name:
-        return default
-    return getattr(record, name)
+    return getattr(record, name) if has_field(record.DESCRIPTOR, name) else default
 
 
 class Undecodable(ValueError):

@@ -3,11 +3,14 @@
 Writers (the strategy, the node's copy) start a record with `new_record`
 and file accepted metadata with `file_accepted`; readers (the outcomes
 model, the trackers, `flower-meta`) ask a record of any schema revision
-its stage (`stage_key`) and its time (`written_at`).
+its stage (`stage_key`), its time (`written_at`) and which fields its
+schema revision has (`has_field`).
 """
 
 import time
+from functools import cache
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from flower_app.protocol.codec import EVALUATE_RECORD_KEY, TRAIN_RECORD_KEY
@@ -52,11 +55,17 @@ def stage_key(record: Message) -> str:
     outcome = record.WhichOneof("outcome")
     if outcome in (None, "centralized"):
         return ""
-    named = "record_key" in record.DESCRIPTOR.fields_by_name  # not in v1.0's logs
+    named = has_field(record.DESCRIPTOR, "record_key")  # not in v1.0's logs
     key = (named and record.record_key) or _KEYS.get(str(outcome), "")  # type: ignore[attr-defined]
     if not key and outcome == "rejected":
         key = record.rejected.record_key  # type: ignore[attr-defined]
     return str(key)
+
+
+@cache
+def has_field(message_type: Descriptor, name: str) -> bool:
+    """Say whether a message type (of this build or a log's schema) has a field."""
+    return name in message_type.fields_by_name
 
 
 def written_at(record: Message) -> int | None:
