@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> Path:
     ]
     title = (
         f"flower-meta on a run folder, {CLIENTS:,} clients a round, one run a "
-        "command (targets: report and exports well under 60 s and 500 MiB at "
+        "command (targets: report and exports under 30 s and 500 MiB each at "
         "10^6 records; JSON mirror <= 10 µs a record)"
     )
     return publish("run_folder", title, columns, rows, args.output, start)
