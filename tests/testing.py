@@ -76,26 +76,23 @@ class Flower:
 
     def start(self, *command: str, log_name: str) -> subprocess.Popen[str]:
         """Start a Flower command in the background, its output in a log file."""
-        output = (self.home / f"{log_name}.log").open("w")
-        process = subprocess.Popen(
-            [str(self.env_bin / command[0]), *command[1:]],
-            cwd=self.home,
-            env=self.env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+        return self._spawn(
+            [str(self.env_bin / command[0]), *command[1:]], log_name, self.home
         )
-        self.started.append(process)
-        return process
 
     def start_script(
         self, script: str, log_name: str, cwd: Path
     ) -> subprocess.Popen[str]:
         """Start a bash script (e.g. a documented command) in the background."""
+        return self._spawn(["bash", "-c", script], log_name, cwd)
+
+    def _spawn(
+        self, argv: list[str], log_name: str, cwd: Path
+    ) -> subprocess.Popen[str]:
+        """Start a process of its own session, kept to be stopped by pid."""
         output = (self.home / f"{log_name}.log").open("w")
         process = subprocess.Popen(
-            ["bash", "-c", script],
+            argv,
             cwd=cwd,
             env=self.env,
             stdout=output,
