@@ -1,6 +1,7 @@
 """The one model of a run's outcomes: filled live by the strategy, replayed from
 the log, the same value; its summary line; its straggler and stage rules."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -8,13 +9,17 @@ import pytest
 from flwr.app import Context, Message, MessageType
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
+from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.wrappers_pb2 import BytesValue
 
 from flower_app import report
 from flower_app.app import client_app
 from flower_app.client.mod import metadata_mod
-from flower_app.outcomes.model import Outcomes
+from flower_app.outcomes import statistics as stats
+from flower_app.outcomes.model import Outcomes, StageOutcomes
 from flower_app.outcomes.replay import load
 from flower_app.outcomes.summary import summary
+from flower_app.protocol.schema import FieldDescriptor
 from flower_meta.v1.metadata_pb2 import (
     CentralizedEvaluation,
     Failure,
@@ -23,7 +28,7 @@ from flower_meta.v1.metadata_pb2 import (
     TrainProcessMetadata,
 )
 from tests.conftest import Simulate
-from tests.helpers import RUNS_FOLDER
+from tests.helpers import RUNS_FOLDER, vector_type
 
 
 def dump(outcomes: Outcomes) -> dict[str, Any]:
@@ -194,3 +199,76 @@ def test_a_rounds_messages_read_back_as_put_a_node_put_twice_the_later() -> None
     assert 4 not in kept
     with pytest.raises(KeyError):
         kept[4]
+
+
+FLEET: Any = vector_type(  # a class of the vectors' own schema
+    {
+        "schema": "acme_fleet.binpb",
+        "type_url": "type.googleapis.com/acme.fleet.v1.ClientReport",
+    }
+)
+
+
+def _field(message_type: type[ProtoMessage], name: str) -> FieldDescriptor:
+    found: FieldDescriptor = message_type.DESCRIPTOR.fields_by_name[name]
+    return found
+
+
+def test_a_text_value_is_shown_whole_up_to_the_limit_then_cut() -> None:
+    device = _field(FLEET, "device")
+    whole = "d" * stats.VALUE_LIMIT
+    assert stats.value_text(FLEET(device=whole), device) == whole
+    cut = stats.value_text(FLEET(device=whole + "e"), device)
+    assert cut == f"{whole}... ({stats.VALUE_LIMIT + 1} characters in all)"
+
+
+def test_bytes_are_shown_as_hex_whole_up_to_16_bytes_then_cut() -> None:
+    value = _field(BytesValue, "value")
+    sixteen = bytes(range(16))
+    assert stats.value_text(BytesValue(value=sixteen), value) == "0x" + sixteen.hex()
+    seventeen = bytes(range(17))
+    shown = stats.value_text(BytesValue(value=seventeen), value)
+    assert shown == "0x" + seventeen.hex()[:32] + "…"
+
+
+def test_a_map_is_shown_as_json_with_its_text_as_written() -> None:
+    layers = _field(FLEET, "layer_seconds")
+    shown = stats.value_text(FLEET(layer_seconds={"é": 1.5, "b": 2.0}), layers)
+    assert shown is not None
+    assert json.loads(shown) == {"é": 1.5, "b": 2.0}
+    assert "é" in shown  # not \u00e9
+
+
+def _stage(*rounds: list[ProtoMessage]) -> StageOutcomes:
+    stage = StageOutcomes("train_metadata", rounds[0][0].DESCRIPTOR)
+    for at, messages in enumerate(rounds, 1):
+        for node, message in enumerate(messages, 1):
+            stage.round(at).accepted.put(node, message)
+    return stage
+
+
+def test_a_field_is_the_same_only_with_one_value_sent_by_everyone() -> None:
+    losses = _field(TrainProcessMetadata, "training_losses")
+    time = _field(TrainProcessMetadata, "training_time")
+    one = TrainProcessMetadata(training_time=2.0, training_losses=[0.5, 0.5])
+    assert stats.same(_stage([one, one], [one]), losses) == stats.Same(0.5)
+    assert stats.same(_stage([one, one], [one]), time) == stats.Same(2.0)
+    other = TrainProcessMetadata(training_time=3.0, training_losses=[0.5, 0.25])
+    assert stats.same(_stage([one], [other]), losses) is None  # two values
+    assert stats.same(_stage([one], [other]), time) is None
+    empty = TrainProcessMetadata(training_time=2.0)  # the series not sent
+    assert stats.same(_stage([one, empty]), losses) is None  # a value and none
+    assert stats.same(_stage([empty, empty]), losses) == stats.Same(None)
+
+
+def test_a_rounds_longest_series_counts_every_node() -> None:
+    losses = _field(TrainProcessMetadata, "training_losses")
+    stage = _stage(
+        [
+            TrainProcessMetadata(training_losses=[1.0] * 3),
+            TrainProcessMetadata(training_losses=[1.0] * 5),
+            TrainProcessMetadata(),
+        ]
+    )
+    assert stats.longest(stats.columns(stage.round(1).accepted), losses) == 5
+    assert stats.longest(stats.columns(stage.round(2).accepted), losses) == 0

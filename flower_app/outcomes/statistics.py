@@ -118,18 +118,12 @@ def by_node(messages: Messages, found: FieldDescriptor) -> dict[int, float]:
     }
 
 
-def series_by_node(
-    messages: Messages, found: FieldDescriptor
-) -> dict[int, list[float]]:
-    """Each node's whole series of a repeated number field in one round."""
-    table = columns(messages)
+def longest(table: Columns, found: FieldDescriptor) -> int:
+    """Return the most elements any node sent of a repeated number field."""
     if found.name not in table.series:
-        return {}
-    flat, ends = table.series[found.name]
-    return {
-        int(node): flat[ends[i] : ends[i + 1]].tolist()
-        for i, node in enumerate(table.nodes)
-    }
+        return 0
+    _, ends = table.series[found.name]
+    return int(np.diff(ends).max(initial=0))
 
 
 def values(messages: Clients, found: FieldDescriptor) -> list[float]:

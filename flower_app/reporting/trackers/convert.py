@@ -151,7 +151,7 @@ class Tracker:
         the round and the element's index only.
         """
         stage = self.outcomes.stage(key)
-        accepted = list(stage.round(at).accepted.values())
+        table = stats.columns(stage.round(at).accepted)
         name = safe_name(stage.name)
         tracked = self._series.pop((key, at), [])
         for field in stats.numeric_fields(stage.message_type):
@@ -165,8 +165,7 @@ class Tracker:
                     self._pending.append(
                         (f"{series}/node_{node}", float(value), offset + index, when)
                     )
-            longest = max((len(getattr(m, field.name)) for m in accepted), default=0)
-            self._offsets[series] = offset + longest
+            self._offsets[series] = offset + stats.longest(table, field)
 
     def _summary(self, key: str, at: int, when: int) -> None:
         stage = self.outcomes.stage(key)
@@ -182,15 +181,14 @@ class Tracker:
         self._pending += [
             (f"{name}/{k}", float(v), at, when) for k, v in counts.items()
         ]
-        messages = list(accepted.values())
         for field in stats.numeric_fields(stage.message_type):
             self._pending += [
                 (f"{name}/{safe_name(field.name)}/{what}", value, at, when)
-                for what, value in stats.spread(messages, field).items()
+                for what, value in stats.spread(accepted, field).items()
             ]
         for field in stats.other_fields(stage.message_type):
             sent: Counter[str | None] = Counter(
-                stats.value_text(meta, field) for meta in messages
+                stats.value_text(meta, field) for meta in accepted.values()
             )
             if sent:
                 text = _counts_markdown(sent)
